@@ -1,0 +1,460 @@
+//! The local control API (HTTP on loopback, bearer token): how the UI and an existing POS system
+//! drive the till, as Adyen's and Stripe's terminal APIs are driven. Serves its own OpenAPI document.
+
+pub mod webhook;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::Stream;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
+use utoipa::{OpenApi, ToSchema};
+
+use crate::config::Secret;
+use crate::metrics::Metrics;
+use crate::money::Currency;
+use crate::store::{AttemptRow, JournalRow, LineInput, SaleView, VerifyReport};
+use crate::terminal::{PaymentOptions, Terminal, TerminalError};
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    pub terminal: Terminal,
+    pub metrics: Metrics,
+    token: Arc<Secret>,
+}
+
+/// The body of every error answer: a code for programs, a sentence for people, and the field.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiError {
+    #[serde(skip)]
+    status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+    fn field(mut self, f: impl Into<String>) -> Self {
+        self.field = Some(f.into());
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(serde_json::json!({"error": self}))).into_response()
+    }
+}
+
+impl From<TerminalError> for ApiError {
+    fn from(e: TerminalError) -> Self {
+        let (status, code) = match &e {
+            TerminalError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            TerminalError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            TerminalError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            TerminalError::KlarnaUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "klarna_unavailable")
+            }
+            TerminalError::NotEligible => (StatusCode::UNPROCESSABLE_ENTITY, "klarna_not_eligible"),
+            TerminalError::KlarnaRefused { .. } => (StatusCode::BAD_GATEWAY, "klarna_refused"),
+            TerminalError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!("internal error: {e}");
+        }
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+/// JSON body extractor whose errors name the offending field (`lines[0].unit_price`).
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text())
+        })?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        serde_path_to_error::deserialize(de)
+            .map(ApiJson)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                let err = ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    inner.to_string(),
+                );
+                if path == "." { err } else { err.field(path) }
+            })
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewLine {
+    /// Shown on the receipt and sent to Klarna.
+    pub name: String,
+    /// Your SKU or article number.
+    pub reference: Option<String>,
+    pub quantity: i64,
+    /// Minor units of the sale's currency (öre, cent).
+    pub unit_price: i64,
+}
+
+impl From<NewLine> for LineInput {
+    fn from(l: NewLine) -> Self {
+        LineInput {
+            name: l.name,
+            reference: l.reference,
+            quantity: l.quantity,
+            unit_price: l.unit_price,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSale {
+    /// ISO 4217 code; the terminal's configured currency when absent.
+    pub currency: Option<String>,
+    pub operator: Option<String>,
+    #[serde(default)]
+    pub lines: Vec<NewLine>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddLines {
+    pub operator: Option<String>,
+    pub lines: Vec<NewLine>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartPayment {
+    pub operator: Option<String>,
+    /// Token scanned from the customer's Klarna app, passed to Klarna.
+    pub interoperability_token: Option<String>,
+    /// Opaque data from the customer's Klarna app, passed to Klarna.
+    #[schema(value_type = Object)]
+    pub interoperability_data: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cancel {
+    pub operator: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct JournalQuery {
+    pub after: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+    pub payments_in_flight: usize,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "kassa local control API", description = "Drive a kassa store terminal: sales, Klarna payments, events."),
+    paths(create_sale, get_sale, add_lines, start_payment, cancel_payment, abandon_sale, events, journal, health),
+    components(schemas(NewSale, NewLine, AddLines, StartPayment, Cancel, SaleView, AttemptRow, JournalRow, ApiError, Health)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let c = openapi.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        openapi.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        )]);
+    }
+}
+
+pub fn router(terminal: Terminal, metrics: Metrics, token: Secret) -> Router {
+    let state = ApiState {
+        terminal,
+        metrics,
+        token: Arc::new(token),
+    };
+    let authed = Router::new()
+        .route("/v1/sales", post(create_sale))
+        .route("/v1/sales/{id}", get(get_sale))
+        .route("/v1/sales/{id}/lines", post(add_lines))
+        .route("/v1/sales/{id}/payments", post(start_payment))
+        .route("/v1/sales/{id}/payments/cancel", post(cancel_payment))
+        .route("/v1/sales/{id}/cancel", post(abandon_sale))
+        .route("/v1/events", get(events))
+        .route("/v1/journal", get(journal))
+        .route("/v1/journal/verify", get(verify))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ));
+    Router::new()
+        .merge(authed)
+        .route("/health", get(health))
+        .route("/metrics", get(metrics_text))
+        .route("/openapi.json", get(openapi))
+        .route("/v1/klarna/webhooks", post(klarna_webhook))
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        })
+        .with_state(state)
+}
+
+async fn require_token(
+    State(s): State<ApiState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Result<Response, ApiError> {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let ok: bool = given.as_bytes().ct_eq(s.token.expose().as_bytes()).into();
+    if !ok || given.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong bearer token",
+        ));
+    }
+    Ok(next.run(req).await)
+}
+
+fn parse_currency(c: Option<String>) -> Result<Option<Currency>, ApiError> {
+    c.map(|c| {
+        c.parse::<Currency>().map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string())
+                .field("currency")
+        })
+    })
+    .transpose()
+}
+
+/// Open a sale with its lines.
+#[utoipa::path(post, path = "/v1/sales", request_body = NewSale,
+    responses((status = 201, body = SaleView), (status = 400, body = ApiError), (status = 401, body = ApiError)))]
+async fn create_sale(
+    State(s): State<ApiState>,
+    ApiJson(b): ApiJson<NewSale>,
+) -> Result<impl IntoResponse, ApiError> {
+    let currency = parse_currency(b.currency)?;
+    let lines = b.lines.into_iter().map(LineInput::from).collect();
+    let view = s.terminal.open_sale(currency, b.operator, lines).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Read a sale with its lines and payments.
+#[utoipa::path(get, path = "/v1/sales/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = SaleView), (status = 404, body = ApiError)))]
+async fn get_sale(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<SaleView>, ApiError> {
+    Ok(Json(s.terminal.sale(&id).await?))
+}
+
+/// Add lines to an open sale.
+#[utoipa::path(post, path = "/v1/sales/{id}/lines", params(("id" = String, Path)), request_body = AddLines,
+    responses((status = 200, body = SaleView), (status = 400, body = ApiError), (status = 409, body = ApiError)))]
+async fn add_lines(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<AddLines>,
+) -> Result<Json<SaleView>, ApiError> {
+    let lines = b.lines.into_iter().map(LineInput::from).collect();
+    Ok(Json(s.terminal.add_lines(&id, b.operator, lines).await?))
+}
+
+/// Start a Klarna payment for the sale's total; the answer carries the QR code's URL
+/// (`payment_request_url`) or, if Klarna's answer is delayed, state `requested`.
+#[utoipa::path(post, path = "/v1/sales/{id}/payments", params(("id" = String, Path)), request_body = StartPayment,
+    responses((status = 201, body = AttemptRow), (status = 409, body = ApiError),
+              (status = 422, body = ApiError), (status = 503, body = ApiError)))]
+async fn start_payment(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<StartPayment>,
+) -> Result<impl IntoResponse, ApiError> {
+    let opts = PaymentOptions {
+        interoperability_token: b.interoperability_token,
+        interoperability_data: b.interoperability_data,
+    };
+    let a = s.terminal.start_payment(&id, b.operator, opts).await?;
+    Ok((StatusCode::CREATED, Json(a)))
+}
+
+/// Cancel the payment in progress; the sale stays open.
+#[utoipa::path(post, path = "/v1/sales/{id}/payments/cancel", params(("id" = String, Path)), request_body = Cancel,
+    responses((status = 200, body = SaleView), (status = 409, body = ApiError)))]
+async fn cancel_payment(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<Cancel>,
+) -> Result<Json<SaleView>, ApiError> {
+    Ok(Json(s.terminal.cancel_payment(&id, b.operator).await?))
+}
+
+/// Abandon the sale and any payment in progress.
+#[utoipa::path(post, path = "/v1/sales/{id}/cancel", params(("id" = String, Path)), request_body = Cancel,
+    responses((status = 200, body = SaleView), (status = 409, body = ApiError)))]
+async fn abandon_sale(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<Cancel>,
+) -> Result<Json<SaleView>, ApiError> {
+    Ok(Json(s.terminal.abandon_sale(&id, b.operator).await?))
+}
+
+/// Server-sent events: each event is a whole sale (`event: sale`) after any change.
+#[utoipa::path(get, path = "/v1/events", responses((status = 200, description = "text/event-stream of sales")))]
+async fn events(State(s): State<ApiState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let stream = BroadcastStream::new(s.terminal.subscribe()).filter_map(|r| {
+        // A lagging subscriber skips to the newest sales rather than failing.
+        let ev = r.ok()?;
+        Event::default()
+            .event("sale")
+            .json_data(&ev.sale)
+            .ok()
+            .map(Ok)
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// Journal rows after `after` (oldest first), at most `limit` (default 100, max 1000).
+#[utoipa::path(get, path = "/v1/journal", params(("after" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
+    responses((status = 200, body = [JournalRow])))]
+async fn journal(
+    State(s): State<ApiState>,
+    q: Query<JournalQuery>,
+) -> Result<Json<Vec<JournalRow>>, ApiError> {
+    let after = q.after.unwrap_or(0);
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let rows = s
+        .terminal
+        .store()
+        .call(move |db| db.journal_rows(after, limit))
+        .await
+        .map_err(TerminalError::from)?;
+    Ok(Json(rows))
+}
+
+async fn verify(State(s): State<ApiState>) -> Result<Json<VerifyReport>, ApiError> {
+    let r = s
+        .terminal
+        .store()
+        .call(|db| db.verify_journal())
+        .await
+        .map_err(TerminalError::from)?;
+    Ok(Json(r))
+}
+
+/// Liveness of the agent.
+#[utoipa::path(get, path = "/health", security(()), responses((status = 200, body = Health)))]
+async fn health(State(s): State<ApiState>) -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        payments_in_flight: s.terminal.payments_in_flight(),
+    })
+}
+
+async fn metrics_text(State(s): State<ApiState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.metrics.encode(),
+    )
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+async fn klarna_webhook(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let unauthorized = |e: webhook::WebhookError| {
+        ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string())
+    };
+    let (Some(sig), Some(key_id)) = (h("klarna-signature"), h("klarna-signing-key-id")) else {
+        return Err(unauthorized(webhook::WebhookError::MissingHeaders));
+    };
+    webhook::verify_signature(
+        &s.terminal.config().klarna.webhook_signing_keys,
+        key_id,
+        sig,
+        &body,
+    )
+    .map_err(unauthorized)?;
+    let env: webhook::Envelope = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))?;
+    if !s
+        .terminal
+        .remember_webhook_event(&env.metadata.event_id)
+        .await?
+    {
+        tracing::debug!(event_id = %env.metadata.event_id, "duplicate webhook ignored");
+        return Ok(StatusCode::OK);
+    }
+    tracing::info!(event_type = %env.metadata.event_type, "Klarna webhook");
+    if let Some(rid) = env.payment_request_id() {
+        s.terminal.nudge_request(rid).await?;
+    }
+    Ok(StatusCode::OK)
+}

@@ -1,0 +1,85 @@
+//! Assembles a running agent: Klarna client with metrics, the terminal, and the local API on its
+//! socket. Shared by `kassa run`, the demo, benchmarks and the end-to-end tests.
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+
+use crate::api;
+use crate::config::{Config, Secret};
+use crate::klarna::KlarnaClient;
+use crate::metrics::Metrics;
+use crate::terminal::{Terminal, TerminalError};
+
+/// A started agent; dropping it stops the API server (the database thread ends with the last handle).
+pub struct Agent {
+    pub terminal: Terminal,
+    pub metrics: Metrics,
+    /// Where the local API listens (useful when the config said port 0).
+    pub api_addr: SocketAddr,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Terminal(#[from] TerminalError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+impl Agent {
+    /// Starts everything with secrets already in hand (the caller read them from files or env).
+    pub async fn start(
+        cfg: Config,
+        klarna_key: Secret,
+        api_token: Secret,
+    ) -> Result<Agent, StartError> {
+        let metrics = Metrics::new();
+        let klarna = KlarnaClient::new(&cfg.klarna, klarna_key, cfg.production)?
+            .with_observer(metrics.observer());
+        let listen = cfg.api.listen;
+        let terminal = Terminal::start(cfg, klarna).await?;
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|source| StartError::Listen {
+                addr: listen,
+                source,
+            })?;
+        let api_addr = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: listen,
+            source,
+        })?;
+        let app = api::router(terminal.clone(), metrics.clone(), api_token);
+        let server = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!("local API stopped: {e}");
+            }
+        });
+        tracing::info!(%api_addr, "kassa agent ready");
+        Ok(Agent {
+            terminal,
+            metrics,
+            api_addr,
+            server,
+        })
+    }
+
+    /// Starts from a configuration file's settings, reading the secrets it points to.
+    pub async fn start_from_config(cfg: Config) -> Result<Agent, StartError> {
+        let key = cfg.klarna_api_key()?;
+        let token = cfg.api_token()?;
+        Self::start(cfg, key, token).await
+    }
+}

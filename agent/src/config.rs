@@ -1,0 +1,331 @@
+//! The terminal's configuration file (TOML) and the secrets it points to. Everything a store or IT
+//! may change lives here; anything marked [inferred]/[draft] in klarna-api.md is a value here too.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::money::Currency;
+
+/// Errors that stop the agent from starting; each says which setting to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid configuration: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(
+        "{path} is readable by other users (mode {mode:o}); run `chmod 600 {path}` so the Klarna key stays secret"
+    )]
+    SecretFileTooOpen { path: PathBuf, mode: u32 },
+    #[error(
+        "no Klarna API key: set klarna.api_key_file or the KASSA_KLARNA_API_KEY environment variable"
+    )]
+    MissingApiKey,
+}
+
+/// A secret string (API key, bearer token) that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Identifies this till in the journal and to Klarna (`terminal_reference`).
+    pub terminal_id: String,
+    /// Identifies the store to Klarna (`store_reference`).
+    pub store_id: String,
+    /// Where the SQLite database lives.
+    pub data_dir: PathBuf,
+    /// A production terminal refuses plain HTTP to Klarna and the sandbox's test controls.
+    #[serde(default)]
+    pub production: bool,
+    /// Currency of new sales when the caller names none.
+    pub currency: Currency,
+    /// Name recorded as operator when the caller names none.
+    #[serde(default = "default_operator")]
+    pub default_operator: String,
+    pub klarna: KlarnaConfig,
+    #[serde(default)]
+    pub payment: PaymentConfig,
+    #[serde(default)]
+    pub api: ApiConfig,
+}
+
+fn default_operator() -> String {
+    "cashier".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KlarnaConfig {
+    /// `https://api-global.test.klarna.com` (test), `https://api-global.klarna.com` (live), or the sandbox.
+    pub base_url: String,
+    /// The merchant account Klarna calls are made for (`krn:partner:global:account:...`).
+    pub partner_account_id: String,
+    /// File holding the API key (already base64, as Klarna issues it); must be mode 0600.
+    /// `KASSA_KLARNA_API_KEY` in the environment is used when this is absent.
+    pub api_key_file: Option<PathBuf>,
+    /// PEM CA certificate(s) to trust instead of the system roots (pins a test CA).
+    pub ca_file: Option<PathBuf>,
+    /// PEM file with a client certificate and its private key, for mutual TLS.
+    pub client_identity_file: Option<PathBuf>,
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// Where Klarna sends the customer after approving on their phone.
+    #[serde(default = "default_return_url")]
+    pub return_url: String,
+    /// Locale for eligibility checks, e.g. sv-SE.
+    #[serde(default = "default_locale")]
+    pub locale: String,
+    /// HMAC signing keys for Klarna webhooks, by key id (`Klarna-Signing-Key-Id`).
+    #[serde(default)]
+    pub webhook_signing_keys: BTreeMap<String, String>,
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    2000
+}
+fn default_request_timeout_ms() -> u64 {
+    8000
+}
+fn default_return_url() -> String {
+    "https://kassa.invalid/payment-done".into()
+}
+fn default_locale() -> String {
+    "sv-SE".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaymentConfig {
+    /// The till gives up on a customer who has not paid after this long, and cancels at Klarna.
+    pub in_store_timeout_secs: u64,
+    /// How often the till asks Klarna whether the customer has paid.
+    pub poll_interval_ms: u64,
+    /// `NOW` captures at once (goods handed over in store); `LATER` leaves it to the outbox.
+    pub capture: String,
+}
+
+impl Default for PaymentConfig {
+    fn default() -> Self {
+        PaymentConfig {
+            in_store_timeout_secs: 300,
+            poll_interval_ms: 1000,
+            capture: "NOW".into(),
+        }
+    }
+}
+
+impl PaymentConfig {
+    pub fn in_store_timeout(&self) -> Duration {
+        Duration::from_secs(self.in_store_timeout_secs)
+    }
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms.max(50))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Loopback address of the local control API.
+    pub listen: SocketAddr,
+    /// File holding the bearer token; `KASSA_API_TOKEN` in the environment is used when absent.
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7171)),
+            token_file: None,
+        }
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if self.terminal_id.trim().is_empty() || self.store_id.trim().is_empty() {
+            return invalid("terminal_id and store_id must not be empty".into());
+        }
+        let url = &self.klarna.base_url;
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return invalid(format!("klarna.base_url {url:?} must be an http(s) URL"));
+        }
+        if self.production && !url.starts_with("https://") {
+            return invalid(format!(
+                "klarna.base_url {url:?} is plain HTTP, which a production terminal refuses: use https://"
+            ));
+        }
+        if !matches!(self.payment.capture.as_str(), "NOW" | "LATER") {
+            return invalid("payment.capture must be NOW or LATER".into());
+        }
+        if self.payment.in_store_timeout_secs == 0 {
+            return invalid("payment.in_store_timeout_secs must be at least 1".into());
+        }
+        if !self.api.listen.ip().is_loopback() {
+            return invalid(format!(
+                "api.listen {} is not a loopback address; the control API must stay on this terminal",
+                self.api.listen
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("kassa.db")
+    }
+
+    /// The Klarna API key, from its file (mode 0600 enforced) or the environment.
+    pub fn klarna_api_key(&self) -> Result<Secret, ConfigError> {
+        match &self.klarna.api_key_file {
+            Some(path) => read_secret_file(path),
+            None => std::env::var("KASSA_KLARNA_API_KEY")
+                .ok()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| Secret::new(s.trim()))
+                .ok_or(ConfigError::MissingApiKey),
+        }
+    }
+
+    /// The local API's bearer token, from its file or the environment.
+    pub fn api_token(&self) -> Result<Secret, ConfigError> {
+        match &self.api.token_file {
+            Some(path) => read_secret_file(path),
+            None => std::env::var("KASSA_API_TOKEN")
+                .ok()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| Secret::new(s.trim()))
+                .ok_or_else(|| {
+                    ConfigError::Invalid(
+                        "no API token: set api.token_file or KASSA_API_TOKEN".into(),
+                    )
+                }),
+        }
+    }
+}
+
+/// Reads a secret from a file that only its owner may read.
+pub fn read_secret_file(path: &Path) -> Result<Secret, ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|source| ConfigError::Read {
+        path: path.into(),
+        source,
+    })?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(ConfigError::SecretFileTooOpen {
+            path: path.into(),
+            mode,
+        });
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.into(),
+        source,
+    })?;
+    let s = text.trim();
+    if s.is_empty() {
+        return Err(ConfigError::Invalid(format!("{} is empty", path.display())));
+    }
+    Ok(Secret::new(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+terminal_id = "till-1"
+store_id = "store-1"
+data_dir = "/tmp/kassa"
+currency = "SEK"
+[klarna]
+base_url = "http://127.0.0.1:9"
+partner_account_id = "krn:partner:global:account:test:X"
+"#;
+
+    #[test]
+    fn minimal_config_gets_sensible_defaults() {
+        let cfg = Config::parse(MINIMAL, Path::new("t.toml")).unwrap();
+        assert_eq!(cfg.payment.in_store_timeout_secs, 300);
+        assert_eq!(cfg.api.listen.port(), 7171);
+    }
+
+    #[test]
+    fn production_refuses_plain_http() {
+        let text = format!("production = true\n{MINIMAL}");
+        let err = Config::parse(&text, Path::new("t.toml")).unwrap_err();
+        assert!(err.to_string().contains("plain HTTP"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_and_currencies_are_named() {
+        let err =
+            Config::parse(&format!("colour = 1\n{MINIMAL}"), Path::new("t.toml")).unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+        let err = Config::parse(&MINIMAL.replace("SEK", "XXY"), Path::new("t.toml")).unwrap_err();
+        assert!(err.to_string().contains("XXY"), "{err}");
+    }
+
+    #[test]
+    fn a_world_readable_key_file_is_refused_and_secrets_never_print() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, "c2VjcmV0\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            read_secret_file(&path),
+            Err(ConfigError::SecretFileTooOpen { .. })
+        ));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let key = read_secret_file(&path).unwrap();
+        assert_eq!(key.expose(), "c2VjcmV0");
+        assert!(!format!("{key:?}").contains("c2VjcmV0"));
+    }
+}

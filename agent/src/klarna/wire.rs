@@ -1,0 +1,201 @@
+//! Klarna's JSON shapes as the client sends and reads them (klarna-api.md §3–§5). Unknown fields in
+//! responses are ignored so Klarna can add fields without breaking tills in the field.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineItem {
+    pub name: String,
+    pub quantity: i64,
+    pub unit_price: i64,
+    pub total_amount: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestPaymentTransaction {
+    pub amount: i64,
+    pub payment_transaction_reference: String,
+    pub capture: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupplementaryPurchaseData {
+    pub purchase_reference: String,
+    pub line_items: Vec<LineItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerInteractionConfig {
+    pub method: String,
+    pub return_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepUpConfig {
+    pub payment_request_reference: String,
+    pub customer_interaction_config: CustomerInteractionConfig,
+}
+
+/// [draft] in klarna-api.md: kept as plain structs so a rename is one edit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PointOfCheckout {
+    pub store_reference: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PointOfTransaction {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub terminal_reference: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizeRequest {
+    pub currency: String,
+    pub request_payment_transaction: RequestPaymentTransaction,
+    pub supplementary_purchase_data: SupplementaryPurchaseData,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_up_config: Option<StepUpConfig>,
+    pub point_of_checkout: PointOfCheckout,
+    pub point_of_transaction: PointOfTransaction,
+    /// Opaque data from the customer's Klarna app, passed through untouched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub klarna_interoperability_data: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct CustomerInteraction {
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub payment_request_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
+pub struct StateContext {
+    #[serde(default)]
+    pub customer_interaction: Option<CustomerInteraction>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct PaymentRequest {
+    pub payment_request_id: String,
+    #[serde(default)]
+    pub payment_request_reference: Option<String>,
+    #[serde(default)]
+    pub amount: Option<i64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    pub state: String,
+    #[serde(default)]
+    pub previous_state: Option<String>,
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    #[serde(default)]
+    pub state_context: StateContext,
+    /// Issued on COMPLETED; valid 60 minutes; never stored or logged by kassa.
+    #[serde(default)]
+    pub klarna_network_session_token: Option<String>,
+}
+
+impl PaymentRequest {
+    pub fn url(&self) -> Option<&str> {
+        self.state_context
+            .customer_interaction
+            .as_ref()?
+            .payment_request_url
+            .as_deref()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct PaymentCapture {
+    pub payment_capture_id: String,
+    #[serde(default)]
+    pub amount: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct PaymentTransaction {
+    pub payment_transaction_id: String,
+    #[serde(default)]
+    pub payment_transaction_reference: Option<String>,
+    pub amount: i64,
+    pub currency: String,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub captured_amount: Option<i64>,
+    #[serde(default)]
+    pub refunded_amount: Option<i64>,
+    #[serde(default)]
+    pub payment_captures: Vec<PaymentCapture>,
+    #[serde(default)]
+    pub line_items: Vec<LineItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct PaymentTransactionResponse {
+    pub result: String,
+    #[serde(default)]
+    pub result_reason: Option<String>,
+}
+
+/// Authorize's answer: APPROVED (with a transaction), DECLINED, or STEP_UP_REQUIRED (with a request).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct AuthorizeResponse {
+    pub payment_transaction_response: PaymentTransactionResponse,
+    #[serde(default)]
+    pub payment_request: Option<PaymentRequest>,
+    #[serde(default)]
+    pub payment_transaction: Option<PaymentTransaction>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaptureRequest {
+    pub amount: i64,
+    pub payment_capture_reference: String,
+    pub line_items: Vec<LineItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefundRequest {
+    pub amount: i64,
+    pub payment_refund_reference: String,
+    pub line_items: Vec<LineItem>,
+}
+
+/// Klarna's error body (klarna-api.md §1).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
+pub struct ErrorBody {
+    #[serde(default)]
+    pub error_id: Option<String>,
+    #[serde(default)]
+    pub error_type: Option<String>,
+    #[serde(default)]
+    pub error_code: Option<String>,
+    #[serde(default)]
+    pub error_message: Option<String>,
+    #[serde(default)]
+    pub errors: Vec<ParameterError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ParameterError {
+    #[serde(default)]
+    pub parameter: Option<String>,
+    #[serde(default)]
+    pub error_message: Option<String>,
+}
+
+/// Whether Klarna may be offered (klarna-api.md §5). Kassa reads only whether any payment option
+/// is presented; the rest is for the UI of a web shop.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Presentation {
+    #[serde(default)]
+    pub payment_options: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub instruction: Option<String>,
+}

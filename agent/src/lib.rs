@@ -1,0 +1,20 @@
+//! kassa-agent: the terminal's core. `terminal` runs sales and Klarna payments on top of the
+//! pure `payment` state machine, `store` keeps them (and the hash-chained journal) in SQLite,
+//! `klarna` talks to Klarna, `api` is the local control API, `metrics` what Prometheus scrapes.
+
+pub mod api;
+pub mod app;
+pub mod config;
+#[cfg(feature = "sim")]
+pub mod demo;
+pub mod klarna;
+pub mod metrics;
+pub mod money;
+pub mod payment;
+pub mod store;
+pub mod terminal;
+
+/// Now, as the RFC 3339 UTC text every stored timestamp uses (sortable as text).
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}

@@ -1,0 +1,208 @@
+//! The `kassa` command-line binary: runs the terminal agent, the demo, the sandbox and the journal
+//! check. Glue only: the work happens in the library; errors become exit codes here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use kassa_agent::app::Agent;
+use kassa_agent::config::Config;
+use kassa_agent::store::Db;
+
+#[derive(Parser)]
+#[command(
+    name = "kassa",
+    version,
+    about = "Klarna in-store payments for point-of-sale terminals"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the terminal agent with a configuration file.
+    Run {
+        #[arg(long, short, default_value = "/etc/kassa/kassa.toml")]
+        config: PathBuf,
+    },
+    /// Run a whole till against the embedded Klarna sandbox in a throwaway data directory.
+    #[cfg(feature = "sim")]
+    Demo {
+        /// No window: print the QR code as text and the sandbox's customer page URL.
+        #[arg(long)]
+        headless: bool,
+        /// The sandbox plays the customer and approves; exits 0 when the sale is paid.
+        #[arg(long)]
+        scripted: bool,
+    },
+    /// Run the Klarna sandbox on its own (for development and manual testing).
+    #[cfg(feature = "sim")]
+    Sandbox {
+        #[arg(long, default_value = "127.0.0.1:7280")]
+        listen: std::net::SocketAddr,
+        /// Serve HTTPS with a certificate made at start (its CA is printed).
+        #[arg(long)]
+        tls: bool,
+    },
+    /// The hash-chained journal.
+    Journal {
+        #[command(subcommand)]
+        command: JournalCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum JournalCommand {
+    /// Walk the whole chain and report the first broken link (exit 1 if any).
+    Verify {
+        #[arg(long, short, default_value = "/etc/kassa/kassa.toml")]
+        config: PathBuf,
+    },
+    /// Print the journal rows as JSON lines.
+    Show {
+        #[arg(long, short, default_value = "/etc/kassa/kassa.toml")]
+        config: PathBuf,
+        /// Only rows after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KASSA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,kassa_agent=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kassa: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("kassa: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn open_db(config: &std::path::Path) -> anyhow::Result<Db> {
+    let cfg = Config::load(config)?;
+    let path = cfg.database_path();
+    anyhow::ensure!(path.exists(), "no database at {}", path.display());
+    Ok(Db::open(&path, &cfg.terminal_id)?)
+}
+
+async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::Run { config } => {
+            let cfg = Config::load(&config)?;
+            let agent = Agent::start_from_config(cfg).await?;
+            println!("kassa agent listening on http://{}", agent.api_addr);
+            shutdown_signal().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        #[cfg(feature = "sim")]
+        Command::Demo { headless, scripted } => {
+            let paid =
+                kassa_agent::demo::run(kassa_agent::demo::DemoOptions { headless, scripted })
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(if paid || !scripted {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        #[cfg(feature = "sim")]
+        Command::Sandbox { listen, tls } => {
+            use kassa_sim::sandbox::{Sandbox, SandboxConfig};
+            let sb = Sandbox::start(SandboxConfig {
+                listen,
+                tls,
+                ..Default::default()
+            })
+            .await?;
+            println!("Klarna sandbox on {}", sb.base_url());
+            println!("account id: {}", sb.account_id());
+            println!("API key:    {}", sb.api_key());
+            if let Some(ca) = sb.ca_pem() {
+                println!("test CA (pin it with klarna.ca_file):\n{ca}");
+            }
+            shutdown_signal().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Journal {
+            command: JournalCommand::Verify { config },
+        } => {
+            let db = open_db(&config)?;
+            let r = db.verify_journal()?;
+            match r.first_broken {
+                None => {
+                    println!("journal OK: {} rows, chain head {}", r.rows, r.head);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some((seq, why)) => {
+                    println!("journal BROKEN at row {seq}: {why}");
+                    println!(
+                        "rows before it verify; chain head before the break {}",
+                        r.head
+                    );
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Journal {
+            command:
+                JournalCommand::Show {
+                    config,
+                    after,
+                    limit,
+                },
+        } => {
+            let db = open_db(&config)?;
+            for row in db.journal_rows(after, limit.clamp(1, 100_000))? {
+                println!(
+                    "{}",
+                    serde_json::to_string(&row).context("serializing a journal row")?
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! The append-only journal: every state change of a sale or payment is a row whose hash covers the
+//! previous row's hash, so changing, removing or reordering any row breaks the chain from there on.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{Db, StoreError, WriteTx};
+
+/// The hash the first row chains onto.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What happened, in the words a manager reads in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JournalKind {
+    SaleOpened,
+    LineAdded,
+    PaymentRequested,
+    QrShown,
+    CustomerOpened,
+    PaymentCompleted,
+    PaymentDeclined,
+    PaymentExpired,
+    PaymentCanceled,
+    PaymentFailed,
+    Finalized,
+    ReceiptIssued,
+    SaleAbandoned,
+    CancelConfirmed,
+    /// The customer approved a request the till had already given up on: never finalized, so the
+    /// customer is not charged; the manager sees this row.
+    CompletedAfterAbandon,
+    WebhookReceived,
+}
+
+impl JournalKind {
+    pub fn as_str(self) -> &'static str {
+        // serde's snake_case name, spelled out so it is a &'static str.
+        match self {
+            JournalKind::SaleOpened => "sale_opened",
+            JournalKind::LineAdded => "line_added",
+            JournalKind::PaymentRequested => "payment_requested",
+            JournalKind::QrShown => "qr_shown",
+            JournalKind::CustomerOpened => "customer_opened",
+            JournalKind::PaymentCompleted => "payment_completed",
+            JournalKind::PaymentDeclined => "payment_declined",
+            JournalKind::PaymentExpired => "payment_expired",
+            JournalKind::PaymentCanceled => "payment_canceled",
+            JournalKind::PaymentFailed => "payment_failed",
+            JournalKind::Finalized => "finalized",
+            JournalKind::ReceiptIssued => "receipt_issued",
+            JournalKind::SaleAbandoned => "sale_abandoned",
+            JournalKind::CancelConfirmed => "cancel_confirmed",
+            JournalKind::CompletedAfterAbandon => "completed_after_abandon",
+            JournalKind::WebhookReceived => "webhook_received",
+        }
+    }
+}
+
+/// A row to append; time, terminal, sequence and hashes are filled in by the journal.
+#[derive(Debug, Clone)]
+pub struct JournalEntry {
+    pub kind: JournalKind,
+    pub operator: String,
+    pub sale_id: Option<String>,
+    pub attempt_id: Option<String>,
+    pub amount: Option<i64>,
+    pub currency: Option<String>,
+    pub klarna_request_id: Option<String>,
+    pub klarna_transaction_id: Option<String>,
+    pub correlation_id: Option<String>,
+    /// Free-form JSON detail (reason, line, Klarna error code); never secrets or card data.
+    pub detail: serde_json::Value,
+}
+
+impl JournalEntry {
+    pub fn new(kind: JournalKind, operator: &str) -> Self {
+        JournalEntry {
+            kind,
+            operator: operator.to_string(),
+            sale_id: None,
+            attempt_id: None,
+            amount: None,
+            currency: None,
+            klarna_request_id: None,
+            klarna_transaction_id: None,
+            correlation_id: None,
+            detail: serde_json::Value::Null,
+        }
+    }
+}
+
+/// A stored journal row, as read back.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct JournalRow {
+    pub seq: i64,
+    pub at: String,
+    pub terminal_id: String,
+    pub operator: String,
+    pub kind: String,
+    pub sale_id: Option<String>,
+    pub attempt_id: Option<String>,
+    pub amount: Option<i64>,
+    pub currency: Option<String>,
+    pub klarna_request_id: Option<String>,
+    pub klarna_transaction_id: Option<String>,
+    pub correlation_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The part of a row the hash covers, in a fixed field order (serde keeps declaration order).
+#[derive(Serialize)]
+struct Hashed<'a> {
+    seq: i64,
+    at: &'a str,
+    terminal_id: &'a str,
+    operator: &'a str,
+    kind: &'a str,
+    sale_id: Option<&'a str>,
+    attempt_id: Option<&'a str>,
+    amount: Option<i64>,
+    currency: Option<&'a str>,
+    klarna_request_id: Option<&'a str>,
+    klarna_transaction_id: Option<&'a str>,
+    correlation_id: Option<&'a str>,
+    detail: &'a str,
+}
+
+fn chain_hash(prev_hash: &str, h: &Hashed<'_>) -> String {
+    let mut d = Sha256::new();
+    d.update(prev_hash.as_bytes());
+    d.update(b"\n");
+    // Serializing a struct of plain strings and integers cannot fail.
+    d.update(serde_json::to_vec(h).unwrap_or_default());
+    hex::encode(d.finalize())
+}
+
+pub(super) fn tail(conn: &Connection) -> Result<Option<(i64, String)>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
+impl WriteTx<'_> {
+    /// Appends one row to the journal inside this transaction; returns its sequence number.
+    pub fn journal(&mut self, e: JournalEntry) -> Result<i64, StoreError> {
+        let (prev_seq, prev_hash) = self
+            .tail
+            .clone()
+            .unwrap_or_else(|| (0, GENESIS_HASH.to_string()));
+        let seq = prev_seq + 1;
+        let at = crate::now_rfc3339();
+        let detail = e.detail.to_string();
+        let hashed = Hashed {
+            seq,
+            at: &at,
+            terminal_id: self.terminal_id,
+            operator: &e.operator,
+            kind: e.kind.as_str(),
+            sale_id: e.sale_id.as_deref(),
+            attempt_id: e.attempt_id.as_deref(),
+            amount: e.amount,
+            currency: e.currency.as_deref(),
+            klarna_request_id: e.klarna_request_id.as_deref(),
+            klarna_transaction_id: e.klarna_transaction_id.as_deref(),
+            correlation_id: e.correlation_id.as_deref(),
+            detail: &detail,
+        };
+        let hash = chain_hash(&prev_hash, &hashed);
+        self.tx
+            .prepare_cached(
+                "INSERT INTO journal (seq, at, terminal_id, operator, kind, sale_id, attempt_id,
+                 amount, currency, klarna_request_id, klarna_transaction_id, correlation_id,
+                 detail, prev_hash, hash) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
+            )?
+            .execute(params![
+                seq,
+                at,
+                self.terminal_id,
+                e.operator,
+                e.kind.as_str(),
+                e.sale_id,
+                e.attempt_id,
+                e.amount,
+                e.currency,
+                e.klarna_request_id,
+                e.klarna_transaction_id,
+                e.correlation_id,
+                detail,
+                prev_hash,
+                hash
+            ])?;
+        *self.tail = Some((seq, hash));
+        Ok(seq)
+    }
+}
+
+/// The outcome of walking the whole chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    pub rows: i64,
+    /// The chain hash of the last row: what a Z-report quotes.
+    pub head: String,
+    /// The first row whose link is broken, and why.
+    pub first_broken: Option<(i64, String)>,
+}
+
+fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<JournalRow> {
+    let detail: String = r.get(12)?;
+    Ok(JournalRow {
+        seq: r.get(0)?,
+        at: r.get(1)?,
+        terminal_id: r.get(2)?,
+        operator: r.get(3)?,
+        kind: r.get(4)?,
+        sale_id: r.get(5)?,
+        attempt_id: r.get(6)?,
+        amount: r.get(7)?,
+        currency: r.get(8)?,
+        klarna_request_id: r.get(9)?,
+        klarna_transaction_id: r.get(10)?,
+        correlation_id: r.get(11)?,
+        detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
+        prev_hash: r.get(13)?,
+        hash: r.get(14)?,
+    })
+}
+
+const COLUMNS: &str = "seq, at, terminal_id, operator, kind, sale_id, attempt_id, amount, currency,
+    klarna_request_id, klarna_transaction_id, correlation_id, detail, prev_hash, hash";
+
+impl Db {
+    /// Rows after `after_seq`, oldest first, at most `limit`.
+    pub fn journal_rows(&self, after_seq: i64, limit: i64) -> Result<Vec<JournalRow>, StoreError> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM journal WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+        ))?;
+        let rows = st.query_map(params![after_seq, limit], row_from)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn journal_for_sale(&self, sale_id: &str) -> Result<Vec<JournalRow>, StoreError> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM journal WHERE sale_id = ?1 ORDER BY seq"
+        ))?;
+        let rows = st.query_map(params![sale_id], row_from)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Walks the chain from the first row; reports the first row whose stored hash, previous hash
+    /// or sequence does not follow from the rows before it.
+    pub fn verify_journal(&self) -> Result<VerifyReport, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(&format!("SELECT {COLUMNS} FROM journal ORDER BY seq"))?;
+        let mut rows = st.query([])?;
+        let mut prev_hash = GENESIS_HASH.to_string();
+        let mut expected_seq = 1;
+        let mut count = 0;
+        while let Some(r) = rows.next()? {
+            count += 1;
+            let seq: i64 = r.get(0)?;
+            // Read raw text so a tampered detail is hashed as stored, not as re-serialized.
+            let detail: String = r.get(12)?;
+            let stored_prev: String = r.get(13)?;
+            let stored_hash: String = r.get(14)?;
+            let broken = |why: String| {
+                Ok(VerifyReport {
+                    rows: count,
+                    head: prev_hash.clone(),
+                    first_broken: Some((seq, why)),
+                })
+            };
+            if seq != expected_seq {
+                return broken(format!(
+                    "expected row {expected_seq}, found row {seq}: rows are missing"
+                ));
+            }
+            if stored_prev != prev_hash {
+                return broken("its previous-hash does not match the row before it".into());
+            }
+            let (at, tid, op, kind): (String, String, String, String) =
+                (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+            let opt = |i: usize| -> rusqlite::Result<Option<String>> { r.get(i) };
+            let (sale, att, cur, kreq, ktx, corr) =
+                (opt(5)?, opt(6)?, opt(8)?, opt(9)?, opt(10)?, opt(11)?);
+            let h = Hashed {
+                seq,
+                at: &at,
+                terminal_id: &tid,
+                operator: &op,
+                kind: &kind,
+                sale_id: sale.as_deref(),
+                attempt_id: att.as_deref(),
+                amount: r.get(7)?,
+                currency: cur.as_deref(),
+                klarna_request_id: kreq.as_deref(),
+                klarna_transaction_id: ktx.as_deref(),
+                correlation_id: corr.as_deref(),
+                detail: &detail,
+            };
+            if chain_hash(&prev_hash, &h) != stored_hash {
+                return broken("its contents do not match its hash: the row was changed".into());
+            }
+            prev_hash = stored_hash;
+            expected_seq += 1;
+        }
+        Ok(VerifyReport {
+            rows: count,
+            head: prev_hash,
+            first_broken: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("k.db"), "till-1").unwrap();
+        (dir, db)
+    }
+
+    fn append(db: &mut Db, n: i64) {
+        for i in 0..n {
+            db.write(|w| {
+                let mut e = JournalEntry::new(JournalKind::LineAdded, "ann");
+                e.amount = Some(100 + i);
+                e.currency = Some("SEK".into());
+                w.journal(e)
+            })
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn an_untouched_chain_verifies_and_survives_reopening() {
+        let (dir, mut db) = db();
+        append(&mut db, 5);
+        drop(db);
+        let mut db = Db::open(&dir.path().join("k.db"), "till-1").unwrap();
+        append(&mut db, 2);
+        let r = db.verify_journal().unwrap();
+        assert_eq!(r.rows, 7);
+        assert_eq!(r.first_broken, None);
+        assert_eq!(r.head, db.journal_rows(6, 1).unwrap()[0].hash);
+    }
+
+    fn tamper(db: &Db, sql: &str) {
+        db.conn
+            .execute_batch(&format!(
+                "DROP TRIGGER journal_no_update; DROP TRIGGER journal_no_delete; {sql}"
+            ))
+            .unwrap();
+    }
+
+    #[test]
+    fn editing_an_amount_breaks_the_chain_at_that_row() {
+        let (_d, mut db) = db();
+        append(&mut db, 5);
+        tamper(&db, "UPDATE journal SET amount = 1 WHERE seq = 3");
+        let r = db.verify_journal().unwrap();
+        assert_eq!(r.first_broken.as_ref().map(|b| b.0), Some(3), "{r:?}");
+    }
+
+    #[test]
+    fn deleting_a_row_breaks_the_chain_at_the_gap() {
+        let (_d, mut db) = db();
+        append(&mut db, 5);
+        tamper(&db, "DELETE FROM journal WHERE seq = 2");
+        assert_eq!(
+            db.verify_journal().unwrap().first_broken.map(|b| b.0),
+            Some(3)
+        );
+    }
+
+    #[test]
+    fn the_journal_refuses_updates_without_tampering() {
+        let (_d, mut db) = db();
+        append(&mut db, 1);
+        assert!(
+            db.conn
+                .execute("UPDATE journal SET amount = 1", [])
+                .is_err()
+        );
+        assert!(db.conn.execute("DELETE FROM journal", []).is_err());
+    }
+
+    #[test]
+    fn a_rolled_back_transaction_leaves_no_gap_in_the_chain() {
+        let (_d, mut db) = db();
+        append(&mut db, 1);
+        let r: Result<(), StoreError> = db.write(|w| {
+            w.journal(JournalEntry::new(JournalKind::SaleOpened, "ann"))?;
+            Err(StoreError::Invalid("changed my mind".into()))
+        });
+        assert!(r.is_err());
+        append(&mut db, 1);
+        let r = db.verify_journal().unwrap();
+        assert_eq!((r.rows, r.first_broken), (2, None));
+    }
+}

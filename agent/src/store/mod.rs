@@ -1,0 +1,142 @@
+//! The terminal's SQLite database: one owner thread holds the connection, async code sends it
+//! closures. Every state change and its journal row commit in one transaction.
+
+mod journal;
+mod sales;
+mod schema;
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::thread;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+pub use journal::{JournalEntry, JournalKind, JournalRow, VerifyReport};
+pub use sales::{AttemptRow, AttemptState, LineInput, SaleLine, SaleRow, SaleState, SaleView};
+
+/// What went wrong in the store. `Busy` and `Io` are worth retrying; the rest are caller errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the database thread has stopped")]
+    Stopped,
+}
+
+type Job = Box<dyn FnOnce(&mut Db) + Send>;
+
+/// The connection plus what the owner thread caches about it.
+pub struct Db {
+    pub(crate) conn: Connection,
+    /// Identifies this till in every journal row.
+    pub(crate) terminal_id: String,
+    /// (seq, hash) of the last journal row, so an append needs no read.
+    journal_tail: Option<(i64, String)>,
+}
+
+/// Cheap, cloneable async handle to the database owner thread.
+#[derive(Clone)]
+pub struct Store {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database, then starts its owner thread.
+    pub fn open(path: &Path, terminal_id: &str) -> Result<Store, StoreError> {
+        let db = Db::open(path, terminal_id)?;
+        Ok(Self::spawn(db))
+    }
+
+    fn spawn(mut db: Db) -> Store {
+        let (tx, rx) = mpsc::channel::<Job>();
+        thread::Builder::new()
+            .name("kassa-db".into())
+            .spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    job(&mut db);
+                }
+            })
+            .expect("spawning the database thread");
+        Store { jobs: tx }
+    }
+
+    /// Runs `f` on the owner thread and returns its result.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Db) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |db| {
+            let _ = tx.send(f(db));
+        });
+        self.jobs.send(job).map_err(|_| StoreError::Stopped)?;
+        rx.await.map_err(|_| StoreError::Stopped)?
+    }
+}
+
+impl Db {
+    pub fn open(path: &Path, terminal_id: &str) -> Result<Db, StoreError> {
+        let mut conn = Connection::open(path)?;
+        configure(&conn)?;
+        schema::migrations().to_latest(&mut conn)?;
+        let journal_tail = journal::tail(&conn)?;
+        Ok(Db {
+            conn,
+            terminal_id: terminal_id.to_string(),
+            journal_tail,
+        })
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction: all of its writes and journal rows commit together.
+    pub fn write<T>(
+        &mut self,
+        f: impl FnOnce(&mut WriteTx<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let tail_before = self.journal_tail.clone();
+        let result = {
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let mut w = WriteTx {
+                tx,
+                terminal_id: &self.terminal_id,
+                tail: &mut self.journal_tail,
+            };
+            match f(&mut w) {
+                Ok(v) => w.tx.commit().map(|()| v).map_err(StoreError::from),
+                Err(e) => Err(e),
+            }
+        };
+        if result.is_err() {
+            // The rows were rolled back, so the chain's tail is what it was before.
+            self.journal_tail = tail_before;
+        }
+        result
+    }
+}
+
+/// The pragmas every kassa connection uses: durability first (the journal is a fiscal record).
+pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(())
+}
+
+/// A write transaction in progress; journal rows appended through it chain onto the tail.
+pub struct WriteTx<'a> {
+    pub(crate) tx: rusqlite::Transaction<'a>,
+    terminal_id: &'a str,
+    tail: &'a mut Option<(i64, String)>,
+}

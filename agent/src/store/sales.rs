@@ -1,0 +1,444 @@
+//! Sales, their lines and their payment attempts as rows; each change writes its journal row in
+//! the same transaction, so the journal and the tables can never disagree.
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::{Db, JournalEntry, JournalKind, StoreError, WriteTx};
+use crate::money::{Currency, KLARNA_MAX_AMOUNT, Money};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SaleState {
+    Open,
+    Paid,
+    Abandoned,
+}
+
+impl SaleState {
+    fn as_str(self) -> &'static str {
+        match self {
+            SaleState::Open => "open",
+            SaleState::Paid => "paid",
+            SaleState::Abandoned => "abandoned",
+        }
+    }
+    fn parse(s: &str) -> SaleState {
+        match s {
+            "paid" => SaleState::Paid,
+            "abandoned" => SaleState::Abandoned,
+            _ => SaleState::Open,
+        }
+    }
+}
+
+pub use crate::payment::AttemptState;
+
+/// A line as the caller gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineInput {
+    pub name: String,
+    pub reference: Option<String>,
+    pub quantity: i64,
+    pub unit_price: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct SaleLine {
+    pub line_no: i64,
+    pub name: String,
+    pub reference: Option<String>,
+    pub quantity: i64,
+    pub unit_price: i64,
+    pub total_amount: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct SaleRow {
+    pub id: String,
+    #[schema(value_type = String, example = "SEK")]
+    pub currency: Currency,
+    pub state: SaleState,
+    pub operator: String,
+    pub opened_at: String,
+    pub closed_at: Option<String>,
+    pub receipt_no: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct AttemptRow {
+    pub id: String,
+    pub sale_id: String,
+    pub state: AttemptState,
+    pub amount: i64,
+    pub currency: String,
+    pub correlation_id: String,
+    #[serde(skip)]
+    pub authorize_key: String,
+    #[serde(skip)]
+    pub finalize_key: String,
+    #[serde(skip)]
+    pub authorize_body: String,
+    #[serde(skip)]
+    pub interop_token: Option<String>,
+    pub klarna_request_id: Option<String>,
+    pub payment_request_url: Option<String>,
+    pub expires_at: Option<String>,
+    pub deadline_at: String,
+    pub klarna_transaction_id: Option<String>,
+    pub cancel_confirmed: bool,
+    pub reason: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A sale with everything a screen or receipt needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct SaleView {
+    #[serde(flatten)]
+    pub sale: SaleRow,
+    pub lines: Vec<SaleLine>,
+    /// Sum of the lines, in minor units.
+    pub total: i64,
+    /// Payment attempts, oldest first.
+    pub payments: Vec<AttemptRow>,
+}
+
+impl SaleView {
+    pub fn total_money(&self) -> Money {
+        Money::new(self.total, self.sale.currency)
+    }
+    pub fn live_attempt(&self) -> Option<&AttemptRow> {
+        self.payments.iter().find(|a| !a.state.is_final())
+    }
+}
+
+fn validate_line(l: &LineInput, currency: Currency) -> Result<Money, StoreError> {
+    let bad = |m: &str| Err(StoreError::Invalid(m.to_string()));
+    if l.name.trim().is_empty() || l.name.len() > 255 {
+        return bad("line name must be 1 to 255 characters");
+    }
+    if l.quantity < 1 || l.quantity > 100_000 {
+        return bad("line quantity must be between 1 and 100000");
+    }
+    if l.unit_price < 0 || l.unit_price > KLARNA_MAX_AMOUNT {
+        return bad("line unit_price must be between 0 and 2147483647 minor units");
+    }
+    let total = Money::new(l.unit_price, currency)
+        .checked_mul(l.quantity)
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    if total.minor > KLARNA_MAX_AMOUNT {
+        return bad("line total exceeds the largest amount Klarna accepts");
+    }
+    Ok(total)
+}
+
+impl WriteTx<'_> {
+    fn insert_line(
+        &mut self,
+        sale_id: &str,
+        currency: Currency,
+        operator: &str,
+        l: &LineInput,
+    ) -> Result<SaleLine, StoreError> {
+        let total = validate_line(l, currency)?;
+        let line_no: i64 = self.tx.query_row(
+            "SELECT COALESCE(MAX(line_no), 0) + 1 FROM sale_lines WHERE sale_id = ?1",
+            [sale_id],
+            |r| r.get(0),
+        )?;
+        let sale_total: i64 = self.tx.query_row(
+            "SELECT COALESCE(SUM(total_amount), 0) FROM sale_lines WHERE sale_id = ?1",
+            [sale_id],
+            |r| r.get(0),
+        )?;
+        if sale_total.saturating_add(total.minor) > KLARNA_MAX_AMOUNT {
+            return Err(StoreError::Invalid(
+                "sale total would exceed the largest amount Klarna accepts".into(),
+            ));
+        }
+        self.tx.execute(
+            "INSERT INTO sale_lines (sale_id, line_no, name, reference, quantity, unit_price, total_amount)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![sale_id, line_no, l.name, l.reference, l.quantity, l.unit_price, total.minor],
+        )?;
+        let mut e = JournalEntry::new(JournalKind::LineAdded, operator);
+        e.sale_id = Some(sale_id.into());
+        e.amount = Some(total.minor);
+        e.currency = Some(currency.code().into());
+        e.detail = serde_json::json!({"line_no": line_no, "name": l.name, "reference": l.reference,
+            "quantity": l.quantity, "unit_price": l.unit_price});
+        self.journal(e)?;
+        Ok(SaleLine {
+            line_no,
+            name: l.name.clone(),
+            reference: l.reference.clone(),
+            quantity: l.quantity,
+            unit_price: l.unit_price,
+            total_amount: total.minor,
+        })
+    }
+
+    pub fn sale_state(&self, sale_id: &str) -> Result<SaleState, StoreError> {
+        let s: Option<String> = self
+            .tx
+            .query_row("SELECT state FROM sales WHERE id = ?1", [sale_id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        s.map(|s| SaleState::parse(&s))
+            .ok_or_else(|| StoreError::NotFound(format!("sale {sale_id}")))
+    }
+
+    pub fn set_sale_state(&mut self, sale_id: &str, state: SaleState) -> Result<(), StoreError> {
+        let receipt = if state == SaleState::Paid {
+            "(SELECT COALESCE(MAX(receipt_no), 0) + 1 FROM sales)"
+        } else {
+            "NULL"
+        };
+        self.tx.execute(
+            &format!(
+                "UPDATE sales SET state = ?2, closed_at = ?3, receipt_no = {receipt} WHERE id = ?1"
+            ),
+            params![sale_id, state.as_str(), crate::now_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    pub fn insert_attempt(&mut self, a: &AttemptRow) -> Result<(), StoreError> {
+        self.tx
+            .execute(
+                "INSERT INTO payment_attempts (id, sale_id, state, amount, currency, correlation_id,
+                 authorize_key, finalize_key, authorize_body, interop_token, deadline_at,
+                 created_at, updated_at)
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?12)",
+                params![
+                    a.id,
+                    a.sale_id,
+                    a.state.as_str(),
+                    a.amount,
+                    a.currency,
+                    a.correlation_id,
+                    a.authorize_key,
+                    a.finalize_key,
+                    a.authorize_body,
+                    a.interop_token,
+                    a.deadline_at,
+                    a.created_at
+                ],
+            )
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    StoreError::Conflict("the sale already has a payment in progress".into())
+                }
+                e => e.into(),
+            })?;
+        Ok(())
+    }
+
+    /// Writes the attempt's mutable fields back.
+    pub fn update_attempt(&mut self, a: &AttemptRow) -> Result<(), StoreError> {
+        self.tx.execute(
+            "UPDATE payment_attempts SET state = ?2, klarna_request_id = ?3, payment_request_url = ?4,
+             expires_at = ?5, klarna_transaction_id = ?6, cancel_confirmed = ?7, reason = ?8,
+             updated_at = ?9 WHERE id = ?1",
+            params![
+                a.id,
+                a.state.as_str(),
+                a.klarna_request_id,
+                a.payment_request_url,
+                a.expires_at,
+                a.klarna_transaction_id,
+                a.cancel_confirmed,
+                a.reason,
+                crate::now_rfc3339()
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn attempt(&self, id: &str) -> Result<AttemptRow, StoreError> {
+        query_attempt(&self.tx, id)
+    }
+}
+
+const ATTEMPT_COLUMNS: &str = "id, sale_id, state, amount, currency, correlation_id, authorize_key,
+    finalize_key, authorize_body, interop_token, klarna_request_id, payment_request_url, expires_at,
+    deadline_at, klarna_transaction_id, cancel_confirmed, reason, created_at, updated_at";
+
+fn attempt_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<AttemptRow> {
+    let state: String = r.get(2)?;
+    Ok(AttemptRow {
+        id: r.get(0)?,
+        sale_id: r.get(1)?,
+        state: AttemptState::parse(&state).unwrap_or(AttemptState::Failed),
+        amount: r.get(3)?,
+        currency: r.get(4)?,
+        correlation_id: r.get(5)?,
+        authorize_key: r.get(6)?,
+        finalize_key: r.get(7)?,
+        authorize_body: r.get(8)?,
+        interop_token: r.get(9)?,
+        klarna_request_id: r.get(10)?,
+        payment_request_url: r.get(11)?,
+        expires_at: r.get(12)?,
+        deadline_at: r.get(13)?,
+        klarna_transaction_id: r.get(14)?,
+        cancel_confirmed: r.get(15)?,
+        reason: r.get(16)?,
+        created_at: r.get(17)?,
+        updated_at: r.get(18)?,
+    })
+}
+
+fn query_attempt(conn: &rusqlite::Connection, id: &str) -> Result<AttemptRow, StoreError> {
+    conn.query_row(
+        &format!("SELECT {ATTEMPT_COLUMNS} FROM payment_attempts WHERE id = ?1"),
+        [id],
+        attempt_from,
+    )
+    .optional()?
+    .ok_or_else(|| StoreError::NotFound(format!("payment {id}")))
+}
+
+impl Db {
+    /// Opens a sale with its first lines; journals the opening and each line.
+    pub fn open_sale(
+        &mut self,
+        id: &str,
+        currency: Currency,
+        operator: &str,
+        lines: &[LineInput],
+    ) -> Result<SaleView, StoreError> {
+        self.write(|w| {
+            w.tx.execute(
+                "INSERT INTO sales (id, currency, state, operator, opened_at) VALUES (?1, ?2, 'open', ?3, ?4)",
+                params![id, currency.code(), operator, crate::now_rfc3339()],
+            )?;
+            let mut e = JournalEntry::new(JournalKind::SaleOpened, operator);
+            e.sale_id = Some(id.into());
+            e.currency = Some(currency.code().into());
+            w.journal(e)?;
+            for l in lines {
+                w.insert_line(id, currency, operator, l)?;
+            }
+            Ok(())
+        })?;
+        self.sale(id)
+    }
+
+    /// Adds lines to an open sale with no payment in flight.
+    pub fn add_lines(
+        &mut self,
+        sale_id: &str,
+        operator: &str,
+        lines: &[LineInput],
+    ) -> Result<SaleView, StoreError> {
+        let view = self.sale(sale_id)?;
+        if view.sale.state != SaleState::Open {
+            return Err(StoreError::Conflict(format!(
+                "sale {sale_id} is {:?}, not open",
+                view.sale.state
+            )));
+        }
+        if view.live_attempt().is_some() {
+            return Err(StoreError::Conflict(
+                "a payment is in progress: cancel it before changing the sale".into(),
+            ));
+        }
+        let currency = view.sale.currency;
+        self.write(|w| {
+            for l in lines {
+                w.insert_line(sale_id, currency, operator, l)?;
+            }
+            Ok(())
+        })?;
+        self.sale(sale_id)
+    }
+
+    pub fn sale(&self, id: &str) -> Result<SaleView, StoreError> {
+        let sale = self
+            .conn
+            .query_row(
+                "SELECT id, currency, state, operator, opened_at, closed_at, receipt_no FROM sales WHERE id = ?1",
+                [id],
+                |r| {
+                    let cur: String = r.get(1)?;
+                    let state: String = r.get(2)?;
+                    Ok((r.get(0)?, cur, state, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+                },
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("sale {id}")))?;
+        let currency: Currency = sale
+            .1
+            .parse()
+            .map_err(|e: crate::money::MoneyError| StoreError::Invalid(e.to_string()))?;
+        let sale = SaleRow {
+            id: sale.0,
+            currency,
+            state: SaleState::parse(&sale.2),
+            operator: sale.3,
+            opened_at: sale.4,
+            closed_at: sale.5,
+            receipt_no: sale.6,
+        };
+        let mut st = self.conn.prepare_cached(
+            "SELECT line_no, name, reference, quantity, unit_price, total_amount FROM sale_lines
+             WHERE sale_id = ?1 ORDER BY line_no",
+        )?;
+        let lines: Vec<SaleLine> = st
+            .query_map([id], |r| {
+                Ok(SaleLine {
+                    line_no: r.get(0)?,
+                    name: r.get(1)?,
+                    reference: r.get(2)?,
+                    quantity: r.get(3)?,
+                    unit_price: r.get(4)?,
+                    total_amount: r.get(5)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        let total = lines.iter().map(|l| l.total_amount).sum();
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM payment_attempts WHERE sale_id = ?1 ORDER BY created_at, rowid"
+        ))?;
+        let payments = st
+            .query_map([id], attempt_from)?
+            .collect::<Result<_, _>>()?;
+        Ok(SaleView {
+            sale,
+            lines,
+            total,
+            payments,
+        })
+    }
+
+    pub fn attempt(&self, id: &str) -> Result<AttemptRow, StoreError> {
+        query_attempt(&self.conn, id)
+    }
+
+    /// Attempts that still need the till's attention after a restart: in flight, or canceled
+    /// locally without Klarna having confirmed it.
+    pub fn unsettled_attempts(&self) -> Result<Vec<AttemptRow>, StoreError> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM payment_attempts
+             WHERE state IN ('requested', 'awaiting_customer', 'customer_opened', 'completed')
+                OR (state IN ('canceled', 'expired') AND cancel_confirmed = 0)
+             ORDER BY created_at"
+        ))?;
+        let rows = st.query_map([], attempt_from)?.collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Records a webhook event id; false if it was seen before.
+    pub fn remember_webhook_event(&mut self, event_id: &str) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "INSERT OR IGNORE INTO webhook_events (event_id, received_at) VALUES (?1, ?2)",
+            params![event_id, crate::now_rfc3339()],
+        )?;
+        Ok(n == 1)
+    }
+}

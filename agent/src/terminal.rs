@@ -1,0 +1,1113 @@
+//! The till itself: sales and their Klarna payments, driven by the local API, the UI and the CLI.
+//! It owns the flows around the pure `payment` state machine: authorize, follow the customer,
+//! finalize, cancel, time out, and reconcile whatever a crash left unfinished.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use serde::Serialize;
+use tokio::sync::{Notify, broadcast};
+
+use crate::config::Config;
+use crate::klarna::wire::{self, AuthorizeRequest, AuthorizeResponse};
+use crate::klarna::{CallOptions, KlarnaClient, KlarnaError};
+use crate::money::Currency;
+use crate::payment::{AttemptState, PaymentEvent};
+use crate::store::{
+    AttemptRow, JournalEntry, JournalKind, LineInput, SaleState, SaleView, Store, StoreError,
+    WriteTx,
+};
+
+/// Namespace for kassa's UUIDv5 idempotency keys (Klarna recommends v5).
+const KEY_NAMESPACE: uuid::Uuid = uuid::uuid!("5f0e6c1e-7d1b-4c55-9a7e-2f6f3b1a9c01");
+/// Longest pause between two polls or retries while something is wrong.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// How long a positive eligibility answer is reused for the same currency and amount.
+const ELIGIBILITY_TTL: Duration = Duration::from_secs(60);
+
+/// What went wrong, in terms the cashier's screen and the API's caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum TerminalError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("Klarna cannot be reached right now ({0}); take another payment method")]
+    KlarnaUnavailable(String),
+    #[error("Klarna is not offered for this purchase; take another payment method")]
+    NotEligible,
+    #[error("Klarna refused the payment ({code}): {message}")]
+    KlarnaRefused { code: String, message: String },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for TerminalError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(m) => TerminalError::NotFound(m),
+            StoreError::Conflict(m) => TerminalError::Conflict(m),
+            StoreError::Invalid(m) => TerminalError::Invalid(m),
+            e => TerminalError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// A change the UI and API subscribers hear about; always the whole sale, so a listener never
+/// has to merge partial updates.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SaleEvent {
+    pub sale: SaleView,
+}
+
+/// Extra data from the customer's Klarna app, passed through to Klarna.
+#[derive(Debug, Clone, Default)]
+pub struct PaymentOptions {
+    pub interoperability_token: Option<String>,
+    pub interoperability_data: Option<serde_json::Value>,
+}
+
+#[derive(Clone)]
+pub struct Terminal {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cfg: Config,
+    store: Store,
+    klarna: KlarnaClient,
+    events: broadcast::Sender<SaleEvent>,
+    /// Wakes the task following an attempt (webhook arrived, cashier canceled), by attempt id.
+    followers: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Positive eligibility answers by (currency, amount), with when they were given.
+    eligibility: Mutex<HashMap<(String, i64), Instant>>,
+}
+
+fn entry(kind: JournalKind, a: &AttemptRow, operator: &str) -> JournalEntry {
+    let mut e = JournalEntry::new(kind, operator);
+    e.sale_id = Some(a.sale_id.clone());
+    e.attempt_id = Some(a.id.clone());
+    e.amount = Some(a.amount);
+    e.currency = Some(a.currency.clone());
+    e.klarna_request_id = a.klarna_request_id.clone();
+    e.klarna_transaction_id = a.klarna_transaction_id.clone();
+    e.correlation_id = Some(a.correlation_id.clone());
+    e
+}
+
+fn journal_kind_for(state: AttemptState) -> JournalKind {
+    match state {
+        AttemptState::Requested => JournalKind::PaymentRequested,
+        AttemptState::AwaitingCustomer => JournalKind::QrShown,
+        AttemptState::CustomerOpened => JournalKind::CustomerOpened,
+        AttemptState::Completed => JournalKind::PaymentCompleted,
+        AttemptState::Paid => JournalKind::Finalized,
+        AttemptState::Declined => JournalKind::PaymentDeclined,
+        AttemptState::Expired => JournalKind::PaymentExpired,
+        AttemptState::Canceled => JournalKind::PaymentCanceled,
+        AttemptState::Failed => JournalKind::PaymentFailed,
+    }
+}
+
+fn jitter(d: Duration) -> Duration {
+    // ±20 % so a fleet of tills never polls in lockstep.
+    let f = rand::rng().random_range(0.8..1.2);
+    d.mul_f64(f)
+}
+
+fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+impl Terminal {
+    /// Opens the store, builds the Klarna client and resumes every payment a restart interrupted.
+    pub async fn start(cfg: Config, klarna: KlarnaClient) -> Result<Terminal, TerminalError> {
+        std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
+            TerminalError::Internal(format!("cannot create {}: {e}", cfg.data_dir.display()))
+        })?;
+        let store = Store::open(&cfg.database_path(), &cfg.terminal_id)?;
+        let (events, _) = broadcast::channel(256);
+        let t = Terminal {
+            inner: Arc::new(Inner {
+                cfg,
+                store,
+                klarna,
+                events,
+                followers: Mutex::new(HashMap::new()),
+                eligibility: Mutex::new(HashMap::new()),
+            }),
+        };
+        t.recover().await?;
+        Ok(t)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.cfg
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn klarna(&self) -> &KlarnaClient {
+        &self.inner.klarna
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<SaleEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Resumes every attempt that was in flight, or canceled without Klarna's confirmation.
+    async fn recover(&self) -> Result<(), TerminalError> {
+        let unsettled = self.inner.store.call(|db| db.unsettled_attempts()).await?;
+        for a in unsettled {
+            tracing::info!(attempt = %a.id, state = a.state.as_str(), "resuming payment after restart");
+            self.spawn_follower(a.id);
+        }
+        Ok(())
+    }
+
+    pub async fn open_sale(
+        &self,
+        currency: Option<Currency>,
+        operator: Option<String>,
+        lines: Vec<LineInput>,
+    ) -> Result<SaleView, TerminalError> {
+        let currency = currency.unwrap_or(self.inner.cfg.currency);
+        let operator = operator.unwrap_or_else(|| self.inner.cfg.default_operator.clone());
+        let id = uuid::Uuid::new_v4().to_string();
+        let view = self
+            .inner
+            .store
+            .call(move |db| db.open_sale(&id, currency, &operator, &lines))
+            .await?;
+        self.publish(view.clone());
+        Ok(view)
+    }
+
+    pub async fn add_lines(
+        &self,
+        sale_id: &str,
+        operator: Option<String>,
+        lines: Vec<LineInput>,
+    ) -> Result<SaleView, TerminalError> {
+        let operator = operator.unwrap_or_else(|| self.inner.cfg.default_operator.clone());
+        let id = sale_id.to_string();
+        let view = self
+            .inner
+            .store
+            .call(move |db| db.add_lines(&id, &operator, &lines))
+            .await?;
+        self.publish(view.clone());
+        Ok(view)
+    }
+
+    pub async fn sale(&self, sale_id: &str) -> Result<SaleView, TerminalError> {
+        let id = sale_id.to_string();
+        Ok(self.inner.store.call(move |db| db.sale(&id)).await?)
+    }
+
+    fn publish(&self, sale: SaleView) {
+        // No subscriber is fine: the state is in the database either way.
+        let _ = self.inner.events.send(SaleEvent { sale });
+    }
+
+    async fn publish_sale(&self, sale_id: &str) {
+        if let Ok(v) = self.sale(sale_id).await {
+            self.publish(v);
+        }
+    }
+
+    fn options<'a>(a: &'a AttemptRow, key: Option<&'a str>) -> CallOptions<'a> {
+        CallOptions {
+            correlation_id: &a.correlation_id,
+            idempotency_key: key,
+            ..Default::default()
+        }
+    }
+
+    async fn check_eligibility(&self, view: &SaleView, corr: &str) -> Result<(), TerminalError> {
+        let key = (view.sale.currency.code().to_string(), view.total);
+        let fresh = {
+            let cache = self
+                .inner
+                .eligibility
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            cache
+                .get(&key)
+                .is_some_and(|at| at.elapsed() < ELIGIBILITY_TTL)
+        };
+        if fresh {
+            return Ok(());
+        }
+        let opts = CallOptions {
+            correlation_id: corr,
+            ..Default::default()
+        };
+        match self
+            .inner
+            .klarna
+            .eligible(&key.0, &self.inner.cfg.klarna.locale, view.total, opts)
+            .await
+        {
+            Ok(true) => {
+                let mut cache = self
+                    .inner
+                    .eligibility
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                cache.retain(|_, at| at.elapsed() < ELIGIBILITY_TTL);
+                cache.insert(key, Instant::now());
+                Ok(())
+            }
+            Ok(false) => Err(TerminalError::NotEligible),
+            Err(e @ KlarnaError::Final { .. }) => Err(TerminalError::KlarnaRefused {
+                code: e.code().into(),
+                message: e.to_string(),
+            }),
+            Err(e) => Err(TerminalError::KlarnaUnavailable(e.to_string())),
+        }
+    }
+
+    /// Starts a Klarna payment for the sale's total: the answer carries the QR code's URL, or a
+    /// clear reason why not. Never waits on Klarna longer than the client's timeouts.
+    pub async fn start_payment(
+        &self,
+        sale_id: &str,
+        operator: Option<String>,
+        opts: PaymentOptions,
+    ) -> Result<AttemptRow, TerminalError> {
+        let operator = operator.unwrap_or_else(|| self.inner.cfg.default_operator.clone());
+        let view = self.sale(sale_id).await?;
+        if view.sale.state != SaleState::Open {
+            return Err(TerminalError::Conflict(format!(
+                "sale {sale_id} is not open"
+            )));
+        }
+        if view.total <= 0 {
+            return Err(TerminalError::Invalid("the sale has nothing to pay".into()));
+        }
+        if view.live_attempt().is_some() {
+            return Err(TerminalError::Conflict(
+                "a payment is already in progress".into(),
+            ));
+        }
+        let corr = uuid::Uuid::new_v4().simple().to_string();
+        self.check_eligibility(&view, &corr).await?;
+
+        let attempt_id = uuid::Uuid::new_v4().to_string();
+        let cfg = &self.inner.cfg;
+        let key = |op: &str| {
+            uuid::Uuid::new_v5(
+                &KEY_NAMESPACE,
+                format!("{}/{attempt_id}/{op}", cfg.terminal_id).as_bytes(),
+            )
+            .to_string()
+        };
+        let body = AuthorizeRequest {
+            currency: view.sale.currency.code().into(),
+            request_payment_transaction: wire::RequestPaymentTransaction {
+                amount: view.total,
+                payment_transaction_reference: view.sale.id.clone(),
+                capture: cfg.payment.capture.clone(),
+            },
+            supplementary_purchase_data: wire::SupplementaryPurchaseData {
+                purchase_reference: view.sale.id.clone(),
+                line_items: view
+                    .lines
+                    .iter()
+                    .map(|l| wire::LineItem {
+                        name: l.name.clone(),
+                        quantity: l.quantity,
+                        unit_price: l.unit_price,
+                        total_amount: l.total_amount,
+                        reference: l.reference.clone(),
+                    })
+                    .collect(),
+            },
+            step_up_config: Some(wire::StepUpConfig {
+                payment_request_reference: attempt_id.clone(),
+                customer_interaction_config: wire::CustomerInteractionConfig {
+                    method: "HANDOVER".into(),
+                    return_url: cfg.klarna.return_url.clone(),
+                },
+            }),
+            point_of_checkout: wire::PointOfCheckout {
+                store_reference: cfg.store_id.clone(),
+            },
+            point_of_transaction: wire::PointOfTransaction {
+                kind: "TERMINAL".into(),
+                terminal_reference: cfg.terminal_id.clone(),
+            },
+            klarna_interoperability_data: opts.interoperability_data.clone(),
+        };
+        let now = chrono::Utc::now();
+        let deadline =
+            now + chrono::Duration::from_std(cfg.payment.in_store_timeout()).unwrap_or_default();
+        let attempt = AttemptRow {
+            id: attempt_id.clone(),
+            sale_id: view.sale.id.clone(),
+            state: AttemptState::Requested,
+            amount: view.total,
+            currency: view.sale.currency.code().into(),
+            correlation_id: corr,
+            authorize_key: key("authorize"),
+            finalize_key: key("finalize"),
+            authorize_body: serde_json::to_string(&body)
+                .map_err(|e| TerminalError::Internal(e.to_string()))?,
+            interop_token: opts.interoperability_token.clone(),
+            klarna_request_id: None,
+            payment_request_url: None,
+            expires_at: None,
+            deadline_at: deadline.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            klarna_transaction_id: None,
+            cancel_confirmed: false,
+            reason: None,
+            created_at: crate::now_rfc3339(),
+            updated_at: crate::now_rfc3339(),
+        };
+        // The idempotency key is durable before the request leaves the till.
+        let a = attempt.clone();
+        let op = operator.clone();
+        self.inner
+            .store
+            .call(move |db| {
+                db.write(|w| {
+                    if w.sale_state(&a.sale_id)? != SaleState::Open {
+                        return Err(StoreError::Conflict("the sale is no longer open".into()));
+                    }
+                    w.insert_attempt(&a)?;
+                    let mut e = entry(JournalKind::PaymentRequested, &a, &op);
+                    e.detail = serde_json::json!({"idempotency_key": a.authorize_key});
+                    w.journal(e)?;
+                    Ok(())
+                })
+            })
+            .await?;
+
+        let result = self
+            .inner
+            .klarna
+            .authorize(
+                &body,
+                CallOptions {
+                    correlation_id: &attempt.correlation_id,
+                    idempotency_key: Some(&attempt.authorize_key),
+                    interoperability_token: attempt.interop_token.as_deref(),
+                    session_token: None,
+                },
+            )
+            .await;
+        let outcome = self.apply_authorize(&attempt, result).await;
+        let latest = self.attempt(&attempt_id).await?;
+        if !latest.state.is_final() {
+            self.spawn_follower(attempt_id);
+        }
+        self.publish_sale(sale_id).await;
+        outcome.map(|()| latest)
+    }
+
+    pub async fn attempt(&self, id: &str) -> Result<AttemptRow, TerminalError> {
+        let id = id.to_string();
+        Ok(self.inner.store.call(move |db| db.attempt(&id)).await?)
+    }
+
+    /// Moves an attempt by `event` inside one transaction, re-reading it there so concurrent
+    /// paths (follower, cashier, webhook) are serialised by the database thread. `edit` adjusts
+    /// the row (ids, reason); returns the new row, or None if the event no longer applied.
+    async fn transition(
+        &self,
+        attempt_id: &str,
+        event: PaymentEvent,
+        operator: Option<String>,
+        edit: impl FnOnce(&mut AttemptRow) + Send + 'static,
+        extra: impl FnOnce(&mut WriteTx<'_>, &AttemptRow, &str) -> Result<(), StoreError>
+        + Send
+        + 'static,
+    ) -> Result<Option<AttemptRow>, TerminalError> {
+        let id = attempt_id.to_string();
+        let op = operator.unwrap_or_else(|| "kassa".to_string());
+        let row = self
+            .inner
+            .store
+            .call(move |db| {
+                db.write(|w| {
+                    let mut a = w.attempt(&id)?;
+                    let Ok(next) = a.state.next(event) else {
+                        return Ok(None);
+                    };
+                    let changed = next != a.state;
+                    a.state = next;
+                    edit(&mut a);
+                    w.update_attempt(&a)?;
+                    if changed {
+                        let mut e = entry(journal_kind_for(next), &a, &op);
+                        if let Some(r) = &a.reason {
+                            e.detail = serde_json::json!({"reason": r});
+                        }
+                        w.journal(e)?;
+                        extra(w, &a, &op)?;
+                    }
+                    Ok(Some(a))
+                })
+            })
+            .await?;
+        Ok(row)
+    }
+
+    /// Applies authorize's answer (first call or its retry) to the attempt.
+    async fn apply_authorize(
+        &self,
+        a: &AttemptRow,
+        result: Result<AuthorizeResponse, KlarnaError>,
+    ) -> Result<(), TerminalError> {
+        match result {
+            Ok(resp) => match resp.payment_transaction_response.result.as_str() {
+                "STEP_UP_REQUIRED" => {
+                    let Some(req) = resp.payment_request else {
+                        return self
+                            .fail(a, "STEP_UP_REQUIRED without a payment request")
+                            .await;
+                    };
+                    let Some(url) = req.url().map(str::to_string) else {
+                        return self
+                            .fail(a, "payment request without a payment_request_url")
+                            .await;
+                    };
+                    let (rid, exp) = (req.payment_request_id.clone(), req.expires_at.clone());
+                    self.transition(
+                        &a.id,
+                        PaymentEvent::StepUpRequired,
+                        None,
+                        move |a| {
+                            a.klarna_request_id = Some(rid);
+                            a.payment_request_url = Some(url);
+                            a.expires_at = exp;
+                        },
+                        |_, _, _| Ok(()),
+                    )
+                    .await?;
+                    Ok(())
+                }
+                "APPROVED" => {
+                    let Some(tx) = resp.payment_transaction else {
+                        return self.fail(a, "APPROVED without a payment transaction").await;
+                    };
+                    self.mark_paid(
+                        &a.id,
+                        PaymentEvent::ApprovedAtOnce,
+                        tx.payment_transaction_id,
+                    )
+                    .await
+                }
+                "DECLINED" => {
+                    let reason = resp
+                        .payment_transaction_response
+                        .result_reason
+                        .unwrap_or_default();
+                    self.transition(
+                        &a.id,
+                        PaymentEvent::AuthorizeDeclined,
+                        None,
+                        move |a| {
+                            a.reason = Some(reason);
+                        },
+                        |_, _, _| Ok(()),
+                    )
+                    .await?;
+                    Ok(())
+                }
+                other => {
+                    self.fail(a, &format!("unexpected authorize result {other:?}"))
+                        .await
+                }
+            },
+            // Nothing reached Klarna: nothing to clean up, and the cashier learns it at once.
+            Err(e @ KlarnaError::Unreachable(_)) => {
+                self.fail(a, &e.to_string()).await?;
+                Err(TerminalError::KlarnaUnavailable(e.to_string()))
+            }
+            Err(e @ (KlarnaError::Final { .. } | KlarnaError::Auth { .. })) => {
+                self.fail(a, &format!("{}: {e}", e.code())).await?;
+                Err(TerminalError::KlarnaRefused {
+                    code: e.code().into(),
+                    message: e.to_string(),
+                })
+            }
+            // Unknown outcome or throttled: the attempt stays `requested`; its follower retries
+            // with the same key, which Klarna answers with the first result.
+            Err(e) => {
+                tracing::warn!(attempt = %a.id, "authorize outcome unknown, will retry: {e}");
+                Ok(())
+            }
+        }
+    }
+
+    async fn fail(&self, a: &AttemptRow, reason: &str) -> Result<(), TerminalError> {
+        let reason = reason.to_string();
+        self.transition(
+            &a.id,
+            PaymentEvent::Failed,
+            None,
+            move |a| {
+                a.reason = Some(reason);
+                // A failed authorize created nothing at Klarna that needs canceling.
+                a.cancel_confirmed = true;
+            },
+            |_, _, _| Ok(()),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn mark_paid(
+        &self,
+        attempt_id: &str,
+        event: PaymentEvent,
+        transaction_id: String,
+    ) -> Result<(), TerminalError> {
+        let tx_id = transaction_id.clone();
+        self.transition(
+            attempt_id,
+            event,
+            None,
+            move |a| {
+                a.klarna_transaction_id = Some(tx_id);
+                a.cancel_confirmed = true;
+            },
+            |w, a, op| {
+                w.set_sale_state(&a.sale_id, SaleState::Paid)?;
+                let receipt_no: Option<i64> = w.tx.query_row(
+                    "SELECT receipt_no FROM sales WHERE id = ?1",
+                    [&a.sale_id],
+                    |r| r.get(0),
+                )?;
+                let mut e = entry(JournalKind::ReceiptIssued, a, op);
+                e.detail = serde_json::json!({"receipt_no": receipt_no});
+                w.journal(e)?;
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    fn spawn_follower(&self, attempt_id: String) {
+        let wake = Arc::new(Notify::new());
+        {
+            let mut f = self
+                .inner
+                .followers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if f.contains_key(&attempt_id) {
+                return;
+            }
+            f.insert(attempt_id.clone(), wake.clone());
+        }
+        let t = self.clone();
+        tokio::spawn(async move {
+            t.follow(&attempt_id, &wake).await;
+            t.inner
+                .followers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&attempt_id);
+        });
+    }
+
+    /// Wakes the follower of an attempt so it reads Klarna now (webhook, cancel).
+    pub fn wake(&self, attempt_id: &str) {
+        if let Some(n) = self
+            .inner
+            .followers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(attempt_id)
+        {
+            n.notify_one();
+        }
+    }
+
+    /// Follows one attempt until it is settled: polls Klarna, finalizes, times out, confirms
+    /// cancels. Survives any error by backing off; stops only when nothing is left to do.
+    async fn follow(&self, attempt_id: &str, wake: &Notify) {
+        let poll = self.inner.cfg.payment.poll_interval();
+        let mut delay = Duration::ZERO;
+        loop {
+            if !delay.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(jitter(delay)) => {}
+                    _ = wake.notified() => {}
+                }
+            }
+            let a = match self.attempt(attempt_id).await {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::error!(attempt = attempt_id, "cannot read attempt: {e}");
+                    return;
+                }
+            };
+            let sale_id = a.sale_id.clone();
+            let step = self.follow_step(a).await;
+            self.publish_sale(&sale_id).await;
+            delay = match step {
+                Ok(Step::Done) => return,
+                Ok(Step::Again) => poll,
+                Ok(Step::Wait(d)) => d,
+                Err(e) => {
+                    tracing::warn!(
+                        attempt = attempt_id,
+                        "payment follow-up failed, backing off: {e}"
+                    );
+                    (delay * 2).clamp(poll, MAX_BACKOFF)
+                }
+            };
+        }
+    }
+
+    async fn follow_step(&self, a: AttemptRow) -> Result<Step, KlarnaError> {
+        if a.state.is_final() {
+            if a.cancel_confirmed {
+                return Ok(Step::Done);
+            }
+            return self.confirm_cancel(&a).await;
+        }
+        let past_deadline = parse_time(&a.deadline_at).is_some_and(|d| chrono::Utc::now() > d);
+        if past_deadline && a.state != AttemptState::Completed {
+            let r = self
+                .transition(
+                    &a.id,
+                    PaymentEvent::InStoreTimeout,
+                    None,
+                    |a| {
+                        a.reason =
+                            Some("in-store timeout: the customer did not pay in time".into());
+                    },
+                    |_, _, _| Ok(()),
+                )
+                .await;
+            if let Err(e) = r {
+                tracing::error!("cannot record in-store timeout: {e}");
+            }
+            return Ok(Step::Again);
+        }
+        match a.state {
+            AttemptState::Requested => {
+                let body: serde_json::Value =
+                    serde_json::from_str(&a.authorize_body).unwrap_or(serde_json::Value::Null);
+                let opts = CallOptions {
+                    correlation_id: &a.correlation_id,
+                    idempotency_key: Some(&a.authorize_key),
+                    interoperability_token: a.interop_token.as_deref(),
+                    session_token: None,
+                };
+                let r = self.inner.klarna.authorize_raw(&body, opts).await;
+                let retry = r.as_ref().err().filter(|e| e.is_retryable()).cloned();
+                let _ = self.apply_authorize(&a, r).await;
+                match retry {
+                    Some(KlarnaError::Throttled { retry_after }) => Ok(Step::Wait(retry_after)),
+                    Some(e) => Err(e),
+                    None => Ok(Step::Again),
+                }
+            }
+            AttemptState::AwaitingCustomer | AttemptState::CustomerOpened => {
+                let Some(rid) = a.klarna_request_id.clone() else {
+                    return Ok(Step::Again);
+                };
+                let req = self
+                    .inner
+                    .klarna
+                    .read_payment_request(&rid, Self::options(&a, None))
+                    .await?;
+                self.apply_request_state(&a, &req).await
+            }
+            AttemptState::Completed => self.finalize(&a, None).await,
+            _ => Ok(Step::Done),
+        }
+    }
+
+    /// Applies what Klarna says about the payment request to the attempt.
+    async fn apply_request_state(
+        &self,
+        a: &AttemptRow,
+        req: &wire::PaymentRequest,
+    ) -> Result<Step, KlarnaError> {
+        let event = match req.state.as_str() {
+            "SUBMITTED" => return Ok(Step::Again),
+            "IN_PROGRESS" => PaymentEvent::CustomerOpened,
+            "COMPLETED" => PaymentEvent::CustomerCompleted,
+            "DECLINED" => PaymentEvent::CustomerDeclined,
+            "EXPIRED" => PaymentEvent::KlarnaExpired,
+            "CANCELED" => PaymentEvent::KlarnaCanceled,
+            other => {
+                tracing::warn!("unknown payment request state {other:?}; polling on");
+                return Ok(Step::Again);
+            }
+        };
+        let settled_at_klarna = event != PaymentEvent::CustomerOpened;
+        let moved = self
+            .transition(
+                &a.id,
+                event,
+                None,
+                move |a| {
+                    if settled_at_klarna {
+                        a.cancel_confirmed = true;
+                    }
+                },
+                |_, _, _| Ok(()),
+            )
+            .await
+            .map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?;
+        match moved {
+            Some(m) if m.state == AttemptState::Completed => {
+                self.finalize(&m, req.klarna_network_session_token.as_deref())
+                    .await
+            }
+            Some(m) if m.state.is_final() => Ok(Step::Done),
+            Some(_) => Ok(Step::Again),
+            // The attempt moved meanwhile (cashier canceled): look again at once.
+            None => Ok(Step::Wait(Duration::from_millis(1))),
+        }
+    }
+
+    /// Final authorization with the session token; only ever for an attempt in `completed`,
+    /// whose sale is open (cancel abandons sale and attempt together, so that holds).
+    async fn finalize(&self, a: &AttemptRow, token: Option<&str>) -> Result<Step, KlarnaError> {
+        let read;
+        let token = match token {
+            Some(t) => t,
+            None => {
+                let rid = a.klarna_request_id.as_deref().unwrap_or_default();
+                read = self
+                    .inner
+                    .klarna
+                    .read_payment_request(rid, Self::options(a, None))
+                    .await?;
+                match read.klarna_network_session_token.as_deref() {
+                    Some(t) => t,
+                    None => {
+                        let _ = self
+                            .fail(a, "completed payment request without a session token")
+                            .await;
+                        return Ok(Step::Done);
+                    }
+                }
+            }
+        };
+        let mut body: serde_json::Value =
+            serde_json::from_str(&a.authorize_body).unwrap_or(serde_json::Value::Null);
+        if let Some(o) = body.as_object_mut() {
+            o.remove("step_up_config");
+        }
+        let opts = CallOptions {
+            correlation_id: &a.correlation_id,
+            idempotency_key: Some(&a.finalize_key),
+            session_token: Some(token),
+            interoperability_token: None,
+        };
+        match self.inner.klarna.authorize_raw(&body, opts).await {
+            Ok(resp) => {
+                let r = match (
+                    resp.payment_transaction_response.result.as_str(),
+                    resp.payment_transaction,
+                ) {
+                    ("APPROVED", Some(tx)) => {
+                        self.mark_paid(
+                            &a.id,
+                            PaymentEvent::FinalApproved,
+                            tx.payment_transaction_id,
+                        )
+                        .await
+                    }
+                    (result, _) => {
+                        let reason = resp
+                            .payment_transaction_response
+                            .result_reason
+                            .unwrap_or_else(|| result.to_string());
+                        self.transition(
+                            &a.id,
+                            PaymentEvent::FinalDeclined,
+                            None,
+                            move |a| {
+                                a.reason = Some(reason);
+                            },
+                            |_, _, _| Ok(()),
+                        )
+                        .await
+                        .map(|_| ())
+                    }
+                };
+                r.map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?;
+                Ok(Step::Done)
+            }
+            Err(KlarnaError::Throttled { retry_after }) => Ok(Step::Wait(retry_after)),
+            Err(e) if e.is_retryable() => Err(e),
+            Err(e) => {
+                let _ = self
+                    .fail(
+                        a,
+                        &format!("final authorization refused: {}: {e}", e.code()),
+                    )
+                    .await;
+                Ok(Step::Done)
+            }
+        }
+    }
+
+    /// For an attempt the till gave up on: make sure Klarna's request is canceled too, and if the
+    /// customer completed it anyway, record that it was never finalized (nobody is charged).
+    async fn confirm_cancel(&self, a: &AttemptRow) -> Result<Step, KlarnaError> {
+        let Some(rid) = a.klarna_request_id.clone() else {
+            // Authorize's outcome was never learnt: ask again with the same key to find the request.
+            let body: serde_json::Value =
+                serde_json::from_str(&a.authorize_body).unwrap_or(serde_json::Value::Null);
+            let opts = CallOptions {
+                correlation_id: &a.correlation_id,
+                idempotency_key: Some(&a.authorize_key),
+                interoperability_token: a.interop_token.as_deref(),
+                session_token: None,
+            };
+            let resp = match self.inner.klarna.authorize_raw(&body, opts).await {
+                Ok(r) => r,
+                Err(e) if e.is_retryable() => return Err(e),
+                Err(_) => {
+                    return self
+                        .settle_cancel(a, "authorize was refused; nothing to cancel", None)
+                        .await;
+                }
+            };
+            match resp.payment_request {
+                Some(req) => {
+                    let id = a.id.clone();
+                    let rid = req.payment_request_id.clone();
+                    self.inner
+                        .store
+                        .call(move |db| {
+                            db.write(|w| {
+                                let mut row = w.attempt(&id)?;
+                                row.klarna_request_id = Some(rid);
+                                w.update_attempt(&row)
+                            })
+                        })
+                        .await
+                        .map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?;
+                    return Ok(Step::Wait(Duration::from_millis(1)));
+                }
+                None => {
+                    return self
+                        .settle_cancel(a, "no payment request was created", None)
+                        .await;
+                }
+            }
+        };
+        match self
+            .inner
+            .klarna
+            .cancel_payment_request(&rid, Self::options(a, None))
+            .await
+        {
+            Ok(req) => {
+                self.settle_cancel(a, "Klarna confirmed the cancel", Some(&req.state))
+                    .await
+            }
+            Err(KlarnaError::Final { .. }) => {
+                // Already final at Klarna: find out which final state.
+                let req = self
+                    .inner
+                    .klarna
+                    .read_payment_request(&rid, Self::options(a, None))
+                    .await?;
+                self.settle_cancel(
+                    a,
+                    "the request was already final at Klarna",
+                    Some(&req.state),
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn settle_cancel(
+        &self,
+        a: &AttemptRow,
+        why: &str,
+        klarna_state: Option<&str>,
+    ) -> Result<Step, KlarnaError> {
+        let completed = klarna_state == Some("COMPLETED");
+        let kind = if completed {
+            JournalKind::CompletedAfterAbandon
+        } else {
+            JournalKind::CancelConfirmed
+        };
+        let detail = if completed {
+            serde_json::json!({"klarna_state": "COMPLETED",
+                "note": "the customer approved after the till gave up; never finalized, so the customer is not charged"})
+        } else {
+            serde_json::json!({"klarna_state": klarna_state, "note": why})
+        };
+        let id = a.id.clone();
+        self.inner
+            .store
+            .call(move |db| {
+                db.write(|w| {
+                    let mut row = w.attempt(&id)?;
+                    if row.cancel_confirmed {
+                        return Ok(());
+                    }
+                    row.cancel_confirmed = true;
+                    if completed {
+                        row.reason = Some(
+                            "customer approved after the sale was abandoned; not charged".into(),
+                        );
+                    }
+                    w.update_attempt(&row)?;
+                    let mut e = entry(kind, &row, "kassa");
+                    e.detail = detail;
+                    w.journal(e)?;
+                    Ok(())
+                })
+            })
+            .await
+            .map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?;
+        if completed {
+            tracing::warn!(attempt = %a.id, "customer approved a payment the till had abandoned; not finalized");
+        }
+        Ok(Step::Done)
+    }
+
+    /// The cashier stops the payment in progress; the sale stays open for another method.
+    pub async fn cancel_payment(
+        &self,
+        sale_id: &str,
+        operator: Option<String>,
+    ) -> Result<SaleView, TerminalError> {
+        self.cancel(sale_id, operator, false).await
+    }
+
+    /// The cashier abandons the sale (and any payment in progress).
+    pub async fn abandon_sale(
+        &self,
+        sale_id: &str,
+        operator: Option<String>,
+    ) -> Result<SaleView, TerminalError> {
+        self.cancel(sale_id, operator, true).await
+    }
+
+    async fn cancel(
+        &self,
+        sale_id: &str,
+        operator: Option<String>,
+        abandon: bool,
+    ) -> Result<SaleView, TerminalError> {
+        let operator = operator.unwrap_or_else(|| self.inner.cfg.default_operator.clone());
+        let sid = sale_id.to_string();
+        let canceled: Option<String> = self
+            .inner
+            .store
+            .call(move |db| {
+                let view = db.sale(&sid)?;
+                db.write(|w| {
+                    if w.sale_state(&sid)? != SaleState::Open {
+                        return Err(StoreError::Conflict(format!("sale {sid} is not open")));
+                    }
+                    let mut canceled = None;
+                    if let Some(live) = view.live_attempt() {
+                        let mut a = w.attempt(&live.id)?;
+                        a.state = a.state.next(PaymentEvent::CashierCanceled).map_err(|_| {
+                            StoreError::Conflict(
+                                "the customer has already approved; the payment is being completed"
+                                    .into(),
+                            )
+                        })?;
+                        a.reason = Some("canceled by the cashier".into());
+                        w.update_attempt(&a)?;
+                        w.journal(entry(JournalKind::PaymentCanceled, &a, &operator))?;
+                        canceled = Some(a.id);
+                    } else if !abandon {
+                        return Err(StoreError::Conflict("no payment is in progress".into()));
+                    }
+                    if abandon {
+                        w.set_sale_state(&sid, SaleState::Abandoned)?;
+                        let mut e = JournalEntry::new(JournalKind::SaleAbandoned, &operator);
+                        e.sale_id = Some(sid.clone());
+                        e.amount = Some(view.total);
+                        e.currency = Some(view.sale.currency.code().into());
+                        w.journal(e)?;
+                    }
+                    Ok(canceled)
+                })
+            })
+            .await?;
+        if let Some(attempt_id) = canceled {
+            // The follower (if any) sees the canceled state and confirms the cancel at Klarna.
+            self.wake(&attempt_id);
+            self.spawn_follower(attempt_id);
+        }
+        let view = self.sale(sale_id).await?;
+        self.publish(view.clone());
+        Ok(view)
+    }
+
+    /// A webhook said a payment request changed: look at Klarna now instead of at the next poll.
+    pub async fn nudge_request(&self, klarna_request_id: &str) -> Result<bool, TerminalError> {
+        let rid = klarna_request_id.to_string();
+        let attempt: Option<String> = self
+            .inner
+            .store
+            .call(move |db| {
+                use rusqlite::OptionalExtension;
+                Ok(db
+                    .conn
+                    .query_row(
+                        "SELECT id FROM payment_attempts WHERE klarna_request_id = ?1",
+                        [&rid],
+                        |r| r.get(0),
+                    )
+                    .optional()?)
+            })
+            .await?;
+        match attempt {
+            Some(id) => {
+                self.wake(&id);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Whether a webhook event is new (and remembers it).
+    pub async fn remember_webhook_event(&self, event_id: &str) -> Result<bool, TerminalError> {
+        let id = event_id.to_string();
+        Ok(self
+            .inner
+            .store
+            .call(move |db| db.remember_webhook_event(&id))
+            .await?)
+    }
+
+    /// Number of payment attempts still being followed (for readiness and tests).
+    pub fn payments_in_flight(&self) -> usize {
+        self.inner
+            .followers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+}
+
+/// What the follower does next.
+enum Step {
+    Done,
+    Again,
+    Wait(Duration),
+}

@@ -1,0 +1,473 @@
+//! Barcode scanner in serial mode: a pure framer (bytes + time in, scans out) and the classifier
+//! that turns one frame into a typed `Scan` (product GTIN, receipt / Klarna transaction id,
+//! Klarna customer token, or unknown text). No I/O here; the port thread feeds it.
+
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::gs1::{self, FNC1};
+
+/// Prefix that marks a Klarna customer (interoperability) code shown by the Klarna app.
+/// Klarna does not publish such a format for serial scanners, so kassa defines one rule in one
+/// place: a scan `klarna-interop:<token>` carries `<token>`. Change it here if Klarna's differs.
+pub const KLARNA_CUSTOMER_TOKEN_PREFIX: &str = "klarna-interop:";
+
+/// Start of a Klarna payment transaction id, which is also what a kassa receipt's QR code holds:
+/// `krn:payment:<region>:transaction:<id>`.
+pub const KLARNA_TRANSACTION_PREFIX: &str = "krn:payment:";
+
+/// Longest frame kept; longer input is cut into frames so a jammed scanner cannot eat memory.
+pub const MAX_FRAME: usize = 4096;
+
+/// How the scanner ends each scan (its "suffix" setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanSuffix {
+    /// `0D`.
+    Cr,
+    /// `0D 0A`; a lone CR is data (2D codes may contain one) and `0A 0A` from links that mangle
+    /// CR LF counts as one terminator.
+    #[default]
+    CrLf,
+    /// `0A`.
+    Lf,
+}
+
+/// What a scan means to the till.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scan {
+    /// A trade item: EAN-13, EAN-8, UPC-A, ITF-14/GTIN-14 or a GS1 code with AI (01), check digit
+    /// verified. `gtin` is normalised to 14 digits (GS1's recommendation for lookups).
+    Product {
+        gtin: String,
+        /// AI (10) batch/lot, from GS1 codes only.
+        batch: Option<String>,
+        /// AI (17) expiry date YYMMDD, from GS1 codes only.
+        expiry: Option<String>,
+        /// AI (21) serial number, from GS1 codes only.
+        serial: Option<String>,
+    },
+    /// A kassa receipt QR code or a Klarna payment transaction id (`krn:payment:…`), for returns.
+    Receipt(String),
+    /// A Klarna customer code from the Klarna app (text after `KLARNA_CUSTOMER_TOKEN_PREFIX`).
+    KlarnaCustomerToken(String),
+    /// Anything else, as text (control characters removed, invalid UTF-8 replaced).
+    Unknown(String),
+}
+
+impl Scan {
+    /// A plain product scan (no GS1 extras).
+    pub fn product(gtin: impl Into<String>) -> Self {
+        Scan::Product {
+            gtin: gtin.into(),
+            batch: None,
+            expiry: None,
+            serial: None,
+        }
+    }
+}
+
+/// Cuts a byte stream into scans by suffix and by silence. Time is passed in, so tests and
+/// property tests drive it without clocks.
+#[derive(Debug, Clone)]
+pub struct ScanFramer {
+    suffix: ScanSuffix,
+    silence: Duration,
+    buf: Vec<u8>,
+    /// When the last byte arrived; silence is measured from here.
+    last_byte: Option<Instant>,
+    /// A CR was seen in CR LF mode and is held back until we know whether LF follows.
+    pending_cr: bool,
+}
+
+impl ScanFramer {
+    /// A framer for `suffix` that also ends a frame after `silence` without bytes.
+    pub fn new(suffix: ScanSuffix, silence: Duration) -> Self {
+        Self {
+            suffix,
+            silence,
+            buf: Vec::new(),
+            last_byte: None,
+            pending_cr: false,
+        }
+    }
+
+    /// Feed bytes that arrived at `now`; returns every frame they completed.
+    pub fn push(&mut self, bytes: &[u8], now: Instant) -> Vec<Vec<u8>> {
+        let mut frames = Vec::new();
+        frames.extend(self.poll(now));
+        for &b in bytes {
+            let terminator = match self.suffix {
+                ScanSuffix::Cr => b == b'\r',
+                ScanSuffix::CrLf | ScanSuffix::Lf => b == b'\n',
+            };
+            if terminator {
+                // In CR LF mode the held CR belonged to the suffix; in LF mode a CR before LF too.
+                self.pending_cr = false;
+                frames.extend(self.take());
+                continue;
+            }
+            if self.pending_cr {
+                self.pending_cr = false;
+                self.keep(b'\r', &mut frames);
+            }
+            if b == b'\r' && self.suffix != ScanSuffix::Cr {
+                self.pending_cr = true;
+                continue;
+            }
+            self.keep(b, &mut frames);
+        }
+        if !bytes.is_empty() {
+            self.last_byte = Some(now);
+        }
+        frames
+    }
+
+    /// The frame ended by silence, if `now` is `silence` past the last byte.
+    pub fn poll(&mut self, now: Instant) -> Option<Vec<u8>> {
+        let last = self.last_byte?;
+        if now.saturating_duration_since(last) < self.silence {
+            return None;
+        }
+        self.last_byte = None;
+        self.pending_cr = false;
+        self.take()
+    }
+
+    /// When `poll` should next be called, if a frame is open.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.last_byte.map(|t| t + self.silence)
+    }
+
+    /// Drop a half frame (the scanner was unplugged mid-scan).
+    pub fn reset(&mut self) {
+        self.buf.clear();
+        self.pending_cr = false;
+        self.last_byte = None;
+    }
+
+    fn keep(&mut self, b: u8, frames: &mut Vec<Vec<u8>>) {
+        // Stray control bytes (NUL, STX/ETX framing, BEL, ...) are noise; GS is FNC1 and CR may
+        // be 2D data, so those stay.
+        let control = b < 0x20 || b == 0x7f;
+        if control && b != FNC1 && b != b'\r' {
+            return;
+        }
+        self.buf.push(b);
+        if self.buf.len() >= MAX_FRAME {
+            frames.extend(self.take());
+        }
+    }
+
+    fn take(&mut self) -> Option<Vec<u8>> {
+        let mut frame = std::mem::take(&mut self.buf);
+        // A UTF-8 BOM is sent by some scanners at power-up or before each scan.
+        while frame.starts_with(&[0xef, 0xbb, 0xbf]) {
+            frame.drain(..3);
+        }
+        while frame.last() == Some(&b'\r') {
+            frame.pop();
+        }
+        (!frame.is_empty()).then_some(frame)
+    }
+}
+
+/// AIM symbology identifier (ISO/IEC 15424) at the start of a scan, e.g. `]E0`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Symbology {
+    /// `]E0`: EAN-13 or UPC-A.
+    Ean13,
+    /// `]E4`: EAN-8.
+    Ean8,
+    /// `]I1`: ITF-14.
+    Itf14,
+    /// `]C1`: GS1-128.
+    Gs1_128,
+    /// `]e0`: GS1 DataBar.
+    Gs1DataBar,
+    /// `]d2`: GS1 DataMatrix.
+    Gs1DataMatrix,
+    /// `]Q1`: QR code.
+    Qr,
+    /// `]Q3`: GS1 QR code.
+    Gs1Qr,
+    /// Another AIM identifier; the data is treated as plain text.
+    Other([u8; 2]),
+}
+
+impl Symbology {
+    fn is_gs1(self) -> bool {
+        matches!(
+            self,
+            Self::Gs1_128 | Self::Gs1DataBar | Self::Gs1DataMatrix | Self::Gs1Qr
+        )
+    }
+}
+
+/// Split a leading AIM identifier off a frame.
+pub fn split_aim(frame: &[u8]) -> (Option<Symbology>, &[u8]) {
+    match frame {
+        [b']', code, modifier, rest @ ..]
+            if code.is_ascii_alphabetic() && modifier.is_ascii_alphanumeric() =>
+        {
+            let symbology = match (code, modifier) {
+                (b'E', b'0') => Symbology::Ean13,
+                (b'E', b'4') => Symbology::Ean8,
+                (b'I', b'1') => Symbology::Itf14,
+                (b'C', b'1') => Symbology::Gs1_128,
+                (b'e', b'0') => Symbology::Gs1DataBar,
+                (b'd', b'2') => Symbology::Gs1DataMatrix,
+                (b'Q', b'1') => Symbology::Qr,
+                (b'Q', b'3') => Symbology::Gs1Qr,
+                _ => Symbology::Other([*code, *modifier]),
+            };
+            (Some(symbology), rest)
+        }
+        _ => (None, frame),
+    }
+}
+
+/// What one frame means. Never fails: anything unrecognised is `Scan::Unknown`.
+pub fn classify(frame: &[u8]) -> Scan {
+    let frame = frame.strip_prefix(&[0xef, 0xbb, 0xbf]).unwrap_or(frame);
+    let (symbology, data) = split_aim(frame);
+    if symbology.is_some_and(Symbology::is_gs1) || data.first() == Some(&FNC1) {
+        if let Some(scan) = gs1_product(data) {
+            return scan;
+        }
+        return Scan::Unknown(printable(data));
+    }
+    if let Some(gtin) = retail_gtin(data) {
+        return Scan::product(gtin);
+    }
+    let text = printable(data);
+    if let Some(token) = text.strip_prefix(KLARNA_CUSTOMER_TOKEN_PREFIX)
+        && !token.is_empty()
+    {
+        return Scan::KlarnaCustomerToken(token.to_owned());
+    }
+    if is_klarna_transaction_id(&text) {
+        return Scan::Receipt(text);
+    }
+    // A GS1 element string from a scanner with AIM ids off still starts with AI (01).
+    if data.len() > 16
+        && data.starts_with(b"01")
+        && let Some(scan) = gs1_product(data)
+    {
+        return scan;
+    }
+    Scan::Unknown(text)
+}
+
+/// `krn:payment:<region>:transaction:<id>` with a lower-case region and a non-empty id of
+/// letters, digits and dashes (Klarna uses a UUID there).
+pub fn is_klarna_transaction_id(text: &str) -> bool {
+    let Some(rest) = text.strip_prefix(KLARNA_TRANSACTION_PREFIX) else {
+        return false;
+    };
+    let mut parts = rest.splitn(3, ':');
+    let (Some(region), Some(kind), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    !region.is_empty()
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && kind == "transaction"
+        && !id.is_empty()
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// EAN-8, UPC-A, EAN-13 or GTIN-14 digits with a valid check digit, as a 14-digit GTIN.
+fn retail_gtin(data: &[u8]) -> Option<String> {
+    if !matches!(data.len(), 8 | 12 | 13 | 14) || !data.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let digits = std::str::from_utf8(data).ok()?;
+    gs1::mod10_valid(digits).then(|| format!("{digits:0>14}"))
+}
+
+fn gs1_product(data: &[u8]) -> Option<Scan> {
+    let fields = gs1::parse_element_string(data).ok()?;
+    let get = |ai: &str| fields.iter().find(|f| f.ai == ai).map(|f| f.value.clone());
+    Some(Scan::Product {
+        gtin: get("01")?,
+        batch: get("10"),
+        expiry: get("17"),
+        serial: get("21"),
+    })
+}
+
+fn printable(data: &[u8]) -> String {
+    String::from_utf8_lossy(data)
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(suffix: ScanSuffix, chunks: &[(&[u8], u64)], end_ms: u64) -> Vec<Vec<u8>> {
+        let t0 = Instant::now();
+        let mut framer = ScanFramer::new(suffix, Duration::from_millis(50));
+        let mut out = Vec::new();
+        for (bytes, ms) in chunks {
+            out.extend(framer.push(bytes, t0 + Duration::from_millis(*ms)));
+        }
+        out.extend(framer.poll(t0 + Duration::from_millis(end_ms)));
+        out
+    }
+
+    fn check_frames(suffix: ScanSuffix, chunks: &[(&[u8], u64)], end_ms: u64, expected: &[&[u8]]) {
+        assert_eq!(
+            frames(suffix, chunks, end_ms),
+            expected.iter().map(|f| f.to_vec()).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn suffixes_end_scans() {
+        check_frames(
+            ScanSuffix::Cr,
+            &[(b"4006381333931\r96385074\r", 0)],
+            0,
+            &[b"4006381333931", b"96385074"],
+        );
+        check_frames(
+            ScanSuffix::CrLf,
+            &[(b"4006381333931\r\n", 0)],
+            0,
+            &[b"4006381333931"],
+        );
+        check_frames(
+            ScanSuffix::Lf,
+            &[(b"4006381333931\n", 0)],
+            0,
+            &[b"4006381333931"],
+        );
+    }
+
+    #[test]
+    fn lf_lf_from_a_mangling_link_is_one_terminator() {
+        check_frames(
+            ScanSuffix::CrLf,
+            &[(b"4006381333931\n\n96385074\n\n", 0)],
+            0,
+            &[b"4006381333931", b"96385074"],
+        );
+    }
+
+    #[test]
+    fn a_cr_inside_a_2d_code_stays_data_with_cr_lf_suffix() {
+        check_frames(
+            ScanSuffix::CrLf,
+            &[(b"]Q1line1\rline2\r\n", 0)],
+            0,
+            &[b"]Q1line1\rline2"],
+        );
+    }
+
+    #[test]
+    fn silence_ends_a_scan_without_suffix_and_chunks_join_within_it() {
+        check_frames(
+            ScanSuffix::CrLf,
+            &[(b"40063", 0), (b"81333931", 30)],
+            70,
+            &[],
+        );
+        check_frames(
+            ScanSuffix::CrLf,
+            &[(b"40063", 0), (b"81333931", 30)],
+            80,
+            &[b"4006381333931"],
+        );
+        check_frames(
+            ScanSuffix::CrLf,
+            &[(b"half", 0), (b"96385074\r\n", 200)],
+            200,
+            &[b"half", b"96385074"],
+        );
+    }
+
+    #[test]
+    fn bom_and_stray_control_bytes_are_dropped() {
+        check_frames(
+            ScanSuffix::CrLf,
+            &[(b"\xef\xbb\xbf\x02400638\x001333931\x03\r\n", 0)],
+            0,
+            &[b"4006381333931"],
+        );
+    }
+
+    fn check(frame: &[u8], expected: Scan) {
+        assert_eq!(
+            classify(frame),
+            expected,
+            "classifying {:?}",
+            String::from_utf8_lossy(frame)
+        );
+    }
+
+    #[test]
+    fn retail_barcodes_become_products_with_14_digit_gtins() {
+        check(b"4006381333931", Scan::product("04006381333931"));
+        check(b"]E04006381333931", Scan::product("04006381333931"));
+        check(b"]E496385074", Scan::product("00000096385074"));
+        check(b"036000291452", Scan::product("00036000291452"));
+        check(b"]I109506000134352", Scan::product("09506000134352"));
+        check(b"4006381333932", Scan::Unknown("4006381333932".into()));
+    }
+
+    #[test]
+    fn gs1_codes_become_products_with_batch_expiry_and_serial() {
+        let expected = Scan::Product {
+            gtin: "09506000134352".into(),
+            batch: Some("AB12".into()),
+            expiry: Some("261231".into()),
+            serial: Some("S1".into()),
+        };
+        check(
+            b"]C101095060001343521726123110AB12\x1d21S1",
+            expected.clone(),
+        );
+        check(
+            b"]d201095060001343521726123110AB12\x1d21S1",
+            expected.clone(),
+        );
+        check(
+            b"]Q3\x1d01095060001343521726123110AB12\x1d21S1",
+            expected.clone(),
+        );
+        check(
+            b"]e001095060001343521726123110AB12\x1d21S1",
+            expected.clone(),
+        );
+        check(b"01095060001343521726123110AB12\x1d21S1", expected);
+        check(
+            b"]C10109506000134353",
+            Scan::Unknown("0109506000134353".into()),
+        );
+    }
+
+    #[test]
+    fn klarna_ids_and_customer_tokens_are_recognised() {
+        let id = "krn:payment:eu1:transaction:6d1e4b9a-3f8e-4c7b-9a51-2f0c8d7e1a23";
+        check(id.as_bytes(), Scan::Receipt(id.into()));
+        check(format!("]Q1{id}").as_bytes(), Scan::Receipt(id.into()));
+        check(
+            b"]Q1klarna-interop:abc123",
+            Scan::KlarnaCustomerToken("abc123".into()),
+        );
+        check(
+            b"krn:payment:eu1:order:x",
+            Scan::Unknown("krn:payment:eu1:order:x".into()),
+        );
+        check(
+            b"]Q1https://example.invalid",
+            Scan::Unknown("https://example.invalid".into()),
+        );
+    }
+}

@@ -1,0 +1,1 @@
+//! Shared helpers for kassa's end-to-end tests.

@@ -1,0 +1,1 @@
+//! kassa-ui: placeholder crate; see ARCHITECTURE.md.
