@@ -1,0 +1,1 @@
+//! kassa-packaging: signed update bundles (work in progress).
