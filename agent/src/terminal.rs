@@ -395,8 +395,8 @@ impl Terminal {
         let result = self
             .inner
             .klarna
-            .authorize(
-                &body,
+            .authorize_raw(
+                &attempt.authorize_body,
                 CallOptions {
                     correlation_id: &attempt.correlation_id,
                     idempotency_key: Some(&attempt.authorize_key),
@@ -701,15 +701,17 @@ impl Terminal {
         }
         match a.state {
             AttemptState::Requested => {
-                let body: serde_json::Value =
-                    serde_json::from_str(&a.authorize_body).unwrap_or(serde_json::Value::Null);
                 let opts = CallOptions {
                     correlation_id: &a.correlation_id,
                     idempotency_key: Some(&a.authorize_key),
                     interoperability_token: a.interop_token.as_deref(),
                     session_token: None,
                 };
-                let r = self.inner.klarna.authorize_raw(&body, opts).await;
+                let r = self
+                    .inner
+                    .klarna
+                    .authorize_raw(&a.authorize_body, opts)
+                    .await;
                 let retry = r.as_ref().err().filter(|e| e.is_retryable()).cloned();
                 let _ = self.apply_authorize(&a, r).await;
                 match retry {
@@ -803,11 +805,13 @@ impl Terminal {
                 }
             }
         };
+        // Derived the same way on every retry, so the bytes under the finalize key never change.
         let mut body: serde_json::Value =
             serde_json::from_str(&a.authorize_body).unwrap_or(serde_json::Value::Null);
         if let Some(o) = body.as_object_mut() {
             o.remove("step_up_config");
         }
+        let body = body.to_string();
         let opts = CallOptions {
             correlation_id: &a.correlation_id,
             idempotency_key: Some(&a.finalize_key),
@@ -868,15 +872,18 @@ impl Terminal {
     async fn confirm_cancel(&self, a: &AttemptRow) -> Result<Step, KlarnaError> {
         let Some(rid) = a.klarna_request_id.clone() else {
             // Authorize's outcome was never learnt: ask again with the same key to find the request.
-            let body: serde_json::Value =
-                serde_json::from_str(&a.authorize_body).unwrap_or(serde_json::Value::Null);
             let opts = CallOptions {
                 correlation_id: &a.correlation_id,
                 idempotency_key: Some(&a.authorize_key),
                 interoperability_token: a.interop_token.as_deref(),
                 session_token: None,
             };
-            let resp = match self.inner.klarna.authorize_raw(&body, opts).await {
+            let resp = match self
+                .inner
+                .klarna
+                .authorize_raw(&a.authorize_body, opts)
+                .await
+            {
                 Ok(r) => r,
                 Err(e) if e.is_retryable() => return Err(e),
                 Err(_) => {

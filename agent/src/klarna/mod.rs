@@ -227,19 +227,14 @@ impl KlarnaClient {
         body: &AuthorizeRequest,
         opts: CallOptions<'_>,
     ) -> Result<AuthorizeResponse, KlarnaError> {
-        let op = if opts.session_token.is_some() {
-            Operation::FinalAuthorize
-        } else {
-            Operation::Authorize
-        };
-        self.send(op, Method::POST, paths::AUTHORIZE, Some(body), opts)
-            .await
+        self.authorize_raw(&json(body)?, opts).await
     }
 
-    /// Same bytes as a stored body: used to retry authorize byte-for-byte after a crash.
+    /// Authorize with an already serialized body: a retry must send the very same bytes, or
+    /// Klarna's idempotency check sees a different request under the same key.
     pub async fn authorize_raw(
         &self,
-        body: &serde_json::Value,
+        body: &str,
         opts: CallOptions<'_>,
     ) -> Result<AuthorizeResponse, KlarnaError> {
         let op = if opts.session_token.is_some() {
@@ -261,7 +256,7 @@ impl KlarnaClient {
             Operation::ReadPaymentRequest,
             Method::GET,
             &path,
-            None::<&()>,
+            None,
             opts,
         )
         .await
@@ -277,7 +272,7 @@ impl KlarnaClient {
             Operation::CancelPaymentRequest,
             Method::DELETE,
             &path,
-            None::<&()>,
+            None,
             opts,
         )
         .await
@@ -289,14 +284,8 @@ impl KlarnaClient {
         opts: CallOptions<'_>,
     ) -> Result<PaymentTransaction, KlarnaError> {
         let path = format!("{}/{}", paths::TRANSACTIONS, encode(id));
-        self.send(
-            Operation::ReadTransaction,
-            Method::GET,
-            &path,
-            None::<&()>,
-            opts,
-        )
-        .await
+        self.send(Operation::ReadTransaction, Method::GET, &path, None, opts)
+            .await
     }
 
     pub async fn capture(
@@ -311,8 +300,14 @@ impl KlarnaClient {
             encode(transaction_id),
             paths::CAPTURES
         );
-        self.send(Operation::Capture, Method::POST, &path, Some(body), opts)
-            .await
+        self.send(
+            Operation::Capture,
+            Method::POST,
+            &path,
+            Some(&json(body)?),
+            opts,
+        )
+        .await
     }
 
     pub async fn refund(
@@ -327,8 +322,14 @@ impl KlarnaClient {
             encode(transaction_id),
             paths::REFUNDS
         );
-        self.send(Operation::Refund, Method::POST, &path, Some(body), opts)
-            .await
+        self.send(
+            Operation::Refund,
+            Method::POST,
+            &path,
+            Some(&json(body)?),
+            opts,
+        )
+        .await
     }
 
     pub async fn void(
@@ -342,14 +343,8 @@ impl KlarnaClient {
             encode(transaction_id),
             paths::VOID
         );
-        self.send(
-            Operation::Void,
-            Method::POST,
-            &path,
-            Some(&serde_json::json!({})),
-            opts,
-        )
-        .await
+        self.send(Operation::Void, Method::POST, &path, Some("{}"), opts)
+            .await
     }
 
     /// Whether Klarna may be offered for this amount (klarna-api.md §5).
@@ -367,13 +362,7 @@ impl KlarnaClient {
             encode(locale)
         );
         let p: Presentation = self
-            .send(
-                Operation::Eligibility,
-                Method::GET,
-                &path,
-                None::<&()>,
-                opts,
-            )
+            .send(Operation::Eligibility, Method::GET, &path, None, opts)
             .await?;
         Ok(match p.instruction.as_deref() {
             Some(i) => !i.eq_ignore_ascii_case("HIDE_KLARNA"),
@@ -381,12 +370,12 @@ impl KlarnaClient {
         })
     }
 
-    async fn send<B: Serialize + ?Sized, T: DeserializeOwned>(
+    async fn send<T: DeserializeOwned>(
         &self,
         op: Operation,
         method: Method,
         path: &str,
-        body: Option<&B>,
+        body: Option<&str>,
         opts: CallOptions<'_>,
     ) -> Result<T, KlarnaError> {
         let (category, class) = op.slo();
@@ -446,11 +435,11 @@ impl KlarnaClient {
         }
     }
 
-    async fn send_inner<B: Serialize + ?Sized>(
+    async fn send_inner(
         &self,
         method: &Method,
         path: &str,
-        body: Option<&B>,
+        body: Option<&str>,
         opts: &CallOptions<'_>,
     ) -> Result<(u16, bytes::Bytes), Sent> {
         let url = format!("{}{}", self.account_url, path);
@@ -470,7 +459,9 @@ impl KlarnaClient {
             req = req.header("Klarna-Interoperability-Token", t);
         }
         if let Some(b) = body {
-            req = req.json(b);
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
         }
         let resp = req.send().await.map_err(|e| {
             if e.is_connect() {
@@ -491,6 +482,12 @@ impl KlarnaClient {
             Err(Sent::Status(status.as_u16(), headers, bytes))
         }
     }
+}
+
+fn json<B: Serialize + ?Sized>(body: &B) -> Result<String, KlarnaError> {
+    // Kassa's own request types always serialize; this only guards against a future mistake.
+    serde_json::to_string(body)
+        .map_err(|e| KlarnaError::Unreachable(format!("cannot encode request: {e}")))
 }
 
 /// How far a request got.

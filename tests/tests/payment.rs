@@ -1,0 +1,333 @@
+//! End-to-end in-store payments over real HTTP: a sale is opened and paid through the local API
+//! against the Klarna sandbox, including declines, expiry, cancels, outages and lost answers.
+
+use std::time::Duration;
+
+use kassa_tests::{CustomerAction, Fault, Till, eventually, last_payment};
+use serde_json::json;
+
+fn request_id(attempt: &serde_json::Value) -> String {
+    attempt["klarna_request_id"]
+        .as_str()
+        .expect("payment request id")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_approves_and_the_sale_is_paid_once_with_a_full_journal() {
+    let till = Till::start().await;
+    let sale = till.open_sale().await;
+    let (status, attempt) = till.start_payment(&sale).await;
+    assert_eq!(status, 201, "{attempt}");
+    assert_eq!(attempt["state"], "awaiting_customer");
+    let url = attempt["payment_request_url"].as_str().unwrap();
+    assert!(url.contains("/sandbox/pay/"), "{url}");
+
+    // The sandbox saw exactly the sale's lines and total.
+    let rid = request_id(&attempt);
+    let req = till.sandbox.request(&rid).unwrap();
+    assert_eq!((req.amount, req.currency.as_str()), (21700, "SEK"));
+    assert_eq!(
+        req.authorize_body["supplementary_purchase_data"]["line_items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    till.sandbox.customer(&rid, CustomerAction::Open).unwrap();
+    till.wait_payment_state(&sale, "customer_opened").await;
+    till.sandbox
+        .customer(&rid, CustomerAction::Approve)
+        .unwrap();
+    let v = till
+        .wait_sale(&sale, "paid", |v| v["state"] == "paid")
+        .await;
+    let p = last_payment(&v);
+    assert_eq!(p["state"], "paid");
+    assert!(
+        p["klarna_transaction_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("krn:payment:eu1:transaction:")
+    );
+    assert_eq!(v["receipt_no"], 1);
+    assert_eq!(till.transactions_for(&sale), 1);
+    let captured: i64 = till
+        .sandbox
+        .effects()
+        .iter()
+        .filter(|e| e.kind == "capture")
+        .map(|e| e.amount)
+        .sum();
+    assert_eq!(captured, 21700);
+
+    assert_eq!(
+        till.journal_kinds(&sale).await,
+        [
+            "sale_opened",
+            "line_added",
+            "line_added",
+            "payment_requested",
+            "qr_shown",
+            "customer_opened",
+            "payment_completed",
+            "finalized",
+            "receipt_issued"
+        ]
+    );
+    assert_eq!(till.verify_journal().await.first_broken, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_payment_leaves_the_sale_open_for_another_try() {
+    let till = Till::start().await;
+    let sale = till.open_sale().await;
+    let (_, attempt) = till.start_payment(&sale).await;
+    till.sandbox
+        .customer(&request_id(&attempt), CustomerAction::Decline)
+        .unwrap();
+    let v = till.wait_payment_state(&sale, "declined").await;
+    assert_eq!(v["state"], "open");
+
+    // Try again: a new request, approved this time.
+    let (status, again) = till.start_payment(&sale).await;
+    assert_eq!(status, 201, "{again}");
+    assert_ne!(request_id(&again), request_id(&attempt));
+    till.sandbox
+        .customer(&request_id(&again), CustomerAction::Approve)
+        .unwrap();
+    till.wait_sale(&sale, "paid", |v| v["state"] == "paid")
+        .await;
+    assert_eq!(till.transactions_for(&sale), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_who_walks_away_lets_the_request_expire() {
+    let till = Till::start().await;
+    let sale = till.open_sale().await;
+    let (_, attempt) = till.start_payment(&sale).await;
+    till.sandbox
+        .customer(&request_id(&attempt), CustomerAction::Abandon)
+        .unwrap();
+    let v = till.wait_payment_state(&sale, "expired").await;
+    assert_eq!(v["state"], "open");
+    assert!(
+        till.journal_kinds(&sale)
+            .await
+            .contains(&"payment_expired".to_string())
+    );
+    assert_eq!(till.transactions_for(&sale), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_store_timeout_cancels_the_request_at_klarna() {
+    let till = Till::start_with(Default::default(), |c| c.payment.in_store_timeout_secs = 1).await;
+    let sale = till.open_sale().await;
+    let (_, attempt) = till.start_payment(&sale).await;
+    let rid = request_id(&attempt);
+    till.wait_payment_state(&sale, "expired").await;
+    eventually("the sandbox to show the request canceled", || {
+        till.sandbox
+            .request(&rid)
+            .is_some_and(|r| r.state == "CANCELED")
+    })
+    .await;
+    // The customer can no longer complete it.
+    assert!(
+        till.sandbox
+            .customer(&rid, CustomerAction::Approve)
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cashier_cancels_and_the_sandbox_shows_the_request_canceled() {
+    let till = Till::start().await;
+    let sale = till.open_sale().await;
+    let (_, attempt) = till.start_payment(&sale).await;
+    let rid = request_id(&attempt);
+    let (status, v) = till
+        .post(&format!("/v1/sales/{sale}/payments/cancel"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(last_payment(&v)["state"], "canceled");
+    assert_eq!(v["state"], "open");
+    eventually("the sandbox to show CANCELED", || {
+        till.sandbox
+            .request(&rid)
+            .is_some_and(|r| r.state == "CANCELED")
+    })
+    .await;
+    till.wait_sale(&sale, "cancel confirmed", |v| {
+        last_payment(v)["cancel_confirmed"] == true
+    })
+    .await;
+    assert!(
+        till.journal_kinds(&sale)
+            .await
+            .contains(&"cancel_confirmed".to_string())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn klarna_down_at_the_start_fails_fast_with_a_clear_reason() {
+    let till = Till::start().await;
+    let sale = till.open_sale().await;
+    till.sandbox.set_outage(true);
+    let started = std::time::Instant::now();
+    let (status, body) = till.start_payment(&sale).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "klarna_unavailable");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("another payment method"),
+        "{body}"
+    );
+    // Fail fast means within the client's connect timeout, not after minutes of retrying.
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let v = till.sale(&sale).await;
+    assert_eq!(v["state"], "open");
+    assert!(
+        v["payments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["state"] != "requested")
+    );
+
+    // Klarna back: the same sale can be paid.
+    till.sandbox.set_outage(false);
+    let (status, attempt) = till.start_payment(&sale).await;
+    assert_eq!(status, 201, "{attempt}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_on_the_final_authorization_end_in_exactly_one_transaction() {
+    let till = Till::start().await;
+    let sale = till.open_sale().await;
+    let (_, attempt) = till.start_payment(&sale).await;
+    till.sandbox.fault(
+        Some("final_authorize"),
+        Fault::ServerError { status: 503 },
+        Some(2),
+    );
+    till.sandbox
+        .fault(Some("final_authorize"), Fault::LoseResponse, Some(1));
+    till.sandbox
+        .customer(&request_id(&attempt), CustomerAction::Approve)
+        .unwrap();
+    till.wait_sale(&sale, "paid", |v| v["state"] == "paid")
+        .await;
+    assert!(
+        till.sandbox.hits("final_authorize") >= 4,
+        "503, 503, lost answer, then success"
+    );
+    assert_eq!(till.transactions_for(&sale), 1);
+    let created = till
+        .sandbox
+        .effects()
+        .iter()
+        .filter(|e| e.kind == "transaction_created")
+        .count();
+    assert_eq!(created, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_authorize_answer_is_retried_with_the_same_key_and_creates_one_request() {
+    let till = Till::start().await;
+    let sale = till.open_sale().await;
+    till.sandbox
+        .fault(Some("authorize"), Fault::LoseResponse, Some(1));
+    let (status, attempt) = till.start_payment(&sale).await;
+    assert_eq!(status, 201, "{attempt}");
+    assert_eq!(attempt["state"], "requested");
+    let v = till.wait_payment_state(&sale, "awaiting_customer").await;
+    assert_eq!(till.sandbox.requests().len(), 1);
+    assert_eq!(
+        last_payment(&v)["klarna_request_id"].as_str(),
+        Some(till.sandbox.requests()[0].payment_request_id.as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_sale_is_never_charged_even_if_the_customer_approves_later() {
+    let till = Till::start().await;
+    let sale = till.open_sale().await;
+    let (_, attempt) = till.start_payment(&sale).await;
+    let rid = request_id(&attempt);
+    // The cancel cannot reach Klarna for a while.
+    till.sandbox
+        .fault(Some("cancel_request"), Fault::Reset, Some(3));
+    let (status, v) = till
+        .post(
+            &format!("/v1/sales/{sale}/cancel"),
+            json!({"operator": "ann"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["state"], "abandoned");
+    // Meanwhile the customer approves on their phone.
+    till.sandbox
+        .customer(&rid, CustomerAction::Approve)
+        .unwrap();
+    let v = till
+        .wait_sale(&sale, "the abandoned payment to be settled", |v| {
+            last_payment(v)["cancel_confirmed"] == true
+        })
+        .await;
+    assert_eq!(v["state"], "abandoned");
+    assert_eq!(last_payment(&v)["state"], "canceled");
+    assert!(
+        last_payment(&v)["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not charged"),
+        "{v}"
+    );
+    assert_eq!(till.transactions_for(&sale), 0);
+    assert!(
+        till.sandbox
+            .effects()
+            .iter()
+            .all(|e| e.kind != "transaction_created")
+    );
+    // The manager can see why.
+    assert!(
+        till.journal_kinds(&sale)
+            .await
+            .contains(&"completed_after_abandon".to_string())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paid_sale_survives_a_restart_and_a_pending_one_is_resumed() {
+    let mut till = Till::start().await;
+    let sale = till.open_sale().await;
+    let (_, attempt) = till.start_payment(&sale).await;
+    till.restart().await;
+    till.sandbox
+        .customer(&request_id(&attempt), CustomerAction::Approve)
+        .unwrap();
+    till.wait_sale(&sale, "paid after restart", |v| v["state"] == "paid")
+        .await;
+    assert_eq!(till.transactions_for(&sale), 1);
+    assert_eq!(till.verify_journal().await.first_broken, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amounts_klarna_does_not_offer_are_refused_before_any_request() {
+    let till = Till::start().await;
+    let (_, sale) = till
+        .post(
+            "/v1/sales",
+            json!({"lines": [{"name": "Car", "quantity": 1, "unit_price": 2_000_000_000}]}),
+        )
+        .await;
+    let (status, body) = till.start_payment(sale["id"].as_str().unwrap()).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "klarna_not_eligible");
+    assert!(till.sandbox.requests().is_empty());
+}

@@ -1,0 +1,230 @@
+//! The cashier's screens driven end to end: Slint's testing backend (no display) runs the real
+//! windows and adapter against a till and its Klarna sandbox. The cashier taps by accessible
+//! label; the sandbox plays the customer; the screen must follow the agent.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use i_slint_backend_testing::ElementHandle;
+use i_slint_backend_testing::testing_backend::{TestingBackend, TestingBackendOptions};
+use kassa_agent::demo::demo_products;
+use kassa_agent::screen::{CustomerViewMode, ScreenOptions, Screens};
+use kassa_tests::{CustomerAction, Till};
+use kassa_ui::Language;
+use kassa_ui::screens::TillWindow;
+use kassa_ui::slint::{self, ComponentHandle};
+
+/// Generous for a loaded CI machine; the screens usually follow within milliseconds.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Runs `look` on the UI thread and hands its answer back to the scenario's thread.
+fn on_ui<R: Send + 'static>(
+    ui: &slint::Weak<TillWindow>,
+    look: impl FnOnce(&TillWindow) -> R + Send + 'static,
+) -> R {
+    let (tx, rx) = mpsc::channel();
+    ui.upgrade_in_event_loop(move |w| {
+        let _ = tx.send(look(&w));
+    })
+    .expect("the UI's event loop is running");
+    rx.recv().expect("the UI thread answered")
+}
+
+fn labels_on_screen(w: &TillWindow) -> Vec<String> {
+    use i_slint_backend_testing::ElementRoot;
+    w.root_element()
+        .query_descendants()
+        .find_all()
+        .into_iter()
+        .filter_map(|e| e.accessible_label().map(|l| l.to_string()))
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// The first element whose accessible label is `label`, or starts with it when `label` ends in '*'.
+fn find(w: &TillWindow, label: &str) -> Option<ElementHandle> {
+    use i_slint_backend_testing::ElementRoot;
+    let (prefix, whole) = match label.strip_suffix('*') {
+        Some(p) => (p.to_string(), false),
+        None => (label.to_string(), true),
+    };
+    w.root_element()
+        .query_descendants()
+        .match_predicate(move |e| {
+            e.accessible_label().is_some_and(|l| {
+                if whole {
+                    l == prefix
+                } else {
+                    l.starts_with(&prefix)
+                }
+            })
+        })
+        .find_first()
+}
+
+/// Waits until an element labelled `label` is on screen (and, if given, has this value).
+fn wait_for(ui: &slint::Weak<TillWindow>, label: &str, value: Option<&str>) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (l, v) = (label.to_string(), value.map(str::to_string));
+        let (found, seen) = on_ui(ui, move |w| {
+            let found = find(w, &l).is_some_and(|e| {
+                v.is_none_or(|v| e.accessible_value().is_some_and(|got| got == v.as_str()))
+            });
+            (found, if found { vec![] } else { labels_on_screen(w) })
+        });
+        if found {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {label:?} = {value:?}; on screen: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn value_of(ui: &slint::Weak<TillWindow>, label: &str) -> Option<String> {
+    let l = label.to_string();
+    on_ui(ui, move |w| {
+        find(w, &l).and_then(|e| e.accessible_value().map(|v| v.to_string()))
+    })
+}
+
+fn press(ui: &slint::Weak<TillWindow>, label: &str) {
+    wait_for(ui, label, None);
+    let l = label.to_string();
+    on_ui(ui, move |w| match find(w, &l) {
+        Some(button) => {
+            assert_eq!(button.accessible_enabled(), Some(true), "{l} is enabled");
+            button.invoke_accessible_default_action();
+        }
+        None => panic!("no button {l}"),
+    });
+}
+
+/// The Klarna payment request the sandbox issued last.
+fn last_request(till: &Till, count: usize) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let requests = till.sandbox.requests();
+        if requests.len() >= count
+            && let Some(r) = requests.last()
+        {
+            return r.payment_request_id.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the sandbox got no payment request"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn cashier_scenario(till: &Till, ui: &slint::Weak<TillWindow>) {
+    let nbsp = '\u{a0}';
+    // A sale rung up by tapping products.
+    wait_for(ui, "Pay with Klarna", None);
+    press(ui, "T-shirt*");
+    wait_for(ui, "Total", Some(&format!("SEK{nbsp}118.00")));
+    press(ui, "Socks*");
+    wait_for(ui, "Total", Some(&format!("SEK{nbsp}167.50")));
+
+    // Pay: the QR code comes up and the customer declines; the retry choice appears.
+    press(ui, "Pay with Klarna");
+    wait_for(ui, "QR code to pay with Klarna", None);
+    wait_for(ui, "Amount", Some(&format!("SEK{nbsp}167.50")));
+    wait_for(
+        ui,
+        "Payment status",
+        Some("Waiting for the customer to scan"),
+    );
+    assert!(
+        value_of(ui, "Time left").is_some(),
+        "the countdown is on screen"
+    );
+    let first = last_request(till, 1);
+    till.sandbox
+        .customer(&first, CustomerAction::Decline)
+        .expect("the sandbox knows the request");
+    wait_for(ui, "Payment declined", None);
+    wait_for(ui, "Try again", None);
+    wait_for(ui, "Other payment method", None);
+
+    // Try again: a new request; the customer opens the link and approves; the sale is paid.
+    press(ui, "Try again");
+    let second = last_request(till, 2);
+    assert_ne!(first, second, "a retry is a new payment request");
+    wait_for(ui, "QR code to pay with Klarna", None);
+    till.sandbox
+        .customer(&second, CustomerAction::Open)
+        .expect("the sandbox knows the request");
+    wait_for(ui, "Payment status", Some("The customer opened the link"));
+    till.sandbox
+        .customer(&second, CustomerAction::Approve)
+        .expect("the sandbox knows the request");
+    wait_for(ui, "Paid", None);
+    wait_for(ui, "Reprint receipt", None);
+
+    // Next customer, and Klarna is down: the screen says so plainly and offers the way out.
+    press(ui, "New sale");
+    wait_for(ui, "Total", Some(&format!("SEK{nbsp}0.00")));
+    press(ui, "T-shirt*");
+    wait_for(ui, "Total", Some(&format!("SEK{nbsp}118.00")));
+    till.sandbox.set_outage(true);
+    press(ui, "Pay with Klarna");
+    wait_for(ui, "Klarna is offline", None);
+    wait_for(ui, "Other payment method", None);
+    till.sandbox.set_outage(false);
+
+    // "Other payment method" closes the sale in kassa, unpaid, and clears the screen.
+    press(ui, "Other payment method");
+    wait_for(ui, "Total", Some(&format!("SEK{nbsp}0.00")));
+}
+
+#[test]
+fn cashier_rings_up_pays_with_klarna_and_handles_decline_and_outage() {
+    // One platform per process: this file has one test. Threading on, so the adapter's
+    // `upgrade_in_event_loop` calls run exactly as they do under winit.
+    slint::platform::set_platform(Box::new(TestingBackend::new(TestingBackendOptions {
+        mock_time: true,
+        threading: true,
+        renderer_name: Some("software".into()),
+    })))
+    .expect("the testing platform is the first and only one");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let till = rt.block_on(Till::start());
+    let screens = Screens::open(
+        till.agent().terminal.clone(),
+        rt.handle().clone(),
+        ScreenOptions {
+            language: Language::English,
+            customer_view: CustomerViewMode::Split,
+            manager_pin: "1234".into(),
+            products: demo_products(),
+            ..Default::default()
+        },
+    )
+    .expect("the windows open");
+    screens.show(false).expect("the windows show");
+    let ui = screens.till.as_weak();
+
+    let cashier = std::thread::spawn(move || {
+        let outcome = catch_unwind(AssertUnwindSafe(|| cashier_scenario(&till, &ui)));
+        // Stop the UI whatever happened, so that a failure is reported, not a hang.
+        let _ = slint::quit_event_loop();
+        (outcome, till)
+    });
+    slint::run_event_loop().expect("the event loop runs");
+    let (outcome, till) = cashier.join().expect("the scenario thread ends");
+    drop(screens);
+    rt.block_on(async move { drop(till) });
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
