@@ -329,3 +329,12 @@ partner_account_id = "krn:partner:global:account:test:X"
         assert!(!format!("{key:?}").contains("c2VjcmV0"));
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    #[test]
+    fn the_shipped_example_configuration_is_valid() {
+        let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/kassa.example.toml"));
+        super::Config::load(path).unwrap();
+    }
+}
