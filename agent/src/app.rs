@@ -2,11 +2,13 @@
 //! socket. Shared by `kassa run`, the demo, benchmarks and the end-to-end tests.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
 use crate::api;
 use crate::config::{Config, Secret};
+use crate::health::Health;
 use crate::klarna::KlarnaClient;
 use crate::metrics::Metrics;
 use crate::terminal::{Terminal, TerminalError};
@@ -47,10 +49,18 @@ impl Agent {
         api_token: Secret,
     ) -> Result<Agent, StartError> {
         let metrics = Metrics::new();
-        let klarna = KlarnaClient::new(&cfg.klarna, klarna_key, cfg.production)?
-            .with_observer(metrics.observer());
+        let health = Arc::new(Health::new(cfg.health.clone()));
+        let observer: crate::klarna::CallObserver = {
+            let (m, h) = (metrics.clone(), health.clone());
+            Arc::new(move |r| {
+                m.record(r);
+                h.record(r);
+            })
+        };
+        let klarna =
+            KlarnaClient::new(&cfg.klarna, klarna_key, cfg.production)?.with_observer(observer);
         let listen = cfg.api.listen;
-        let terminal = Terminal::start(cfg, klarna).await?;
+        let terminal = Terminal::start(cfg, klarna, health).await?;
         let listener = TcpListener::bind(listen)
             .await
             .map_err(|source| StartError::Listen {

@@ -69,11 +69,23 @@ pub struct Config {
     /// Name recorded as operator when the caller names none.
     #[serde(default = "default_operator")]
     pub default_operator: String,
+    /// File present while a sale or payment is open, so `kassa-update` never switches versions
+    /// mid-sale (packaged: /run/kassa/busy).
+    #[serde(default)]
+    pub busy_file: Option<PathBuf>,
     pub klarna: KlarnaConfig,
     #[serde(default)]
     pub payment: PaymentConfig,
     #[serde(default)]
     pub api: ApiConfig,
+    /// What may wait in the outbox, and its back-off.
+    #[serde(default)]
+    pub outbox: crate::outbox::OutboxLimits,
+    /// Circuit breaker, degraded threshold and announced maintenance windows.
+    #[serde(default)]
+    pub health: crate::health::HealthConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 fn default_operator() -> String {
@@ -170,7 +182,35 @@ impl Default for ApiConfig {
     }
 }
 
+/// How long journal rows stay in the live database before `kassa journal archive` moves them to
+/// compressed files (which still verify and stay searchable).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Rows older than this many days, and already inside a closed day (Z-report), are archived.
+    pub archive_after_days: u32,
+    /// Where archive files go; `<data_dir>/archive` when absent.
+    pub archive_dir: Option<PathBuf>,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            archive_after_days: 90,
+            archive_dir: None,
+        }
+    }
+}
+
 impl Config {
+    /// Where archived journal files live.
+    pub fn archive_dir(&self) -> PathBuf {
+        self.retention
+            .archive_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("archive"))
+    }
+
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.into(),
@@ -334,7 +374,10 @@ partner_account_id = "krn:partner:global:account:test:X"
 mod example_tests {
     #[test]
     fn the_shipped_example_configuration_is_valid() {
-        let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/kassa.example.toml"));
+        let path = std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../assets/kassa.example.toml"
+        ));
         super::Config::load(path).unwrap();
     }
 }

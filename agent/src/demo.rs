@@ -24,6 +24,7 @@ pub fn config_for_sandbox(sandbox: &Sandbox, data_dir: &Path) -> Config {
         production: false,
         currency: "SEK".parse().expect("SEK is an ISO currency"),
         default_operator: "demo-cashier".into(),
+        busy_file: None,
         klarna: KlarnaConfig {
             base_url: sandbox.base_url(),
             partner_account_id: sandbox.account_id(),
@@ -45,6 +46,9 @@ pub fn config_for_sandbox(sandbox: &Sandbox, data_dir: &Path) -> Config {
             listen: "127.0.0.1:0".parse().expect("valid address"),
             token_file: None,
         },
+        retention: Default::default(),
+        outbox: Default::default(),
+        health: Default::default(),
     }
 }
 
@@ -66,18 +70,24 @@ pub struct DemoOptions {
     pub scripted: bool,
 }
 
+/// Whether a window can be opened: an X or Wayland display, or a Slint backend chosen by hand
+/// (`SLINT_BACKEND=linuxkms` on a terminal without either).
+pub fn has_display() -> bool {
+    ["DISPLAY", "WAYLAND_DISPLAY", "SLINT_BACKEND"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+}
+
 /// Runs the demo; returns whether the sale ended paid.
 pub async fn run(opts: DemoOptions) -> DemoResult<bool> {
-    if !opts.headless {
-        let has_display =
-            std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
-        if has_display {
+    if !opts.headless && !opts.scripted {
+        if !has_display() {
             println!(
-                "kassa: this build has no window yet (the Slint screens come with the UI); running headless."
+                "kassa: no display found (DISPLAY, WAYLAND_DISPLAY and SLINT_BACKEND are unset); running headless."
             );
-        } else {
+        } else if !cfg!(feature = "ui") {
             println!(
-                "kassa: no display found (DISPLAY and WAYLAND_DISPLAY are unset); running headless."
+                "kassa: this build has no window (built without the `ui` feature); running headless."
             );
         }
     }
@@ -219,4 +229,89 @@ pub async fn run(opts: DemoOptions) -> DemoResult<bool> {
         Some((seq, why)) => println!("Journal BROKEN at row {seq}: {why}"),
     }
     Ok(paid && report.first_broken.is_none())
+}
+
+/// How `kassa demo` opens its windows.
+#[cfg(feature = "ui")]
+pub struct WindowOptions {
+    pub fullscreen: bool,
+    /// "en", "sv", "de" or a locale; `None` takes the language of the till's Klarna locale.
+    pub language: Option<String>,
+    pub customer_view: crate::screen::CustomerViewMode,
+}
+
+/// The products the demo's sale screen offers as buttons.
+#[cfg(feature = "ui")]
+pub fn demo_products() -> Vec<kassa_ui::sale_screen::Product> {
+    let product = |name: &str, reference: &str, unit_price| kassa_ui::sale_screen::Product {
+        name: name.into(),
+        reference: reference.into(),
+        unit_price,
+    };
+    vec![
+        product("T-shirt", "SKU-1", 11800),
+        product("Socks", "SKU-7", 4950),
+        product("Coffee mug", "SKU-12", 8900),
+        product("Tote bag", "SKU-20", 14900),
+    ]
+}
+
+/// The windowed demo: the sandbox and the agent on `rt`'s workers, the cashier's and customer's
+/// windows on this (the main) thread, with buttons to play the customer. Returns when the
+/// cashier's window closes.
+#[cfg(feature = "ui")]
+pub fn run_windowed(rt: &tokio::runtime::Runtime, opts: WindowOptions) -> DemoResult<()> {
+    use std::sync::Arc;
+
+    use crate::screen::{DemoCustomer, DemoHooks, ScreenOptions};
+
+    let data = tempfile::tempdir()?;
+    let (sandbox, agent, locale) = rt.block_on(async {
+        let sandbox = Sandbox::start(SandboxConfig::default()).await?;
+        let cfg = config_for_sandbox(&sandbox, data.path());
+        let locale = cfg.klarna.locale.clone();
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let agent = Agent::start(cfg, Secret::new(sandbox.api_key()), Secret::new(token)).await?;
+        DemoResult::Ok((Arc::new(sandbox), agent, locale))
+    })?;
+    let wanted = opts.language.unwrap_or(locale);
+    let language = wanted.parse().unwrap_or_else(|e| {
+        println!("kassa: {e}; the screens speak English");
+        kassa_ui::Language::English
+    });
+    println!("Klarna sandbox:   {}", sandbox.base_url());
+    println!("Local API:        http://{}", agent.api_addr);
+    println!("Manager PIN:      1234 (demo only)");
+    println!("Tap products, then \"Pay with Klarna\"; play the customer with the demo buttons");
+    println!("or open the customer page shown under the QR code in a browser.");
+
+    let customer_sandbox = Arc::clone(&sandbox);
+    let outage_sandbox = Arc::clone(&sandbox);
+    let hooks = DemoHooks {
+        customer: Arc::new(move |request: &str, action: DemoCustomer| {
+            let action = match action {
+                DemoCustomer::Opens => CustomerAction::Open,
+                DemoCustomer::Approves => CustomerAction::Approve,
+                DemoCustomer::Declines => CustomerAction::Decline,
+            };
+            customer_sandbox.customer(request, action).map(|_| ())
+        }),
+        klarna_down: Arc::new(move |down| outage_sandbox.set_outage(down)),
+    };
+    let screens = ScreenOptions {
+        language,
+        customer_view: opts.customer_view,
+        fullscreen: opts.fullscreen,
+        manager_pin: "1234".into(),
+        products: demo_products(),
+        demo: Some(hooks),
+    };
+    let shown = crate::screen::run(agent.terminal.clone(), rt.handle().clone(), screens);
+    // The agent and the sandbox own tasks on the runtime: drop them inside it.
+    rt.block_on(async move {
+        drop(agent);
+        drop(sandbox);
+    });
+    shown?;
+    Ok(())
 }

@@ -4,13 +4,22 @@
 
 pub mod api;
 pub mod app;
+pub mod archive;
 pub mod config;
 #[cfg(feature = "sim")]
 pub mod demo;
+pub mod export;
+pub mod health;
 pub mod klarna;
+pub mod manager;
 pub mod metrics;
 pub mod money;
+pub mod outbox;
 pub mod payment;
+pub mod reports;
+#[cfg(feature = "ui")]
+pub mod screen;
+pub mod service;
 pub mod store;
 pub mod terminal;
 

@@ -7,6 +7,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod back_office;
+mod cli;
+
 use kassa_agent::app::Agent;
 use kassa_agent::config::Config;
 use kassa_agent::store::Db;
@@ -38,6 +41,15 @@ enum Command {
         /// The sandbox plays the customer and approves; exits 0 when the sale is paid.
         #[arg(long)]
         scripted: bool,
+        /// Kiosk mode: the cashier's window covers the whole screen.
+        #[arg(long)]
+        fullscreen: bool,
+        /// Language of the screens: en, sv or de (default: from the till's Klarna locale).
+        #[arg(long)]
+        language: Option<String>,
+        /// Where the customer sees the sale: window (a second window), split or off.
+        #[arg(long, default_value = "window")]
+        customer_view: String,
     },
     /// Run the Klarna sandbox on its own (for development and manual testing).
     #[cfg(feature = "sim")]
@@ -48,16 +60,47 @@ enum Command {
         #[arg(long)]
         tls: bool,
     },
+    /// Post-purchase operations waiting for (or refused by) Klarna.
+    Outbox {
+        #[command(subcommand)]
+        command: cli::OutboxCommand,
+    },
+    /// Klarna's service levels per SLO category, from the running agent.
+    Slo {
+        #[arg(long, short, default_value = "/etc/kassa/kassa.toml")]
+        config: PathBuf,
+        /// 5m, 1h, 24h or 30d.
+        #[arg(long, default_value = "5m")]
+        window: String,
+    },
+    /// Checks that this till can sell: configuration, database, journal, credentials (exit 0 if so).
+    Selftest {
+        #[arg(long, short, default_value = "/etc/kassa/kassa.toml")]
+        config: PathBuf,
+    },
     /// The hash-chained journal.
     Journal {
         #[command(subcommand)]
         command: JournalCommand,
     },
+    /// The transaction log, filtered: sales, payments, returns, refunds, outbox, manager actions.
+    Log(back_office::LogArgs),
+    /// X-report (mid-day) or Z-report (day close).
+    Report {
+        #[command(subcommand)]
+        command: back_office::ReportCommand,
+    },
+    /// Manager functions: the PIN that guards them.
+    Manager {
+        #[command(subcommand)]
+        command: back_office::ManagerCommand,
+    },
 }
 
 #[derive(Subcommand)]
 enum JournalCommand {
-    /// Walk the whole chain and report the first broken link (exit 1 if any).
+    /// Walk the whole chain, archive files included, and every day close's chain head; report
+    /// the first broken link (exit 1 if any).
     Verify {
         #[arg(long, short, default_value = "/etc/kassa/kassa.toml")]
         config: PathBuf,
@@ -72,6 +115,8 @@ enum JournalCommand {
         #[arg(long, default_value_t = 1000)]
         limit: i64,
     },
+    /// Move old rows of closed days to compressed archive files (they still verify and search).
+    Archive(back_office::ArchiveArgs),
 }
 
 fn init_tracing() {
@@ -96,6 +141,38 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The windowed demo needs the main thread for Slint's event loop, so it cannot run inside
+    // `block_on`: it gets the runtime itself and keeps its work on the runtime's workers.
+    #[cfg(all(feature = "sim", feature = "ui"))]
+    if let Command::Demo {
+        headless: false,
+        scripted: false,
+        fullscreen,
+        language,
+        customer_view,
+    } = &cli.command
+        && kassa_agent::demo::has_display()
+    {
+        let customer_view = match customer_view.parse() {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("kassa: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let opts = kassa_agent::demo::WindowOptions {
+            fullscreen: *fullscreen,
+            language: language.clone(),
+            customer_view,
+        };
+        return match kassa_agent::demo::run_windowed(&rt, opts) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("kassa: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match rt.block_on(run(cli.command)) {
         Ok(code) => code,
         Err(e) => {
@@ -114,15 +191,24 @@ fn open_db(config: &std::path::Path) -> anyhow::Result<Db> {
 
 async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
+        Command::Outbox { command } => cli::outbox(command),
+        Command::Slo { config, window } => cli::slo(&config, &window).await,
+        Command::Selftest { config } => Ok(cli::selftest(&config)),
         Command::Run { config } => {
             let cfg = Config::load(&config)?;
             let agent = Agent::start_from_config(cfg).await?;
             println!("kassa agent listening on http://{}", agent.api_addr);
+            kassa_agent::service::notify_ready();
+            tokio::spawn(kassa_agent::service::watchdog(
+                agent.terminal.store().clone(),
+            ));
             shutdown_signal().await;
             Ok(ExitCode::SUCCESS)
         }
         #[cfg(feature = "sim")]
-        Command::Demo { headless, scripted } => {
+        Command::Demo {
+            headless, scripted, ..
+        } => {
             let paid =
                 kassa_agent::demo::run(kassa_agent::demo::DemoOptions { headless, scripted })
                     .await
@@ -153,24 +239,13 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Journal {
             command: JournalCommand::Verify { config },
-        } => {
-            let db = open_db(&config)?;
-            let r = db.verify_journal()?;
-            match r.first_broken {
-                None => {
-                    println!("journal OK: {} rows, chain head {}", r.rows, r.head);
-                    Ok(ExitCode::SUCCESS)
-                }
-                Some((seq, why)) => {
-                    println!("journal BROKEN at row {seq}: {why}");
-                    println!(
-                        "rows before it verify; chain head before the break {}",
-                        r.head
-                    );
-                    Ok(ExitCode::from(1))
-                }
-            }
-        }
+        } => back_office::verify(&config),
+        Command::Journal {
+            command: JournalCommand::Archive(a),
+        } => back_office::archive(a),
+        Command::Log(a) => back_office::log(a),
+        Command::Report { command } => back_office::report(command),
+        Command::Manager { command } => back_office::manager(command),
         Command::Journal {
             command:
                 JournalCommand::Show {

@@ -94,6 +94,78 @@ impl Metrics {
         Arc::new(move |r| m.record(r))
     }
 
+    /// The exposition plus Klarna's SLO figures per category (5-minute and 30-day windows) and
+    /// its state, computed from the health model so `/metrics` and `kassa slo` always agree.
+    pub fn encode_with_health(&self, health: &crate::health::Health) -> String {
+        use std::fmt::Write;
+        let mut out = self.encode();
+        // The registry's text ends with "# EOF"; health figures go before it.
+        if out.ends_with("# EOF\n") {
+            out.truncate(out.len() - "# EOF\n".len());
+        }
+        let now = chrono::Utc::now();
+        let mut gauge = |name: &str, help: &str, rows: Vec<(String, f64)>| {
+            let _ = writeln!(out, "# HELP kassa_{name} {help}\n# TYPE kassa_{name} gauge");
+            for (labels, v) in rows {
+                let _ = writeln!(out, "kassa_{name}{{{labels}}} {v}");
+            }
+        };
+        let mut avail = vec![];
+        let mut reqs = vec![];
+        let mut p50 = vec![];
+        let mut p99 = vec![];
+        for w in [
+            crate::health::Window::FiveMinutes,
+            crate::health::Window::ThirtyDays,
+        ] {
+            for f in health.table(w, now) {
+                let l = format!("slo_category=\"{}\",window=\"{}\"", f.category, w.label());
+                reqs.push((l.clone(), f.requests as f64));
+                if let Some(a) = f.availability_percent {
+                    avail.push((l.clone(), a));
+                }
+                if let Some(v) = f.p50_ms {
+                    p50.push((l.clone(), v / 1000.0));
+                }
+                if let Some(v) = f.p99_ms {
+                    p99.push((l, v / 1000.0));
+                }
+            }
+        }
+        gauge(
+            "klarna_slo_requests",
+            "Klarna requests in the window (R)",
+            reqs,
+        );
+        gauge(
+            "klarna_slo_availability_percent",
+            "A = SR / R * 100 (2xx, 3xx and 4xx served)",
+            avail,
+        );
+        gauge(
+            "klarna_slo_latency_p50_seconds",
+            "median latency in the window",
+            p50,
+        );
+        gauge(
+            "klarna_slo_latency_p99_seconds",
+            "99th percentile latency in the window",
+            p99,
+        );
+        let state = health.state(now);
+        let rows = [
+            ("online", crate::health::KlarnaState::Online),
+            ("degraded", crate::health::KlarnaState::Degraded),
+            ("offline", crate::health::KlarnaState::Offline),
+        ]
+        .into_iter()
+        .map(|(n, s)| (format!("state=\"{n}\""), if s == state { 1.0 } else { 0.0 }))
+        .collect();
+        gauge("klarna_state", "Klarna as the till sees it", rows);
+        out.push_str("# EOF\n");
+        out
+    }
+
     /// The Prometheus text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();

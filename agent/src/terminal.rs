@@ -11,9 +11,11 @@ use serde::Serialize;
 use tokio::sync::{Notify, broadcast};
 
 use crate::config::Config;
+use crate::health::{Breaker, Health, KlarnaState};
 use crate::klarna::wire::{self, AuthorizeRequest, AuthorizeResponse};
 use crate::klarna::{CallOptions, KlarnaClient, KlarnaError};
 use crate::money::Currency;
+use crate::outbox::{NewOperation, OutboxError, OutboxRow, OutboxSummary, OutboxWorker};
 use crate::payment::{AttemptState, PaymentEvent};
 use crate::store::{
     AttemptRow, JournalEntry, JournalKind, LineInput, SaleState, SaleView, Store, StoreError,
@@ -85,6 +87,22 @@ struct Inner {
     followers: Mutex<HashMap<String, Arc<Notify>>>,
     /// Positive eligibility answers by (currency, amount), with when they were given.
     eligibility: Mutex<HashMap<(String, i64), Instant>>,
+    /// Klarna's health, fed by every call of `klarna`.
+    health: Arc<Health>,
+    /// Wakes the outbox worker when an operation is queued.
+    outbox_wake: Arc<Notify>,
+    /// The file that tells the updater a sale is open.
+    busy: crate::service::BusyMarker,
+}
+
+/// Klarna as the cashier's status bar and `/health` show it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct KlarnaStatus {
+    pub klarna: KlarnaState,
+    #[schema(value_type = String)]
+    pub breaker: Breaker,
+    pub maintenance: Option<crate::health::Maintenance>,
+    pub outbox: OutboxSummary,
 }
 
 fn entry(kind: JournalKind, a: &AttemptRow, operator: &str) -> JournalEntry {
@@ -127,12 +145,17 @@ fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 
 impl Terminal {
     /// Opens the store, builds the Klarna client and resumes every payment a restart interrupted.
-    pub async fn start(cfg: Config, klarna: KlarnaClient) -> Result<Terminal, TerminalError> {
+    pub async fn start(
+        cfg: Config,
+        klarna: KlarnaClient,
+        health: Arc<Health>,
+    ) -> Result<Terminal, TerminalError> {
         std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
             TerminalError::Internal(format!("cannot create {}: {e}", cfg.data_dir.display()))
         })?;
         let store = Store::open(&cfg.database_path(), &cfg.terminal_id)?;
         let (events, _) = broadcast::channel(256);
+        let cfg_busy = cfg.busy_file.clone();
         let t = Terminal {
             inner: Arc::new(Inner {
                 cfg,
@@ -141,10 +164,106 @@ impl Terminal {
                 events,
                 followers: Mutex::new(HashMap::new()),
                 eligibility: Mutex::new(HashMap::new()),
+                health,
+                outbox_wake: Arc::new(Notify::new()),
+                busy: crate::service::BusyMarker::new(cfg_busy),
             }),
         };
         t.recover().await?;
+        let worker = OutboxWorker {
+            store: t.inner.store.clone(),
+            klarna: t.inner.klarna.clone(),
+            health: t.inner.health.clone(),
+            limits: t.inner.cfg.outbox.clone(),
+            wake: t.inner.outbox_wake.clone(),
+        };
+        tokio::spawn(worker.run());
+        tokio::spawn(t.clone().probe_when_half_open());
         Ok(t)
+    }
+
+    /// While the breaker is open, probes Klarna with a cheap read once the cool-down passes;
+    /// the probe's outcome (recorded by the client's observer) closes or re-opens the breaker.
+    async fn probe_when_half_open(self) {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if self.inner.health.breaker(chrono::Utc::now()) == Breaker::HalfOpen {
+                let corr = uuid::Uuid::new_v4().simple().to_string();
+                let opts = CallOptions {
+                    correlation_id: &corr,
+                    ..Default::default()
+                };
+                let cfg = &self.inner.cfg;
+                let _ = self
+                    .inner
+                    .klarna
+                    .eligible(cfg.currency.code(), &cfg.klarna.locale, 100, opts)
+                    .await;
+            }
+        }
+    }
+
+    pub fn health(&self) -> &Health {
+        &self.inner.health
+    }
+
+    /// Klarna's state, the breaker, an upcoming maintenance window and the outbox's fill.
+    pub async fn klarna_status(&self) -> Result<KlarnaStatus, TerminalError> {
+        let now = chrono::Utc::now();
+        let limits = self.inner.cfg.outbox.clone();
+        let outbox = self
+            .inner
+            .store
+            .call(move |db| db.outbox_summary(&limits))
+            .await?;
+        Ok(KlarnaStatus {
+            klarna: self.inner.health.state(now),
+            breaker: self.inner.health.breaker(now),
+            maintenance: self.inner.health.upcoming_maintenance(now).cloned(),
+            outbox,
+        })
+    }
+
+    /// Queues a refund, capture or void in the outbox (durably, with its journal row) and wakes
+    /// the worker; works the same whether Klarna is reachable or not.
+    pub async fn queue_operation(
+        &self,
+        op: NewOperation,
+        extra_journal: Option<JournalEntry>,
+    ) -> Result<OutboxRow, TerminalError> {
+        let limits = self.inner.cfg.outbox.clone();
+        let row = self
+            .inner
+            .store
+            .call(move |db| {
+                db.enqueue(&op, &limits, extra_journal)
+                    .map_err(|e| match e {
+                        OutboxError::LimitReached(m) => {
+                            StoreError::Conflict(format!("the outbox is full: {m}"))
+                        }
+                        OutboxError::Store(e) => e,
+                    })
+            })
+            .await?;
+        self.inner.outbox_wake.notify_one();
+        Ok(row)
+    }
+
+    /// A manager puts an operation that needed attention back in the queue (or dismisses it).
+    pub async fn resolve_operation(
+        &self,
+        id: i64,
+        retry: bool,
+        operator: String,
+        note: String,
+    ) -> Result<OutboxRow, TerminalError> {
+        let row = self
+            .inner
+            .store
+            .call(move |db| db.outbox_resolve(id, retry, &operator, &note))
+            .await?;
+        self.inner.outbox_wake.notify_one();
+        Ok(row)
     }
 
     pub fn config(&self) -> &Config {
@@ -216,6 +335,8 @@ impl Terminal {
     fn publish(&self, sale: SaleView) {
         // No subscriber is fine: the state is in the database either way.
         let _ = self.inner.events.send(SaleEvent { sale });
+        let t = self.clone();
+        tokio::spawn(async move { t.inner.busy.update(&t.inner.store).await });
     }
 
     async fn publish_sale(&self, sale_id: &str) {
@@ -298,6 +419,18 @@ impl Terminal {
             return Err(TerminalError::Conflict(
                 "a payment is already in progress".into(),
             ));
+        }
+        // A QR payment cannot complete without Klarna: when it is known to be down, say so at once.
+        let now = chrono::Utc::now();
+        if let Some(m) = self.inner.health.in_maintenance(now) {
+            return Err(TerminalError::KlarnaUnavailable(format!(
+                "Klarna maintenance until {} {}",
+                m.end.format("%H:%M UTC"),
+                m.note
+            )));
+        }
+        if self.inner.health.breaker(now) == Breaker::Open {
+            return Err(TerminalError::KlarnaUnavailable("Klarna is offline".into()));
         }
         let corr = uuid::Uuid::new_v4().simple().to_string();
         self.check_eligibility(&view, &corr).await?;

@@ -28,6 +28,13 @@ impl Till {
 
     /// Starts a sandbox and an agent; `tune` adjusts the agent's config before it starts.
     pub async fn start_with(sandbox_cfg: SandboxConfig, tune: impl FnOnce(&mut Config)) -> Till {
+        // KASSA_LOG=debug shows the agent's reasoning when a test needs explaining.
+        if let Ok(filter) = std::env::var("KASSA_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
         let sandbox = Sandbox::start(sandbox_cfg).await.expect("sandbox starts");
         let dir = tempfile::tempdir().expect("tempdir");
         let mut cfg = config_for_sandbox(&sandbox, dir.path());

@@ -42,8 +42,8 @@ fn labels_on_screen(w: &TillWindow) -> Vec<String> {
         .collect()
 }
 
-/// The first element whose accessible label is `label`, or starts with it when `label` ends in '*'.
-fn find(w: &TillWindow, label: &str) -> Option<ElementHandle> {
+/// Elements whose accessible label is `label`, or starts with it when `label` ends in '*'.
+fn find_all(w: &TillWindow, label: &str) -> Vec<ElementHandle> {
     use i_slint_backend_testing::ElementRoot;
     let (prefix, whole) = match label.strip_suffix('*') {
         Some(p) => (p.to_string(), false),
@@ -60,7 +60,20 @@ fn find(w: &TillWindow, label: &str) -> Option<ElementHandle> {
                 }
             })
         })
-        .find_first()
+        .find_all()
+}
+
+/// The element labelled `label` that carries a value (a Text's own label has none).
+fn find_with_value(w: &TillWindow, label: &str) -> Option<ElementHandle> {
+    find_all(w, label)
+        .into_iter()
+        .find(|e| e.accessible_value().is_some_and(|v| !v.is_empty()))
+}
+
+fn find_button(w: &TillWindow, label: &str) -> Option<ElementHandle> {
+    find_all(w, label)
+        .into_iter()
+        .find(|e| e.accessible_role() == Some(i_slint_backend_testing::AccessibleRole::Button))
 }
 
 /// Waits until an element labelled `label` is on screen (and, if given, has this value).
@@ -69,9 +82,12 @@ fn wait_for(ui: &slint::Weak<TillWindow>, label: &str, value: Option<&str>) {
     loop {
         let (l, v) = (label.to_string(), value.map(str::to_string));
         let (found, seen) = on_ui(ui, move |w| {
-            let found = find(w, &l).is_some_and(|e| {
-                v.is_none_or(|v| e.accessible_value().is_some_and(|got| got == v.as_str()))
-            });
+            let found = match &v {
+                None => !find_all(w, &l).is_empty(),
+                Some(v) => find_with_value(w, &l)
+                    .and_then(|e| e.accessible_value())
+                    .is_some_and(|got| got == v.as_str()),
+            };
             (found, if found { vec![] } else { labels_on_screen(w) })
         });
         if found {
@@ -88,14 +104,14 @@ fn wait_for(ui: &slint::Weak<TillWindow>, label: &str, value: Option<&str>) {
 fn value_of(ui: &slint::Weak<TillWindow>, label: &str) -> Option<String> {
     let l = label.to_string();
     on_ui(ui, move |w| {
-        find(w, &l).and_then(|e| e.accessible_value().map(|v| v.to_string()))
+        find_with_value(w, &l).and_then(|e| e.accessible_value().map(|v| v.to_string()))
     })
 }
 
 fn press(ui: &slint::Weak<TillWindow>, label: &str) {
     wait_for(ui, label, None);
     let l = label.to_string();
-    on_ui(ui, move |w| match find(w, &l) {
+    on_ui(ui, move |w| match find_button(w, &l) {
         Some(button) => {
             assert_eq!(button.accessible_enabled(), Some(true), "{l} is enabled");
             button.invoke_accessible_default_action();
@@ -181,6 +197,15 @@ fn cashier_scenario(till: &Till, ui: &slint::Weak<TillWindow>) {
     // "Other payment method" closes the sale in kassa, unpaid, and clears the screen.
     press(ui, "Other payment method");
     wait_for(ui, "Total", Some(&format!("SEK{nbsp}0.00")));
+
+    // Klarna is back; the cashier starts a payment and cancels it before the customer scans.
+    press(ui, "Socks*");
+    press(ui, "Pay with Klarna");
+    wait_for(ui, "QR code to pay with Klarna", None);
+    press(ui, "Cancel payment");
+    wait_for(ui, "Payment canceled", None);
+    press(ui, "Back to sale");
+    wait_for(ui, "Total", Some(&format!("SEK{nbsp}49.50")));
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! The local control API (HTTP on loopback, bearer token): how the UI and an existing POS system
 //! drive the till, as Adyen's and Stripe's terminal APIs are driven. Serves its own OpenAPI document.
 
+pub mod log;
+pub mod outbox;
 pub mod webhook;
 
 use std::convert::Infallible;
@@ -47,7 +49,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -55,7 +57,7 @@ impl ApiError {
             field: None,
         }
     }
-    fn field(mut self, f: impl Into<String>) -> Self {
+    pub(crate) fn field(mut self, f: impl Into<String>) -> Self {
         self.field = Some(f.into());
         self
     }
@@ -191,6 +193,8 @@ pub struct JournalQuery {
 pub struct Health {
     pub status: &'static str,
     pub payments_in_flight: usize,
+    /// Klarna online / degraded / offline, maintenance, and what waits in the outbox.
+    pub klarna: Option<crate::terminal::KlarnaStatus>,
 }
 
 #[derive(OpenApi)]
@@ -234,6 +238,8 @@ pub fn router(terminal: Terminal, metrics: Metrics, token: Secret) -> Router {
         .route("/v1/events", get(events))
         .route("/v1/journal", get(journal))
         .route("/v1/journal/verify", get(verify))
+        .merge(outbox::routes())
+        .merge(log::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_token,
@@ -406,6 +412,7 @@ async fn health(State(s): State<ApiState>) -> Json<Health> {
     Json(Health {
         status: "ok",
         payments_in_flight: s.terminal.payments_in_flight(),
+        klarna: s.terminal.klarna_status().await.ok(),
     })
 }
 
@@ -415,12 +422,15 @@ async fn metrics_text(State(s): State<ApiState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        s.metrics.encode(),
+        s.metrics.encode_with_health(s.terminal.health()),
     )
 }
 
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+    let mut doc = ApiDoc::openapi();
+    doc.merge(outbox::OutboxDoc::openapi());
+    doc.merge(log::LogDoc::openapi());
+    Json(doc)
 }
 
 async fn klarna_webhook(

@@ -332,6 +332,40 @@ impl KlarnaClient {
         .await
     }
 
+    /// Refund with an already serialized body (the outbox stores the exact bytes).
+    pub async fn refund_raw(
+        &self,
+        transaction_id: &str,
+        body: &str,
+        opts: CallOptions<'_>,
+    ) -> Result<serde_json::Value, KlarnaError> {
+        let path = format!(
+            "{}/{}/{}",
+            paths::TRANSACTIONS,
+            encode(transaction_id),
+            paths::REFUNDS
+        );
+        self.send(Operation::Refund, Method::POST, &path, Some(body), opts)
+            .await
+    }
+
+    /// Capture with an already serialized body (the outbox stores the exact bytes).
+    pub async fn capture_raw(
+        &self,
+        transaction_id: &str,
+        body: &str,
+        opts: CallOptions<'_>,
+    ) -> Result<serde_json::Value, KlarnaError> {
+        let path = format!(
+            "{}/{}/{}",
+            paths::TRANSACTIONS,
+            encode(transaction_id),
+            paths::CAPTURES
+        );
+        self.send(Operation::Capture, Method::POST, &path, Some(body), opts)
+            .await
+    }
+
     pub async fn void(
         &self,
         transaction_id: &str,

@@ -115,6 +115,8 @@ pub struct PaymentCapture {
     pub payment_capture_id: String,
     #[serde(default)]
     pub amount: Option<i64>,
+    #[serde(default)]
+    pub payment_capture_reference: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -132,6 +134,9 @@ pub struct PaymentTransaction {
     pub refunded_amount: Option<i64>,
     #[serde(default)]
     pub payment_captures: Vec<PaymentCapture>,
+    /// Refunds as Klarna lists them (id, amount, reference, line items).
+    #[serde(default)]
+    pub payment_refunds: Vec<serde_json::Value>,
     #[serde(default)]
     pub line_items: Vec<LineItem>,
 }

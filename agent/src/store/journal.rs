@@ -32,6 +32,17 @@ pub enum JournalKind {
     /// customer is not charged; the manager sees this row.
     CompletedAfterAbandon,
     WebhookReceived,
+    /// A post-purchase operation (refund, capture, void, cancel) was put in the outbox.
+    OutboxQueued,
+    OutboxSent,
+    OutboxNeedsAttention,
+    OutboxResolved,
+    /// Goods came back over the counter; `amount` is what the customer gets back.
+    ReturnRecorded,
+    /// Something done behind the manager PIN (or refused for a wrong PIN); `detail.action` says what.
+    ManagerAction,
+    /// Old rows moved to an archive file; `detail` names the file and the hash it ends on.
+    JournalArchived,
 }
 
 impl JournalKind {
@@ -54,6 +65,13 @@ impl JournalKind {
             JournalKind::CancelConfirmed => "cancel_confirmed",
             JournalKind::CompletedAfterAbandon => "completed_after_abandon",
             JournalKind::WebhookReceived => "webhook_received",
+            JournalKind::OutboxQueued => "outbox_queued",
+            JournalKind::OutboxSent => "outbox_sent",
+            JournalKind::OutboxNeedsAttention => "outbox_needs_attention",
+            JournalKind::OutboxResolved => "outbox_resolved",
+            JournalKind::ReturnRecorded => "return_recorded",
+            JournalKind::ManagerAction => "manager_action",
+            JournalKind::JournalArchived => "journal_archived",
         }
     }
 }
@@ -114,23 +132,23 @@ pub struct JournalRow {
 
 /// The part of a row the hash covers, in a fixed field order (serde keeps declaration order).
 #[derive(Serialize)]
-struct Hashed<'a> {
-    seq: i64,
-    at: &'a str,
-    terminal_id: &'a str,
-    operator: &'a str,
-    kind: &'a str,
-    sale_id: Option<&'a str>,
-    attempt_id: Option<&'a str>,
-    amount: Option<i64>,
-    currency: Option<&'a str>,
-    klarna_request_id: Option<&'a str>,
-    klarna_transaction_id: Option<&'a str>,
-    correlation_id: Option<&'a str>,
-    detail: &'a str,
+pub(crate) struct Hashed<'a> {
+    pub(crate) seq: i64,
+    pub(crate) at: &'a str,
+    pub(crate) terminal_id: &'a str,
+    pub(crate) operator: &'a str,
+    pub(crate) kind: &'a str,
+    pub(crate) sale_id: Option<&'a str>,
+    pub(crate) attempt_id: Option<&'a str>,
+    pub(crate) amount: Option<i64>,
+    pub(crate) currency: Option<&'a str>,
+    pub(crate) klarna_request_id: Option<&'a str>,
+    pub(crate) klarna_transaction_id: Option<&'a str>,
+    pub(crate) correlation_id: Option<&'a str>,
+    pub(crate) detail: &'a str,
 }
 
-fn chain_hash(prev_hash: &str, h: &Hashed<'_>) -> String {
+pub(crate) fn chain_hash(prev_hash: &str, h: &Hashed<'_>) -> String {
     let mut d = Sha256::new();
     d.update(prev_hash.as_bytes());
     d.update(b"\n");
@@ -139,10 +157,26 @@ fn chain_hash(prev_hash: &str, h: &Hashed<'_>) -> String {
     hex::encode(d.finalize())
 }
 
-pub(super) fn tail(conn: &Connection) -> Result<Option<(i64, String)>, StoreError> {
-    Ok(conn
+pub(crate) fn tail(conn: &Connection) -> Result<Option<(i64, String)>, StoreError> {
+    let live = conn
         .query_row(
             "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    // With every row archived, the chain goes on from the newest archive's last hash.
+    match live {
+        Some(t) => Ok(Some(t)),
+        None => archive_anchor(conn),
+    }
+}
+
+/// (last seq, last hash) of the newest archive file: where the live table's chain starts.
+pub(crate) fn archive_anchor(conn: &Connection) -> Result<Option<(i64, String)>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT last_seq, last_hash FROM journal_archives ORDER BY last_seq DESC LIMIT 1",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
@@ -152,10 +186,8 @@ pub(super) fn tail(conn: &Connection) -> Result<Option<(i64, String)>, StoreErro
 impl WriteTx<'_> {
     /// Appends one row to the journal inside this transaction; returns its sequence number.
     pub fn journal(&mut self, e: JournalEntry) -> Result<i64, StoreError> {
-        let (prev_seq, prev_hash) = self
-            .tail
-            .clone()
-            .unwrap_or_else(|| (0, GENESIS_HASH.to_string()));
+        let (prev_seq, prev_hash) =
+            tail(&self.tx)?.unwrap_or_else(|| (0, GENESIS_HASH.to_string()));
         let seq = prev_seq + 1;
         let at = crate::now_rfc3339();
         let detail = e.detail.to_string();
@@ -198,7 +230,6 @@ impl WriteTx<'_> {
                 prev_hash,
                 hash
             ])?;
-        *self.tail = Some((seq, hash));
         Ok(seq)
     }
 }
@@ -213,7 +244,7 @@ pub struct VerifyReport {
     pub first_broken: Option<(i64, String)>,
 }
 
-fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<JournalRow> {
+pub(crate) fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<JournalRow> {
     let detail: String = r.get(12)?;
     Ok(JournalRow {
         seq: r.get(0)?,
@@ -234,7 +265,8 @@ fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<JournalRow> {
     })
 }
 
-const COLUMNS: &str = "seq, at, terminal_id, operator, kind, sale_id, attempt_id, amount, currency,
+pub(crate) const COLUMNS: &str =
+    "seq, at, terminal_id, operator, kind, sale_id, attempt_id, amount, currency,
     klarna_request_id, klarna_transaction_id, correlation_id, detail, prev_hash, hash";
 
 impl Db {
@@ -255,15 +287,18 @@ impl Db {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Walks the chain from the first row; reports the first row whose stored hash, previous hash
+    /// Walks the live chain from the first row (or from the newest archive's last hash, which
+    /// `archive::verify_archives` checks); reports the first row whose stored hash, previous hash
     /// or sequence does not follow from the rows before it.
     pub fn verify_journal(&self) -> Result<VerifyReport, StoreError> {
+        let (anchor_seq, anchor_hash) =
+            archive_anchor(&self.conn)?.unwrap_or_else(|| (0, GENESIS_HASH.to_string()));
         let mut st = self
             .conn
             .prepare(&format!("SELECT {COLUMNS} FROM journal ORDER BY seq"))?;
         let mut rows = st.query([])?;
-        let mut prev_hash = GENESIS_HASH.to_string();
-        let mut expected_seq = 1;
+        let mut prev_hash = anchor_hash;
+        let mut expected_seq = anchor_seq + 1;
         let mut count = 0;
         while let Some(r) = rows.next()? {
             count += 1;

@@ -1,7 +1,8 @@
 //! The terminal's SQLite database: one owner thread holds the connection, async code sends it
 //! closures. Every state change and its journal row commit in one transaction.
 
-mod journal;
+pub(crate) mod journal;
+pub mod log;
 mod sales;
 mod schema;
 
@@ -13,6 +14,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 pub use journal::{JournalEntry, JournalKind, JournalRow, VerifyReport};
+pub use log::{LogEntry, LogError, LogFilter, LogKind, LogPage, MAX_PAGE};
 pub use sales::{AttemptRow, AttemptState, LineInput, SaleLine, SaleRow, SaleState, SaleView};
 
 /// What went wrong in the store. `Busy` and `Io` are worth retrying; the rest are caller errors.
@@ -39,8 +41,6 @@ pub struct Db {
     pub(crate) conn: Connection,
     /// Identifies this till in every journal row.
     pub(crate) terminal_id: String,
-    /// (seq, hash) of the last journal row, so an append needs no read.
-    journal_tail: Option<(i64, String)>,
 }
 
 /// Cheap, cloneable async handle to the database owner thread.
@@ -89,11 +89,9 @@ impl Db {
         let mut conn = Connection::open(path)?;
         configure(&conn)?;
         schema::migrations().to_latest(&mut conn)?;
-        let journal_tail = journal::tail(&conn)?;
         Ok(Db {
             conn,
             terminal_id: terminal_id.to_string(),
-            journal_tail,
         })
     }
 
@@ -102,7 +100,6 @@ impl Db {
         &mut self,
         f: impl FnOnce(&mut WriteTx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let tail_before = self.journal_tail.clone();
         let result = {
             let tx = self
                 .conn
@@ -110,17 +107,12 @@ impl Db {
             let mut w = WriteTx {
                 tx,
                 terminal_id: &self.terminal_id,
-                tail: &mut self.journal_tail,
             };
             match f(&mut w) {
                 Ok(v) => w.tx.commit().map(|()| v).map_err(StoreError::from),
                 Err(e) => Err(e),
             }
         };
-        if result.is_err() {
-            // The rows were rolled back, so the chain's tail is what it was before.
-            self.journal_tail = tail_before;
-        }
         result
     }
 }
@@ -134,9 +126,10 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// A write transaction in progress; journal rows appended through it chain onto the tail.
+/// A write transaction in progress; journal rows appended through it chain onto the last row.
+/// The tail is read inside the (IMMEDIATE, so exclusive) transaction rather than cached, so a
+/// second process writing the same database (the CLI) can never fork the chain.
 pub struct WriteTx<'a> {
     pub(crate) tx: rusqlite::Transaction<'a>,
     terminal_id: &'a str,
-    tail: &'a mut Option<(i64, String)>,
 }

@@ -3,7 +3,11 @@
 use rusqlite_migration::{M, Migrations};
 
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![
+        M::up(V1),
+        M::up(V2_MANAGER_LOG),
+        M::up(crate::outbox::MIGRATION),
+    ])
 }
 
 const V1: &str = r#"
@@ -89,6 +93,78 @@ CREATE TABLE webhook_events (
     event_id     TEXT PRIMARY KEY,
     received_at  TEXT NOT NULL
 ) STRICT;
+"#;
+
+/// The manager's log, day closes, the manager PIN and journal archives (issue 7).
+const V2_MANAGER_LOG: &str = r#"
+-- The log's filters; the index on seq itself serves pages read newest-first.
+CREATE INDEX journal_by_kind ON journal(kind, seq);
+CREATE INDEX journal_by_operator ON journal(operator, seq);
+CREATE INDEX journal_by_at ON journal(at);
+CREATE INDEX journal_by_amount ON journal(amount) WHERE amount IS NOT NULL;
+CREATE INDEX journal_by_attempt ON journal(attempt_id) WHERE attempt_id IS NOT NULL;
+CREATE INDEX journal_by_klarna_request ON journal(klarna_request_id)
+    WHERE klarna_request_id IS NOT NULL;
+CREATE INDEX journal_by_klarna_transaction ON journal(klarna_transaction_id)
+    WHERE klarna_transaction_id IS NOT NULL;
+CREATE INDEX journal_by_correlation ON journal(correlation_id) WHERE correlation_id IS NOT NULL;
+
+-- Free-text search: a substring of any one of these fields (trigram index). Contentless, so the
+-- text is stored once (in the journal); rows leave it only when they are archived.
+CREATE VIRTUAL TABLE journal_text USING fts5(
+    operator, sale_id, attempt_id, klarna_request_id, klarna_transaction_id, correlation_id, detail,
+    content = '', contentless_delete = 1, tokenize = 'trigram'
+);
+INSERT INTO journal_text (rowid, operator, sale_id, attempt_id, klarna_request_id,
+        klarna_transaction_id, correlation_id, detail)
+    SELECT seq, operator, sale_id, attempt_id, klarna_request_id, klarna_transaction_id,
+        correlation_id, detail FROM journal;
+CREATE TRIGGER journal_text_insert AFTER INSERT ON journal BEGIN
+    INSERT INTO journal_text (rowid, operator, sale_id, attempt_id, klarna_request_id,
+        klarna_transaction_id, correlation_id, detail)
+    VALUES (NEW.seq, NEW.operator, NEW.sale_id, NEW.attempt_id, NEW.klarna_request_id,
+        NEW.klarna_transaction_id, NEW.correlation_id, NEW.detail);
+END;
+
+-- Each Z-report (day close): the period it covers and the chain hash of its last row.
+CREATE TABLE day_closes (
+    close_no    INTEGER PRIMARY KEY,
+    closed_at   TEXT NOT NULL,
+    operator    TEXT NOT NULL,
+    first_seq   INTEGER NOT NULL,
+    last_seq    INTEGER NOT NULL,
+    chain_head  TEXT NOT NULL,
+    report      TEXT NOT NULL
+) STRICT;
+CREATE TRIGGER day_closes_no_update BEFORE UPDATE ON day_closes
+    BEGIN SELECT RAISE(ABORT, 'a day close is final'); END;
+CREATE TRIGGER day_closes_no_delete BEFORE DELETE ON day_closes
+    BEGIN SELECT RAISE(ABORT, 'a day close is final'); END;
+
+-- The manager PIN, only as an Argon2id PHC string.
+CREATE TABLE manager_pin (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    phc     TEXT NOT NULL,
+    set_at  TEXT NOT NULL
+) STRICT;
+
+-- Journal rows moved to compressed files: each file chains from prev_hash and ends on last_hash.
+CREATE TABLE journal_archives (
+    first_seq    INTEGER PRIMARY KEY,
+    last_seq     INTEGER NOT NULL UNIQUE,
+    prev_hash    TEXT NOT NULL,
+    last_hash    TEXT NOT NULL,
+    rows         INTEGER NOT NULL,
+    file         TEXT NOT NULL,
+    file_sha256  TEXT NOT NULL,
+    archived_at  TEXT NOT NULL
+) STRICT;
+
+-- Archived rows (and only those) may leave the live table.
+DROP TRIGGER journal_no_delete;
+CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal
+    WHEN OLD.seq > COALESCE((SELECT MAX(last_seq) FROM journal_archives), 0)
+    BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
 "#;
 
 #[cfg(test)]

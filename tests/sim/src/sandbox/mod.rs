@@ -90,6 +90,8 @@ struct Shared {
     rate: Mutex<Option<RateLimit>>,
     /// Requests the sandbox received per route (whatever their fate).
     hits: Mutex<Vec<(String, Instant)>>,
+    /// Requests that were served (not throttled, faulted or refused) per route, with their time.
+    served: Mutex<Vec<(String, Instant)>>,
     http: reqwest::Client,
 }
 
@@ -148,6 +150,7 @@ impl Sandbox {
             faults: Mutex::new(vec![]),
             rate: Mutex::new(None),
             hits: Mutex::new(vec![]),
+            served: Mutex::new(vec![]),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
                 .build()
@@ -212,11 +215,11 @@ impl Sandbox {
         lock(&self.shared.faults).clear();
     }
 
-    /// Serve at most `per_sec` Klarna requests a second; answer 429 beyond.
+    /// Serve at most `per_sec` Klarna requests a second, with no burst; answer 429 beyond.
     pub fn set_rate_limit(&self, per_sec: Option<f64>) {
         *lock(&self.shared.rate) = per_sec.map(|p| RateLimit {
             per_sec: p,
-            tokens: p.max(1.0),
+            tokens: 1.0,
             last: Instant::now(),
         });
     }
@@ -247,6 +250,24 @@ impl Sandbox {
             .collect();
         v.sort_by_key(|t| t.created_at);
         v
+    }
+
+    /// When each request to a route arrived (including faulted and throttled ones).
+    pub fn hit_times(&self, route: &str) -> Vec<Instant> {
+        lock(&self.shared.hits)
+            .iter()
+            .filter(|(r, _)| r == route)
+            .map(|(_, t)| *t)
+            .collect()
+    }
+
+    /// When each request to a route that the model actually handled arrived.
+    pub fn served_times(&self, route: &str) -> Vec<Instant> {
+        lock(&self.shared.served)
+            .iter()
+            .filter(|(r, _)| r == route)
+            .map(|(_, t)| *t)
+            .collect()
     }
 
     /// How many requests reached a route (including faulted ones).
@@ -407,8 +428,7 @@ impl Shared {
         let mut rate = lock(&self.rate);
         let r = rate.as_mut()?;
         let now = Instant::now();
-        r.tokens = (r.tokens + now.duration_since(r.last).as_secs_f64() * r.per_sec)
-            .min(r.per_sec.max(1.0));
+        r.tokens = (r.tokens + now.duration_since(r.last).as_secs_f64() * r.per_sec).min(1.0);
         r.last = now;
         if r.tokens >= 1.0 {
             r.tokens -= 1.0;
@@ -548,6 +568,7 @@ async fn handle(
         a.headers.push(("retry-after", format!("{wait:.3}")));
         return Ok(json_response(&a, &klarna_corr));
     }
+    lock(&shared.served).push((route.to_string(), Instant::now()));
     let answer = {
         let auth = header("authorization");
         let key = header("klarna-idempotency-key");

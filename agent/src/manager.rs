@@ -1,0 +1,186 @@
+//! The manager PIN: stored only as an Argon2id hash in the database, checked off the database
+//! thread (hashing is deliberately slow), and every manager action (or refusal) is journaled.
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use rand::RngCore;
+use rusqlite::{OptionalExtension, params};
+
+use crate::store::{Db, JournalEntry, JournalKind, Store, StoreError};
+
+/// Why a manager function was not done; each says what the user can do.
+#[derive(Debug, thiserror::Error)]
+pub enum ManagerError {
+    #[error("no manager PIN is set: run `kassa manager set-pin` on the terminal")]
+    NoPin,
+    #[error("a manager PIN is needed for this")]
+    PinMissing,
+    #[error("wrong manager PIN")]
+    WrongPin,
+    #[error("a manager PIN is 4 to 12 digits")]
+    BadPin,
+    #[error("the stored manager PIN hash is unreadable ({0}): set the PIN again")]
+    Hash(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Checks the PIN's shape before it is hashed or compared.
+pub fn check_pin_format(pin: &str) -> Result<(), ManagerError> {
+    if (4..=12).contains(&pin.len()) && pin.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(ManagerError::BadPin)
+    }
+}
+
+/// The PIN as an Argon2id PHC string (the salt and parameters travel inside it).
+pub fn hash_pin(pin: &str) -> Result<String, ManagerError> {
+    check_pin_format(pin)?;
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| ManagerError::Hash(e.to_string()))?;
+    Argon2::default()
+        .hash_password(pin.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ManagerError::Hash(e.to_string()))
+}
+
+/// Whether `pin` matches the stored hash; slow on purpose, so call it off the database thread.
+pub fn pin_matches(phc: &str, pin: &str) -> Result<bool, ManagerError> {
+    let parsed = PasswordHash::new(phc).map_err(|e| ManagerError::Hash(e.to_string()))?;
+    Ok(Argon2::default()
+        .verify_password(pin.as_bytes(), &parsed)
+        .is_ok())
+}
+
+impl Db {
+    /// Stores a new PIN hash (replacing any) and journals that the PIN was set.
+    pub fn set_manager_pin(&mut self, phc: &str, operator: &str) -> Result<(), StoreError> {
+        let had_one = self.manager_pin_hash()?.is_some();
+        self.write(|w| {
+            w.tx.execute(
+                "INSERT INTO manager_pin (id, phc, set_at) VALUES (1, ?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET phc = excluded.phc, set_at = excluded.set_at",
+                params![phc, crate::now_rfc3339()],
+            )?;
+            let mut e = JournalEntry::new(JournalKind::ManagerAction, operator);
+            e.detail = serde_json::json!({"action": "set_pin", "replaced": had_one});
+            w.journal(e)?;
+            Ok(())
+        })
+    }
+
+    pub fn manager_pin_hash(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT phc FROM manager_pin WHERE id = 1", [], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Journals a manager action (or a refused one) that changes nothing else.
+    pub fn journal_manager_action(
+        &mut self,
+        operator: &str,
+        detail: serde_json::Value,
+    ) -> Result<i64, StoreError> {
+        self.write(|w| {
+            let mut e = JournalEntry::new(JournalKind::ManagerAction, operator);
+            e.detail = detail;
+            w.journal(e)
+        })
+    }
+}
+
+/// Checks `pin` for `action`; a wrong or missing PIN is journaled as a refused manager action.
+pub async fn authorize(
+    store: &Store,
+    pin: Option<String>,
+    action: &'static str,
+    operator: &str,
+) -> Result<(), ManagerError> {
+    let phc = store
+        .call(|db| db.manager_pin_hash())
+        .await?
+        .ok_or(ManagerError::NoPin)?;
+    let ok = match pin {
+        Some(pin) if check_pin_format(&pin).is_ok() => {
+            tokio::task::spawn_blocking(move || pin_matches(&phc, &pin))
+                .await
+                .map_err(|e| ManagerError::Hash(e.to_string()))??
+        }
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    let op = operator.to_string();
+    store
+        .call(move |db| {
+            db.journal_manager_action(
+                &op,
+                serde_json::json!({"action": action, "outcome": "refused", "why": "wrong_pin"}),
+            )
+        })
+        .await?;
+    Err(ManagerError::WrongPin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pin_is_stored_only_as_a_hash_that_checks_it() {
+        let phc = hash_pin("2468").expect("hashes");
+        assert!(phc.starts_with("$argon2id$"), "{phc}");
+        assert!(!phc.contains("2468"));
+        assert!(pin_matches(&phc, "2468").expect("checks"));
+        assert!(!pin_matches(&phc, "2469").expect("checks"));
+        assert!(matches!(hash_pin("12a4"), Err(ManagerError::BadPin)));
+        assert!(matches!(hash_pin("123"), Err(ManagerError::BadPin)));
+    }
+
+    #[tokio::test]
+    async fn a_wrong_pin_is_refused_and_journaled() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("k.db"), "till-1").expect("opens");
+        assert!(matches!(
+            authorize(&store, Some("1111".into()), "day_close", "mia").await,
+            Err(ManagerError::NoPin)
+        ));
+        let phc = hash_pin("1357").expect("hashes");
+        store
+            .call(move |db| db.set_manager_pin(&phc, "mia"))
+            .await
+            .expect("stored");
+        assert!(matches!(
+            authorize(&store, Some("1111".into()), "day_close", "mia").await,
+            Err(ManagerError::WrongPin)
+        ));
+        assert!(matches!(
+            authorize(&store, None, "day_close", "mia").await,
+            Err(ManagerError::WrongPin)
+        ));
+        authorize(&store, Some("1357".into()), "day_close", "mia")
+            .await
+            .expect("right PIN");
+        let rows = store
+            .call(|db| db.journal_rows(0, 100))
+            .await
+            .expect("rows");
+        let actions: Vec<_> = rows
+            .iter()
+            .filter(|r| r.kind == "manager_action")
+            .map(|r| r.detail.to_string())
+            .collect();
+        assert_eq!(actions.len(), 3, "{actions:?}");
+        assert!(actions[0].contains("set_pin"));
+        assert!(actions[1].contains("refused") && actions[2].contains("refused"));
+        assert!(
+            actions
+                .iter()
+                .all(|a| !a.contains("1357") && !a.contains("1111"))
+        );
+    }
+}

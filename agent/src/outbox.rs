@@ -1,0 +1,848 @@
+//! The durable outbox for post-purchase operations (refund, capture, void): each is written with
+//! its idempotency key in the same transaction as the journal row that caused it, before any
+//! network call, and one worker sends them, in order per Klarna transaction, exactly once.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::health::Health;
+use crate::klarna::wire::{CaptureRequest, LineItem, RefundRequest};
+use crate::klarna::{CallOptions, KlarnaClient, KlarnaError};
+use crate::store::{Db, JournalEntry, JournalKind, Store, StoreError};
+
+/// Schema of the outbox (appended to the store's migrations).
+pub const MIGRATION: &str = r#"
+CREATE TABLE outbox (
+    id               INTEGER PRIMARY KEY,
+    operation        TEXT NOT NULL CHECK (operation IN ('refund', 'capture', 'void')),
+    transaction_id   TEXT NOT NULL,
+    amount           INTEGER NOT NULL,
+    currency         TEXT NOT NULL,
+    -- The exact request body: every retry sends the same bytes under the same key.
+    body             TEXT NOT NULL,
+    idempotency_key  TEXT NOT NULL UNIQUE,
+    reference        TEXT NOT NULL,
+    correlation_id   TEXT NOT NULL,
+    operator         TEXT NOT NULL,
+    state            TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'needs_attention', 'resolved')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    -- Whether an earlier attempt may have reached Klarna (answer lost): read before resending late.
+    maybe_applied    INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  TEXT NOT NULL,
+    error_code       TEXT,
+    error_message    TEXT,
+    created_at       TEXT NOT NULL,
+    sent_at          TEXT,
+    result           TEXT
+) STRICT;
+CREATE INDEX outbox_pending ON outbox(state, next_attempt_at);
+CREATE INDEX outbox_by_transaction ON outbox(transaction_id, id);
+"#;
+
+/// Klarna honours an idempotency key for 24 h; past that a resend could apply twice, so an
+/// operation whose answer was lost is checked by reading the transaction first.
+const IDEMPOTENCY_WINDOW: chrono::Duration = chrono::Duration::hours(23);
+/// Operations sent at once (each for a different transaction).
+const PARALLEL: usize = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    Refund,
+    Capture,
+    Void,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Refund => "refund",
+            Operation::Capture => "capture",
+            Operation::Void => "void",
+        }
+    }
+    fn parse(s: &str) -> Operation {
+        match s {
+            "capture" => Operation::Capture,
+            "void" => Operation::Void,
+            _ => Operation::Refund,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxState {
+    Pending,
+    Sent,
+    /// Klarna refused it for good; a manager must look (retry or dismiss).
+    NeedsAttention,
+    /// A manager dismissed it.
+    Resolved,
+}
+
+impl OutboxState {
+    fn parse(s: &str) -> OutboxState {
+        match s {
+            "sent" => OutboxState::Sent,
+            "needs_attention" => OutboxState::NeedsAttention,
+            "resolved" => OutboxState::Resolved,
+            _ => OutboxState::Pending,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub operation: Operation,
+    pub transaction_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub idempotency_key: String,
+    pub reference: String,
+    pub correlation_id: String,
+    pub operator: String,
+    pub state: OutboxState,
+    pub attempts: i64,
+    pub next_attempt_at: String,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+    #[serde(skip)]
+    pub body: String,
+    #[serde(skip)]
+    pub maybe_applied: bool,
+}
+
+/// An operation to queue.
+#[derive(Debug, Clone)]
+pub struct NewOperation {
+    pub operation: Operation,
+    pub transaction_id: String,
+    pub currency: String,
+    pub amount: i64,
+    pub line_items: Vec<LineItem>,
+    /// Shown to Klarna as the refund/capture reference (e.g. the return's receipt number).
+    pub reference: String,
+    pub operator: String,
+    /// Sale or return the operation belongs to, for the journal.
+    pub sale_id: Option<String>,
+}
+
+/// What may wait in the outbox (defaults from Stripe's and Adyen's store-and-forward).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxLimits {
+    /// Oldest an operation may be while waiting; past it, new operations are refused.
+    pub max_age_hours: i64,
+    pub max_count: i64,
+    /// Largest total waiting per currency, in minor units; currencies not named use `default_max_total`.
+    pub max_total: BTreeMap<String, i64>,
+    pub default_max_total: i64,
+    /// Percent of any limit at which managers are alerted.
+    pub alert_percent: i64,
+    /// Exponential back-off: first delay and cap.
+    pub backoff_base_ms: u64,
+    pub backoff_cap_ms: u64,
+}
+
+impl Default for OutboxLimits {
+    fn default() -> Self {
+        OutboxLimits {
+            max_age_hours: 24,
+            max_count: 10_000,
+            max_total: BTreeMap::new(),
+            default_max_total: 10_000_000,
+            alert_percent: 80,
+            backoff_base_ms: 500,
+            backoff_cap_ms: 300_000,
+        }
+    }
+}
+
+/// How full the outbox is, for the status bar, `/health` and alerts.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct OutboxSummary {
+    pub pending: i64,
+    pub needs_attention: i64,
+    pub oldest_pending_at: Option<String>,
+    pub oldest_pending_age_secs: Option<i64>,
+    /// Pending total per currency, minor units.
+    pub pending_totals: BTreeMap<String, i64>,
+    /// The highest use of any limit, in percent.
+    pub fullest_limit_percent: i64,
+    pub alert: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error("the outbox is full: {0}; nothing was queued — wait until Klarna is reachable again")]
+    LimitReached(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+const COLUMNS: &str = "id, operation, transaction_id, amount, currency, idempotency_key, reference,
+    correlation_id, operator, state, attempts, next_attempt_at, error_code, error_message, created_at,
+    sent_at, body, maybe_applied";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
+    let op: String = r.get(1)?;
+    let state: String = r.get(9)?;
+    Ok(OutboxRow {
+        id: r.get(0)?,
+        operation: Operation::parse(&op),
+        transaction_id: r.get(2)?,
+        amount: r.get(3)?,
+        currency: r.get(4)?,
+        idempotency_key: r.get(5)?,
+        reference: r.get(6)?,
+        correlation_id: r.get(7)?,
+        operator: r.get(8)?,
+        state: OutboxState::parse(&state),
+        attempts: r.get(10)?,
+        next_attempt_at: r.get(11)?,
+        error_code: r.get(12)?,
+        error_message: r.get(13)?,
+        created_at: r.get(14)?,
+        sent_at: r.get(15)?,
+        body: r.get(16)?,
+        maybe_applied: r.get(17)?,
+    })
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn entry(
+    kind: JournalKind,
+    o: &OutboxRow,
+    operator: &str,
+    detail: serde_json::Value,
+) -> JournalEntry {
+    let mut e = JournalEntry::new(kind, operator);
+    e.amount = Some(o.amount);
+    e.currency = Some(o.currency.clone());
+    e.klarna_transaction_id = Some(o.transaction_id.clone());
+    e.correlation_id = Some(o.correlation_id.clone());
+    let mut d = serde_json::json!({"operation": o.operation.as_str(), "outbox_id": o.id,
+        "idempotency_key": o.idempotency_key, "reference": o.reference});
+    if let (Some(m), serde_json::Value::Object(extra)) = (d.as_object_mut(), detail) {
+        m.extend(extra);
+    }
+    e.detail = d;
+    e
+}
+
+/// Full-jitter exponential back-off: a random delay in [0, min(cap, base × 2^attempt)].
+pub fn backoff(limits: &OutboxLimits, attempt: u32, rng: &mut impl Rng) -> Duration {
+    let ceiling = limits
+        .backoff_base_ms
+        .saturating_mul(1u64 << attempt.min(30))
+        .min(limits.backoff_cap_ms);
+    Duration::from_millis(rng.random_range(0..=ceiling.max(1)))
+}
+
+impl Db {
+    /// Queues an operation (and its journal row) in one transaction, after checking the limits.
+    pub fn enqueue(
+        &mut self,
+        op: &NewOperation,
+        limits: &OutboxLimits,
+        extra_journal: Option<JournalEntry>,
+    ) -> Result<OutboxRow, OutboxError> {
+        let body = match op.operation {
+            Operation::Refund => serde_json::to_string(&RefundRequest {
+                amount: op.amount,
+                payment_refund_reference: op.reference.clone(),
+                line_items: op.line_items.clone(),
+            }),
+            Operation::Capture => serde_json::to_string(&CaptureRequest {
+                amount: op.amount,
+                payment_capture_reference: op.reference.clone(),
+                line_items: op.line_items.clone(),
+            }),
+            Operation::Void => Ok("{}".to_string()),
+        }
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let now = Utc::now();
+        let key = uuid::Uuid::new_v4().to_string();
+        let corr = uuid::Uuid::new_v4().simple().to_string();
+        let result = self.write(|w| {
+            let s = summary_in(&w.tx, limits, now)?;
+            let total = s.pending_totals.get(&op.currency).copied().unwrap_or(0);
+            let max_total = limits.max_total.get(&op.currency).copied().unwrap_or(limits.default_max_total);
+            let refuse = if s.pending + 1 > limits.max_count {
+                Some(format!("{} operations are already waiting (limit {})", s.pending, limits.max_count))
+            } else if total.saturating_add(op.amount) > max_total {
+                Some(format!("{} {} would wait (limit {} {})", total.saturating_add(op.amount), op.currency, max_total, op.currency))
+            } else if s.oldest_pending_age_secs.is_some_and(|a| a >= limits.max_age_hours * 3600) {
+                Some(format!("the oldest operation has waited more than {} h", limits.max_age_hours))
+            } else {
+                None
+            };
+            if let Some(why) = refuse {
+                return Err(StoreError::Conflict(why));
+            }
+            w.tx.execute(
+                "INSERT INTO outbox (operation, transaction_id, amount, currency, body, idempotency_key,
+                 reference, correlation_id, operator, state, next_attempt_at, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10, ?10)",
+                params![op.operation.as_str(), op.transaction_id, op.amount, op.currency, body, key,
+                    op.reference, corr, op.operator, ts(now)],
+            )?;
+            let id = w.tx.last_insert_rowid();
+            let o = w.tx.query_row(&format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1"), [id], row)?;
+            if let Some(e) = extra_journal {
+                w.journal(e)?;
+            }
+            let mut e = entry(JournalKind::OutboxQueued, &o, &op.operator, serde_json::json!({}));
+            e.sale_id = op.sale_id.clone();
+            w.journal(e)?;
+            Ok(o)
+        });
+        result.map_err(|e| match e {
+            StoreError::Conflict(why) => OutboxError::LimitReached(why),
+            e => OutboxError::Store(e),
+        })
+    }
+
+    pub fn outbox_summary(&self, limits: &OutboxLimits) -> Result<OutboxSummary, StoreError> {
+        summary_in(&self.conn, limits, Utc::now())
+    }
+
+    pub fn outbox_list(
+        &self,
+        state: Option<OutboxState>,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let state = state.map(|s| match s {
+            OutboxState::Pending => "pending",
+            OutboxState::Sent => "sent",
+            OutboxState::NeedsAttention => "needs_attention",
+            OutboxState::Resolved => "resolved",
+        });
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM outbox WHERE (?1 IS NULL OR state = ?1) ORDER BY id LIMIT ?2"
+        ))?;
+        let rows = st
+            .query_map(params![state, limit], row)?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    pub fn outbox_get(&self, id: i64) -> Result<OutboxRow, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1"),
+                [id],
+                row,
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("outbox operation {id}")))
+    }
+
+    /// Due operations, at most one per transaction (the oldest waiting one), oldest first.
+    fn outbox_due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM outbox o WHERE state = 'pending' AND next_attempt_at <= ?1
+               AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.transaction_id = o.transaction_id
+                               AND p.state = 'pending' AND p.id < o.id)
+             ORDER BY id LIMIT ?2"
+        ))?;
+        let rows = st
+            .query_map(params![ts(now), limit as i64], row)?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    fn outbox_next_due_at(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// A manager puts an operation that needed attention back in the queue, or dismisses it.
+    pub fn outbox_resolve(
+        &mut self,
+        id: i64,
+        retry: bool,
+        operator: &str,
+        note: &str,
+    ) -> Result<OutboxRow, StoreError> {
+        self.write(|w| {
+            let o =
+                w.tx.query_row(
+                    &format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1"),
+                    [id],
+                    row,
+                )
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("outbox operation {id}")))?;
+            if o.state != OutboxState::NeedsAttention {
+                return Err(StoreError::Conflict(format!(
+                    "operation {id} is {:?}, not waiting for a manager",
+                    o.state
+                )));
+            }
+            let (state, action) = if retry {
+                ("pending", "retry")
+            } else {
+                ("resolved", "dismiss")
+            };
+            w.tx.execute(
+                "UPDATE outbox SET state = ?2, attempts = 0, next_attempt_at = ?3 WHERE id = ?1",
+                params![id, state, ts(Utc::now())],
+            )?;
+            w.journal(entry(
+                JournalKind::OutboxResolved,
+                &o,
+                operator,
+                serde_json::json!({"action": action, "note": note}),
+            ))?;
+            Ok(w.tx.query_row(
+                &format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1"),
+                [id],
+                row,
+            )?)
+        })
+    }
+
+    fn outbox_record(
+        &mut self,
+        results: &[(OutboxRow, Outcome)],
+        limits: &OutboxLimits,
+    ) -> Result<(), StoreError> {
+        let now = Utc::now();
+        self.write(|w| {
+          for (o, outcome) in results {
+            // Only a pending row can move: a manager may have acted meanwhile.
+            let state: String = w.tx.query_row("SELECT state FROM outbox WHERE id = ?1", [o.id], |r| r.get(0))?;
+            if state != "pending" {
+                continue;
+            }
+            match outcome {
+                Outcome::Sent(result) => {
+                    w.tx.execute(
+                        "UPDATE outbox SET state = 'sent', sent_at = ?2, attempts = attempts + 1, result = ?3,
+                         error_code = NULL, error_message = NULL WHERE id = ?1",
+                        params![o.id, ts(now), result.to_string()],
+                    )?;
+                    w.journal(entry(JournalKind::OutboxSent, o, "kassa", serde_json::json!({"attempts": o.attempts + 1})))?;
+                }
+                Outcome::Final { code, message } => {
+                    w.tx.execute(
+                        "UPDATE outbox SET state = 'needs_attention', attempts = attempts + 1, error_code = ?2,
+                         error_message = ?3 WHERE id = ?1",
+                        params![o.id, code, message],
+                    )?;
+                    w.journal(entry(JournalKind::OutboxNeedsAttention, o, "kassa",
+                        serde_json::json!({"error_code": code, "error_message": message})))?;
+                }
+                Outcome::Retry { after, maybe_applied, error } => {
+                    let delay = after.unwrap_or_else(|| backoff(limits, o.attempts.clamp(0, 30) as u32, &mut rand::rng()));
+                    let next = now + chrono::Duration::from_std(delay).unwrap_or_default();
+                    w.tx.execute(
+                        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, error_message = ?3,
+                         maybe_applied = maybe_applied OR ?4 WHERE id = ?1",
+                        params![o.id, ts(next), error, maybe_applied],
+                    )?;
+                }
+            }
+          }
+            Ok(())
+        })
+    }
+}
+
+fn summary_in(
+    conn: &rusqlite::Connection,
+    limits: &OutboxLimits,
+    now: DateTime<Utc>,
+) -> Result<OutboxSummary, StoreError> {
+    let (pending, needs_attention, oldest): (i64, i64, Option<String>) = conn.query_row(
+        "SELECT COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'needs_attention'), 0),
+                MIN(CASE WHEN state = 'pending' THEN created_at END) FROM outbox",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let mut st = conn.prepare_cached(
+        "SELECT currency, SUM(amount) FROM outbox WHERE state = 'pending' GROUP BY currency",
+    )?;
+    let pending_totals: BTreeMap<String, i64> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let age = oldest
+        .as_deref()
+        .and_then(|o| DateTime::parse_from_rfc3339(o).ok())
+        .map(|t| (now - t.with_timezone(&Utc)).num_seconds().max(0));
+    let pct = |used: i64, max: i64| {
+        if max <= 0 {
+            100
+        } else {
+            used.saturating_mul(100) / max
+        }
+    };
+    let mut fullest = pct(pending, limits.max_count);
+    if let Some(a) = age {
+        fullest = fullest.max(pct(a, limits.max_age_hours * 3600));
+    }
+    for (cur, total) in &pending_totals {
+        fullest = fullest.max(pct(
+            *total,
+            limits
+                .max_total
+                .get(cur)
+                .copied()
+                .unwrap_or(limits.default_max_total),
+        ));
+    }
+    Ok(OutboxSummary {
+        pending,
+        needs_attention,
+        oldest_pending_at: oldest,
+        oldest_pending_age_secs: age,
+        pending_totals,
+        fullest_limit_percent: fullest,
+        alert: fullest >= limits.alert_percent || needs_attention > 0,
+    })
+}
+
+/// What one send attempt came to.
+enum Outcome {
+    Sent(serde_json::Value),
+    Final {
+        code: String,
+        message: String,
+    },
+    Retry {
+        after: Option<Duration>,
+        maybe_applied: bool,
+        error: String,
+    },
+}
+
+/// The one worker that drains the outbox; nothing else sends these operations.
+pub struct OutboxWorker {
+    pub store: Store,
+    pub klarna: KlarnaClient,
+    pub health: Arc<Health>,
+    pub limits: OutboxLimits,
+    pub wake: Arc<Notify>,
+}
+
+impl OutboxWorker {
+    pub async fn run(self) {
+        let mut alerted = false;
+        // How many operations go out at once, and how far apart: a 429 halves the width and
+        // sets the spacing to the delay Klarna named; clean rounds widen and tighten again.
+        let mut width = PARALLEL;
+        let mut spacing = Duration::ZERO;
+        let mut last_success: Option<tokio::time::Instant> = None;
+        let mut next_slot = tokio::time::Instant::now();
+        loop {
+            let limits = self.limits.clone();
+            let due = self
+                .store
+                .call(move |db| db.outbox_due(Utc::now(), width))
+                .await;
+            let due = match due {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!("outbox: cannot read the queue: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if due.is_empty() {
+                let next = self
+                    .store
+                    .call(|db| db.outbox_next_due_at())
+                    .await
+                    .ok()
+                    .flatten();
+                let wait = next
+                    .and_then(|n| DateTime::parse_from_rfc3339(&n).ok())
+                    .map(|n| {
+                        (n.with_timezone(&Utc) - Utc::now())
+                            .to_std()
+                            .unwrap_or(Duration::ZERO)
+                    })
+                    .unwrap_or(Duration::from_secs(60))
+                    .min(Duration::from_secs(60));
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = self.wake.notified() => {}
+                }
+                if let Ok(s) = self.store.call(move |db| db.outbox_summary(&limits)).await {
+                    if s.alert && !alerted {
+                        tracing::warn!(
+                            pending = s.pending,
+                            needs_attention = s.needs_attention,
+                            fullest_limit_percent = s.fullest_limit_percent,
+                            "outbox needs attention"
+                        );
+                    }
+                    alerted = s.alert;
+                }
+                continue;
+            }
+            let me = &self;
+            // Paced sends keep their spacing across rounds too, not just within one.
+            let round = next_slot.max(tokio::time::Instant::now());
+            next_slot = round + spacing * due.len() as u32;
+            let sends = due.into_iter().enumerate().map(|(i, o)| async move {
+                tokio::time::sleep_until(round + spacing * i as u32).await;
+                let outcome = me.send(&o).await;
+                (o, outcome)
+            });
+            let results = futures_util::future::join_all(sends).await;
+            let pause = results
+                .iter()
+                .filter_map(|(_, r)| match r {
+                    Outcome::Retry { after: Some(d), .. } => Some(*d),
+                    _ => None,
+                })
+                .max();
+            let all_sent = results.iter().all(|(_, r)| matches!(r, Outcome::Sent(_)));
+            if results.iter().any(|(_, r)| matches!(r, Outcome::Sent(_))) {
+                last_success = Some(tokio::time::Instant::now());
+            }
+            let limits = self.limits.clone();
+            // One transaction (one fsync) records the whole round.
+            if let Err(e) = self
+                .store
+                .call(move |db| db.outbox_record(&results, &limits))
+                .await
+            {
+                tracing::error!("outbox: cannot record outcomes: {e}");
+            }
+            tracing::debug!(width, ?spacing, ?pause, "outbox round");
+            // Klarna named a delay: nothing at all is sent before it passes.
+            if let Some(p) = pause {
+                width = (width / 2).max(1);
+                // The gap Klarna allows is about from the last success to when the 429 says the
+                // next request may go; pace at that, narrowing by 1 % a clean round after.
+                let estimate = match last_success {
+                    Some(ls) => (tokio::time::Instant::now() + p).duration_since(ls),
+                    None => p,
+                };
+                spacing = estimate
+                    .max(spacing.mul_f64(1.1))
+                    .clamp(Duration::from_millis(1), Duration::from_secs(1));
+                tokio::time::sleep(p).await;
+            } else if all_sent {
+                width = (width + 1).min(PARALLEL);
+                spacing = spacing.mul_f64(0.99);
+                if spacing < Duration::from_micros(500) {
+                    spacing = Duration::ZERO;
+                }
+            }
+        }
+    }
+
+    async fn send(&self, o: &OutboxRow) -> Outcome {
+        let opts = CallOptions {
+            correlation_id: &o.correlation_id,
+            idempotency_key: Some(&o.idempotency_key),
+            ..Default::default()
+        };
+        // Past Klarna's idempotency window a resend could apply twice: look first.
+        let created = DateTime::parse_from_rfc3339(&o.created_at)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|_| Utc::now());
+        if o.maybe_applied && Utc::now() - created > IDEMPOTENCY_WINDOW {
+            match self
+                .klarna
+                .read_transaction(
+                    &o.transaction_id,
+                    CallOptions {
+                        idempotency_key: None,
+                        ..opts.clone()
+                    },
+                )
+                .await
+            {
+                Ok(tx) => {
+                    let v = serde_json::to_value(&tx).unwrap_or_default();
+                    let field = if o.operation == Operation::Refund {
+                        "payment_refund_reference"
+                    } else {
+                        "payment_capture_reference"
+                    };
+                    let list = if o.operation == Operation::Refund {
+                        "payment_refunds"
+                    } else {
+                        "payment_captures"
+                    };
+                    if v[list]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|x| x[field] == o.reference.as_str()))
+                    {
+                        return Outcome::Sent(serde_json::json!({"found_on_read": true}));
+                    }
+                }
+                Err(e) => return classify(e),
+            }
+        }
+        let r = match o.operation {
+            Operation::Refund => {
+                self.klarna
+                    .refund_raw(&o.transaction_id, &o.body, opts)
+                    .await
+            }
+            Operation::Capture => {
+                self.klarna
+                    .capture_raw(&o.transaction_id, &o.body, opts)
+                    .await
+            }
+            Operation::Void => self.klarna.void(&o.transaction_id, opts).await,
+        };
+        match r {
+            Ok(v) => Outcome::Sent(v),
+            Err(e) => classify(e),
+        }
+    }
+}
+
+fn classify(e: KlarnaError) -> Outcome {
+    match e {
+        KlarnaError::Throttled { retry_after } => Outcome::Retry {
+            after: Some(retry_after),
+            maybe_applied: false,
+            error: e.to_string(),
+        },
+        KlarnaError::Unreachable(_) => Outcome::Retry {
+            after: None,
+            maybe_applied: false,
+            error: e.to_string(),
+        },
+        KlarnaError::UnknownOutcome(_) => Outcome::Retry {
+            after: None,
+            maybe_applied: true,
+            error: e.to_string(),
+        },
+        KlarnaError::Final { .. } | KlarnaError::Auth { .. } => Outcome::Final {
+            code: e.code().to_string(),
+            message: e.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn backoff_grows_with_full_jitter_up_to_the_cap() {
+        let limits = OutboxLimits {
+            backoff_base_ms: 100,
+            backoff_cap_ms: 1000,
+            ..Default::default()
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for attempt in 0..40 {
+            let ceiling = (100u64 << attempt.min(30)).min(1000);
+            for _ in 0..50 {
+                let d = backoff(&limits, attempt, &mut rng).as_millis() as u64;
+                assert!(d <= ceiling, "attempt {attempt}: {d} > {ceiling}");
+            }
+        }
+        // Full jitter spreads retries over the whole range, not just near the ceiling.
+        let samples: Vec<u64> = (0..200)
+            .map(|_| backoff(&limits, 10, &mut rng).as_millis() as u64)
+            .collect();
+        assert!(samples.iter().any(|d| *d < 300) && samples.iter().any(|d| *d > 700));
+    }
+
+    fn db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("k.db"), "till-1").unwrap();
+        (dir, db)
+    }
+
+    fn refund(amount: i64) -> NewOperation {
+        NewOperation {
+            operation: Operation::Refund,
+            transaction_id: "krn:payment:eu1:transaction:t1".into(),
+            currency: "SEK".into(),
+            amount,
+            line_items: vec![LineItem {
+                name: "x".into(),
+                quantity: 1,
+                unit_price: amount,
+                total_amount: amount,
+                reference: None,
+            }],
+            reference: "r".into(),
+            operator: "ann".into(),
+            sale_id: None,
+        }
+    }
+
+    #[test]
+    fn an_operation_over_a_limit_is_refused_and_nothing_queued_is_dropped() {
+        let (_d, mut db) = db();
+        let limits = OutboxLimits {
+            max_count: 3,
+            default_max_total: 1000,
+            ..Default::default()
+        };
+        for _ in 0..3 {
+            db.enqueue(&refund(100), &limits, None).unwrap();
+        }
+        let err = db.enqueue(&refund(100), &limits, None).unwrap_err();
+        assert!(
+            err.to_string().contains("3 operations are already waiting"),
+            "{err}"
+        );
+        let limits = OutboxLimits {
+            max_count: 10,
+            default_max_total: 350,
+            ..Default::default()
+        };
+        let err = db.enqueue(&refund(100), &limits, None).unwrap_err();
+        assert!(err.to_string().contains("400 SEK would wait"), "{err}");
+        assert_eq!(
+            db.outbox_list(Some(OutboxState::Pending), 100)
+                .unwrap()
+                .len(),
+            3
+        );
+        let s = db.outbox_summary(&limits).unwrap();
+        assert_eq!((s.pending, s.pending_totals["SEK"]), (3, 300));
+        assert!(s.alert, "300 of 350 is over 80 %");
+        assert_eq!(db.verify_journal().unwrap().first_broken, None);
+    }
+
+    #[test]
+    fn operations_on_one_transaction_go_one_at_a_time_in_order() {
+        let (_d, mut db) = db();
+        let limits = OutboxLimits::default();
+        let a = db.enqueue(&refund(1), &limits, None).unwrap();
+        db.enqueue(&refund(2), &limits, None).unwrap();
+        let mut other = refund(3);
+        other.transaction_id = "krn:payment:eu1:transaction:t2".into();
+        let c = db.enqueue(&other, &limits, None).unwrap();
+        let due: Vec<i64> = db
+            .outbox_due(Utc::now(), 10)
+            .unwrap()
+            .iter()
+            .map(|o| o.id)
+            .collect();
+        assert_eq!(due, vec![a.id, c.id]);
+    }
+}

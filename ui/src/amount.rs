@@ -1,0 +1,159 @@
+//! Amounts as people in each language read them: "SEK 1,234.50" in English, "1 234,50 kr" in
+//! Swedish, "1.234,50 €" in German. Integer minor units in, text out; never a float.
+
+use crate::Language;
+
+/// No-break space: keeps "118,00 kr" and digit groups on one line.
+const NBSP: char = '\u{a0}';
+
+/// An ISO 4217 currency as the screens need it: its code and its number of minor-unit digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Currency {
+    pub code: String,
+    pub exponent: u32,
+}
+
+impl Currency {
+    pub fn new(code: impl Into<String>, exponent: u32) -> Self {
+        Currency {
+            code: code.into(),
+            exponent,
+        }
+    }
+}
+
+struct Style {
+    group: char,
+    decimal: char,
+}
+
+fn style(language: Language) -> Style {
+    match language {
+        Language::English => Style {
+            group: ',',
+            decimal: '.',
+        },
+        Language::Swedish => Style {
+            group: NBSP,
+            decimal: ',',
+        },
+        Language::German => Style {
+            group: '.',
+            decimal: ',',
+        },
+    }
+}
+
+/// The symbol a language writes after (sv, de) or before (en) the number, if it has one.
+fn symbol(code: &str, language: Language) -> Option<&'static str> {
+    match (language, code) {
+        (_, "EUR") => Some("€"),
+        (Language::Swedish, "SEK" | "NOK" | "DKK") => Some("kr"),
+        (Language::English, "USD") => Some("$"),
+        (Language::English, "GBP") => Some("£"),
+        _ => None,
+    }
+}
+
+/// The number alone, grouped and with the currency's decimals: "1 234,50".
+pub fn format_number(minor: i64, exponent: u32, language: Language) -> String {
+    let s = style(language);
+    let abs = minor.unsigned_abs();
+    // Exponents above 4 do not exist in ISO 4217; clamping keeps 10^exp inside u64.
+    let exponent = exponent.min(4);
+    let scale = 10u64.pow(exponent);
+    let whole = (abs / scale).to_string();
+    let mut grouped = String::with_capacity(whole.len() + whole.len() / 3 + 8);
+    for (i, ch) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(s.group);
+        }
+        grouped.push(ch);
+    }
+    if exponent > 0 {
+        grouped.push(s.decimal);
+        grouped.push_str(&format!(
+            "{:0width$}",
+            abs % scale,
+            width = exponent as usize
+        ));
+    }
+    if minor < 0 {
+        grouped.insert(0, '-');
+    }
+    grouped
+}
+
+/// The amount with its currency, the way the language writes money.
+pub fn format_amount(minor: i64, currency: &Currency, language: Language) -> String {
+    let number = format_number(minor, currency.exponent, language);
+    match (language, symbol(&currency.code, language)) {
+        (Language::English, Some(sym)) => match number.strip_prefix('-') {
+            Some(positive) => format!("-{sym}{positive}"),
+            None => format!("{sym}{number}"),
+        },
+        (Language::English, None) => format!("{}{NBSP}{number}", currency.code),
+        (_, Some(sym)) => format!("{number}{NBSP}{sym}"),
+        (_, None) => format!("{number}{NBSP}{}", currency.code),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(language: Language, minor: i64, code: &str, exponent: u32, expected: &str) {
+        let got = format_amount(minor, &Currency::new(code, exponent), language);
+        assert_eq!(
+            got.replace(NBSP, " "),
+            expected,
+            "{language} {minor} {code}"
+        );
+    }
+
+    #[test]
+    fn amounts_read_the_way_each_language_writes_money() {
+        check(Language::Swedish, 11800, "SEK", 2, "118,00 kr");
+        check(Language::German, 11800, "EUR", 2, "118,00 €");
+        check(Language::English, 11800, "SEK", 2, "SEK 118.00");
+        check(Language::English, 11800, "EUR", 2, "€118.00");
+        check(Language::German, 11800, "SEK", 2, "118,00 SEK");
+        check(Language::Swedish, 11800, "EUR", 2, "118,00 €");
+    }
+
+    #[test]
+    fn large_amounts_are_grouped_in_thousands() {
+        check(Language::Swedish, 123_456_789, "SEK", 2, "1 234 567,89 kr");
+        check(Language::German, 123_456_789, "EUR", 2, "1.234.567,89 €");
+        check(Language::English, 123_456_789, "USD", 2, "$1,234,567.89");
+        check(Language::English, 100_000, "SEK", 2, "SEK 1,000.00");
+        check(Language::English, 99_999, "SEK", 2, "SEK 999.99");
+    }
+
+    #[test]
+    fn currencies_without_or_with_three_decimals_keep_their_exponent() {
+        check(Language::English, 500, "JPY", 0, "JPY 500");
+        check(Language::German, 1_234_567, "BHD", 3, "1.234,567 BHD");
+        check(Language::Swedish, 5, "SEK", 2, "0,05 kr");
+    }
+
+    #[test]
+    fn refunds_show_a_minus_sign() {
+        check(Language::English, -250, "EUR", 2, "-€2.50");
+        check(Language::Swedish, -11800, "SEK", 2, "-118,00 kr");
+        check(
+            Language::English,
+            i64::MIN,
+            "SEK",
+            2,
+            "SEK -92,233,720,368,547,758.08",
+        );
+    }
+
+    #[test]
+    fn swedish_groups_with_a_no_break_space() {
+        let got = format_amount(123_400, &Currency::new("SEK", 2), Language::Swedish);
+        assert_eq!(got, "1\u{a0}234,00\u{a0}kr");
+    }
+}

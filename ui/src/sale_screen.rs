@@ -1,0 +1,655 @@
+//! What the cashier's screen shows for the sale in front of them: which screen (sale, payment,
+//! result), the lines and total as text, the payment's live state and time left. Fed with whole
+//! snapshots of the sale; never goes backwards when a late answer arrives after a newer one.
+
+use crate::Language;
+use crate::amount::{Currency, format_amount};
+
+/// Where the sale stands in the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaleStatus {
+    Open,
+    Paid,
+    Abandoned,
+}
+
+/// Where the latest Klarna payment attempt of the sale stands, as the screen tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentPhase {
+    /// The till is asking Klarna for a payment request.
+    Requested,
+    /// The QR code is on screen; nobody has scanned it yet.
+    AwaitingCustomer,
+    CustomerOpened,
+    /// The customer approved; the till is confirming with Klarna.
+    Approved,
+    Paid,
+    Declined,
+    Expired,
+    Canceled,
+    Failed,
+}
+
+impl PaymentPhase {
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            PaymentPhase::Paid
+                | PaymentPhase::Declined
+                | PaymentPhase::Expired
+                | PaymentPhase::Canceled
+                | PaymentPhase::Failed
+        )
+    }
+
+    /// How far along an attempt is; an attempt only ever moves forward.
+    fn progress(self) -> u8 {
+        match self {
+            PaymentPhase::Requested => 0,
+            PaymentPhase::AwaitingCustomer => 1,
+            PaymentPhase::CustomerOpened => 2,
+            PaymentPhase::Approved => 3,
+            _ => 4,
+        }
+    }
+}
+
+/// One line of the sale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineSnapshot {
+    pub name: String,
+    pub quantity: i64,
+    /// Minor units of the sale's currency.
+    pub unit_price: i64,
+    pub total: i64,
+}
+
+/// The latest payment attempt of a sale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentSnapshot {
+    pub attempt_id: String,
+    pub phase: PaymentPhase,
+    /// What the QR code encodes; absent until Klarna has issued the request.
+    pub url: Option<String>,
+    /// When the till gives up waiting for the customer, in milliseconds since the Unix epoch.
+    pub deadline_unix_ms: Option<i64>,
+    /// Klarna's or the till's words on why the attempt ended the way it did.
+    pub reason: Option<String>,
+}
+
+/// The whole sale as the agent last reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaleSnapshot {
+    pub sale_id: String,
+    pub status: SaleStatus,
+    pub currency: Currency,
+    pub lines: Vec<LineSnapshot>,
+    /// Sum of the lines, in minor units.
+    pub total: i64,
+    pub receipt_no: Option<i64>,
+    /// How many payment attempts the sale has had; orders snapshots of the same sale.
+    pub attempts: usize,
+    pub payment: Option<PaymentSnapshot>,
+}
+
+/// Why a payment could not even start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Klarna could not be reached (network, outage, timeouts).
+    KlarnaOffline,
+    /// Klarna is not offered for this purchase (amount, currency, market).
+    NotOffered,
+    /// Anything else, in the agent's words.
+    Refused(String),
+}
+
+/// How a payment ended, as the result screen tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Paid,
+    Declined,
+    Expired,
+    Canceled,
+    Failed,
+    KlarnaOffline,
+    NotOffered,
+    Refused,
+}
+
+/// The screen in front of the cashier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Sale,
+    Payment,
+    Result(Outcome),
+}
+
+/// Something the cashier can add by tapping (the demo's catalogue, or quick keys).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Product {
+    pub name: String,
+    pub reference: String,
+    pub unit_price: i64,
+}
+
+/// One line as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineView {
+    pub name: String,
+    pub quantity: String,
+    pub amount: String,
+}
+
+/// Everything the screens show, as text and flags, ready to copy into the Slint globals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaleScreenView {
+    pub screen: Screen,
+    pub lines: Vec<LineView>,
+    pub total: String,
+    pub has_sale: bool,
+    pub can_pay: bool,
+    /// Product buttons as (name, price) text.
+    pub products: Vec<(String, String)>,
+    pub phase: PaymentPhase,
+    /// What the QR code must encode while the payment screen is up.
+    pub payment_url: Option<String>,
+    pub countdown: String,
+    pub receipt_no: String,
+    pub reason: String,
+}
+
+/// The controller of the cashier's sale, payment and result screens.
+#[derive(Debug, Clone)]
+pub struct SaleScreenModel {
+    language: Language,
+    /// The till's currency, for the total before the first item.
+    currency: Currency,
+    products: Vec<Product>,
+    sale: Option<SaleSnapshot>,
+    /// The attempt whose result the cashier has moved past; its result is not shown again.
+    dismissed_attempt: Option<String>,
+    /// Set when a payment could not start; cleared by the next attempt or by moving on.
+    refusal: Option<Refusal>,
+    /// The cashier pressed "Pay" and the agent has not answered yet.
+    starting: bool,
+}
+
+/// "m:ss" until the deadline (rounded up, so "0:00" means the time is really up).
+pub fn countdown_text(deadline_unix_ms: i64, now_unix_ms: i64) -> String {
+    let left_ms = deadline_unix_ms.saturating_sub(now_unix_ms).max(0);
+    let secs = left_ms.saturating_add(999) / 1000;
+    if secs >= 3600 {
+        format!("{}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
+    } else {
+        format!("{}:{:02}", secs / 60, secs % 60)
+    }
+}
+
+impl SaleScreenModel {
+    pub fn new(language: Language, currency: Currency) -> Self {
+        SaleScreenModel {
+            language,
+            currency,
+            products: Vec::new(),
+            sale: None,
+            dismissed_attempt: None,
+            refusal: None,
+            starting: false,
+        }
+    }
+
+    pub fn language(&self) -> Language {
+        self.language
+    }
+
+    pub fn set_language(&mut self, language: Language) {
+        self.language = language;
+    }
+
+    pub fn set_products(&mut self, products: Vec<Product>) {
+        self.products = products;
+    }
+
+    pub fn product(&self, index: usize) -> Option<&Product> {
+        self.products.get(index)
+    }
+
+    pub fn sale(&self) -> Option<&SaleSnapshot> {
+        self.sale.as_ref()
+    }
+
+    /// The sale the screen follows; events about other sales are not for this till's screen.
+    pub fn sale_id(&self) -> Option<&str> {
+        self.sale.as_ref().map(|s| s.sale_id.as_str())
+    }
+
+    /// A state of the sale from the agent. A snapshot older than the one shown (a slow answer
+    /// overtaken by an event) is ignored; returns whether the screen changed.
+    pub fn sale_changed(&mut self, snapshot: SaleSnapshot) -> bool {
+        if let Some(current) = &self.sale
+            && current.sale_id == snapshot.sale_id
+            && is_older(&snapshot, current)
+        {
+            return false;
+        }
+        let new_attempt = snapshot.payment.as_ref().is_some_and(|p| {
+            self.sale
+                .as_ref()
+                .and_then(|s| s.payment.as_ref())
+                .is_none_or(|old| old.attempt_id != p.attempt_id)
+        });
+        if new_attempt {
+            self.starting = false;
+            self.refusal = None;
+        }
+        if self.sale_id() != Some(snapshot.sale_id.as_str()) {
+            self.dismissed_attempt = None;
+            self.refusal = None;
+            self.starting = false;
+        }
+        if self.sale.as_ref() == Some(&snapshot) {
+            return false;
+        }
+        self.sale = Some(snapshot);
+        true
+    }
+
+    /// Whether "Pay with Klarna" can be pressed now.
+    pub fn can_pay(&self) -> bool {
+        let Some(sale) = &self.sale else { return false };
+        sale.status == SaleStatus::Open
+            && sale.total > 0
+            && !self.starting
+            && sale.payment.as_ref().is_none_or(|p| p.phase.is_final())
+    }
+
+    /// The cashier pressed "Pay with Klarna" or "Try again"; false when there is nothing to pay.
+    pub fn payment_starting(&mut self) -> bool {
+        if !self.can_pay() {
+            return false;
+        }
+        self.dismiss_result();
+        self.starting = true;
+        true
+    }
+
+    /// The agent said no before any QR code was shown.
+    pub fn payment_refused(&mut self, refusal: Refusal) {
+        self.starting = false;
+        self.refusal = Some(refusal);
+    }
+
+    /// The agent accepted the payment; its state arrives with the next snapshot.
+    pub fn payment_started(&mut self) {
+        self.starting = false;
+    }
+
+    /// "Back to sale" or "Other payment method": the result is dealt with.
+    pub fn dismiss_result(&mut self) {
+        self.refusal = None;
+        self.dismissed_attempt = self
+            .sale
+            .as_ref()
+            .and_then(|s| s.payment.as_ref())
+            .map(|p| p.attempt_id.clone());
+    }
+
+    /// The sale is over (paid and done, or voided): the next item starts a new one.
+    pub fn sale_closed(&mut self) {
+        self.sale = None;
+        self.refusal = None;
+        self.dismissed_attempt = None;
+        self.starting = false;
+    }
+
+    pub fn screen(&self) -> Screen {
+        let Some(sale) = &self.sale else {
+            return Screen::Sale;
+        };
+        match sale.status {
+            SaleStatus::Paid => return Screen::Result(Outcome::Paid),
+            SaleStatus::Abandoned => return Screen::Sale,
+            SaleStatus::Open => {}
+        }
+        if let Some(p) = &sale.payment
+            && !p.phase.is_final()
+        {
+            return Screen::Payment;
+        }
+        if let Some(r) = &self.refusal {
+            return Screen::Result(match r {
+                Refusal::KlarnaOffline => Outcome::KlarnaOffline,
+                Refusal::NotOffered => Outcome::NotOffered,
+                Refusal::Refused(_) => Outcome::Refused,
+            });
+        }
+        if self.starting {
+            return Screen::Payment;
+        }
+        match &sale.payment {
+            Some(p) if self.dismissed_attempt.as_deref() != Some(p.attempt_id.as_str()) => {
+                Screen::Result(match p.phase {
+                    PaymentPhase::Paid => Outcome::Paid,
+                    PaymentPhase::Declined => Outcome::Declined,
+                    PaymentPhase::Expired => Outcome::Expired,
+                    PaymentPhase::Canceled => Outcome::Canceled,
+                    _ => Outcome::Failed,
+                })
+            }
+            _ => Screen::Sale,
+        }
+    }
+
+    /// The payment link the QR code shows, while the payment screen is up.
+    pub fn payment_url(&self) -> Option<&str> {
+        if self.screen() != Screen::Payment {
+            return None;
+        }
+        self.sale.as_ref()?.payment.as_ref()?.url.as_deref()
+    }
+
+    /// The time left to the in-store timeout, or "" when no payment is waiting.
+    pub fn countdown(&self, now_unix_ms: i64) -> String {
+        if self.screen() != Screen::Payment {
+            return String::new();
+        }
+        self.sale
+            .as_ref()
+            .and_then(|s| s.payment.as_ref())
+            .and_then(|p| p.deadline_unix_ms)
+            .map(|d| countdown_text(d, now_unix_ms))
+            .unwrap_or_default()
+    }
+
+    pub fn view(&self, now_unix_ms: i64) -> SaleScreenView {
+        let currency = self.sale.as_ref().map_or(&self.currency, |s| &s.currency);
+        let money = |minor: i64| format_amount(minor, currency, self.language);
+        let screen = self.screen();
+        let lines = self.sale.as_ref().map_or_else(Vec::new, |s| {
+            s.lines
+                .iter()
+                .map(|l| LineView {
+                    name: l.name.clone(),
+                    quantity: format!("{} ×", l.quantity),
+                    amount: money(l.total),
+                })
+                .collect()
+        });
+        let payment = self.sale.as_ref().and_then(|s| s.payment.as_ref());
+        let phase = match (screen, payment) {
+            (Screen::Payment, Some(p)) if !p.phase.is_final() => p.phase,
+            (Screen::Payment, _) => PaymentPhase::Requested,
+            (_, Some(p)) => p.phase,
+            (_, None) => PaymentPhase::Requested,
+        };
+        let reason = match (&self.refusal, screen) {
+            (Some(Refusal::Refused(why)), Screen::Result(_)) => why.clone(),
+            (None, Screen::Result(o)) if o != Outcome::Paid => {
+                payment.and_then(|p| p.reason.clone()).unwrap_or_default()
+            }
+            _ => String::new(),
+        };
+        SaleScreenView {
+            screen,
+            lines,
+            total: money(self.sale.as_ref().map_or(0, |s| s.total)),
+            has_sale: self
+                .sale
+                .as_ref()
+                .is_some_and(|s| s.status == SaleStatus::Open),
+            can_pay: self.can_pay(),
+            products: self
+                .products
+                .iter()
+                .map(|p| {
+                    (
+                        p.name.clone(),
+                        format_amount(p.unit_price, &self.currency, self.language),
+                    )
+                })
+                .collect(),
+            phase,
+            payment_url: self.payment_url().map(str::to_owned),
+            countdown: self.countdown(now_unix_ms),
+            receipt_no: self
+                .sale
+                .as_ref()
+                .and_then(|s| s.receipt_no)
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+            reason,
+        }
+    }
+}
+
+/// Whether `new` is a state of the same sale from before `current` (a late, stale answer).
+fn is_older(new: &SaleSnapshot, current: &SaleSnapshot) -> bool {
+    if current.status != SaleStatus::Open && new.status == SaleStatus::Open {
+        return true;
+    }
+    if new.lines.len() < current.lines.len() || new.attempts < current.attempts {
+        return true;
+    }
+    match (&new.payment, &current.payment) {
+        (None, Some(_)) => true,
+        (Some(n), Some(c)) if n.attempt_id == c.attempt_id => {
+            n.phase.progress() < c.phase.progress()
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn sek() -> Currency {
+        Currency::new("SEK", 2)
+    }
+
+    fn model() -> SaleScreenModel {
+        SaleScreenModel::new(Language::Swedish, sek())
+    }
+
+    fn sale(attempts: usize, payment: Option<(&str, PaymentPhase)>) -> SaleSnapshot {
+        SaleSnapshot {
+            sale_id: "sale-1".into(),
+            status: if payment.is_some_and(|p| p.1 == PaymentPhase::Paid) {
+                SaleStatus::Paid
+            } else {
+                SaleStatus::Open
+            },
+            currency: sek(),
+            lines: vec![
+                LineSnapshot {
+                    name: "T-shirt".into(),
+                    quantity: 1,
+                    unit_price: 11800,
+                    total: 11800,
+                },
+                LineSnapshot {
+                    name: "Socks".into(),
+                    quantity: 2,
+                    unit_price: 4950,
+                    total: 9900,
+                },
+            ],
+            total: 21700,
+            receipt_no: payment
+                .is_some_and(|p| p.1 == PaymentPhase::Paid)
+                .then_some(42),
+            attempts,
+            payment: payment.map(|(id, phase)| PaymentSnapshot {
+                attempt_id: id.into(),
+                phase,
+                url: (phase != PaymentPhase::Requested)
+                    .then(|| format!("https://pay.example/{id}")),
+                deadline_unix_ms: Some(NOW + 300_000),
+                reason: (phase == PaymentPhase::Declined).then(|| "declined by customer".into()),
+            }),
+        }
+    }
+
+    #[test]
+    fn an_empty_till_shows_the_sale_screen_and_cannot_pay() {
+        let m = model();
+        let v = m.view(NOW);
+        assert_eq!(v.screen, Screen::Sale);
+        assert!(!v.can_pay && !v.has_sale);
+        assert_eq!(v.total, "0,00\u{a0}kr");
+    }
+
+    #[test]
+    fn the_sale_screen_lists_lines_and_the_running_total() {
+        let mut m = model();
+        m.sale_changed(sale(0, None));
+        let v = m.view(NOW);
+        assert_eq!(v.screen, Screen::Sale);
+        assert!(v.can_pay);
+        assert_eq!(v.lines[1].quantity, "2 ×");
+        assert_eq!(v.lines[1].amount, "99,00\u{a0}kr");
+        assert_eq!(v.total, "217,00\u{a0}kr");
+    }
+
+    #[test]
+    fn pressing_pay_shows_the_payment_screen_until_the_qr_code_arrives() {
+        let mut m = model();
+        m.sale_changed(sale(0, None));
+        assert!(m.payment_starting());
+        assert_eq!(m.screen(), Screen::Payment);
+        assert!(
+            !m.can_pay(),
+            "a second press must not start a second payment"
+        );
+        assert!(!m.payment_starting());
+        assert_eq!(m.view(NOW).payment_url, None);
+        m.sale_changed(sale(1, Some(("a1", PaymentPhase::AwaitingCustomer))));
+        let v = m.view(NOW);
+        assert_eq!(v.screen, Screen::Payment);
+        assert_eq!(v.phase, PaymentPhase::AwaitingCustomer);
+        assert_eq!(v.payment_url.as_deref(), Some("https://pay.example/a1"));
+        assert_eq!(v.countdown, "5:00");
+        assert_eq!(m.countdown(NOW + 61_500), "3:59");
+    }
+
+    #[test]
+    fn each_way_a_payment_ends_has_its_result() {
+        for (phase, outcome) in [
+            (PaymentPhase::Paid, Outcome::Paid),
+            (PaymentPhase::Declined, Outcome::Declined),
+            (PaymentPhase::Expired, Outcome::Expired),
+            (PaymentPhase::Canceled, Outcome::Canceled),
+            (PaymentPhase::Failed, Outcome::Failed),
+        ] {
+            let mut m = model();
+            m.sale_changed(sale(1, Some(("a1", PaymentPhase::CustomerOpened))));
+            m.sale_changed(sale(1, Some(("a1", phase))));
+            let v = m.view(NOW);
+            assert_eq!(v.screen, Screen::Result(outcome), "{phase:?}");
+            assert_eq!(v.payment_url, None, "no QR code once {phase:?}");
+            assert_eq!(v.countdown, "");
+        }
+    }
+
+    #[test]
+    fn a_paid_sale_shows_its_receipt_number() {
+        let mut m = model();
+        m.sale_changed(sale(1, Some(("a1", PaymentPhase::Paid))));
+        let v = m.view(NOW);
+        assert_eq!(v.receipt_no, "42");
+        assert!(!v.can_pay && !v.has_sale);
+    }
+
+    #[test]
+    fn a_declined_payment_offers_a_retry_that_starts_a_new_attempt() {
+        let mut m = model();
+        m.sale_changed(sale(1, Some(("a1", PaymentPhase::Declined))));
+        let v = m.view(NOW);
+        assert_eq!(v.screen, Screen::Result(Outcome::Declined));
+        assert_eq!(v.reason, "declined by customer");
+        assert!(v.can_pay, "try again is allowed");
+        assert!(m.payment_starting());
+        assert_eq!(m.screen(), Screen::Payment);
+        m.sale_changed(sale(2, Some(("a2", PaymentPhase::AwaitingCustomer))));
+        assert_eq!(m.screen(), Screen::Payment);
+        assert_eq!(m.payment_url(), Some("https://pay.example/a2"));
+    }
+
+    #[test]
+    fn back_to_sale_leaves_the_result_behind() {
+        let mut m = model();
+        m.sale_changed(sale(1, Some(("a1", PaymentPhase::Expired))));
+        m.dismiss_result();
+        assert_eq!(m.screen(), Screen::Sale);
+        // The same state reported again does not bring the result back.
+        m.sale_changed(sale(1, Some(("a1", PaymentPhase::Expired))));
+        assert_eq!(m.screen(), Screen::Sale);
+    }
+
+    #[test]
+    fn klarna_offline_is_said_plainly_and_retry_is_possible() {
+        let mut m = model();
+        m.sale_changed(sale(0, None));
+        assert!(m.payment_starting());
+        m.payment_refused(Refusal::KlarnaOffline);
+        assert_eq!(m.screen(), Screen::Result(Outcome::KlarnaOffline));
+        assert!(m.can_pay());
+        m.payment_refused(Refusal::Refused("amount too large".into()));
+        let v = m.view(NOW);
+        assert_eq!(v.screen, Screen::Result(Outcome::Refused));
+        assert_eq!(v.reason, "amount too large");
+        m.dismiss_result();
+        assert_eq!(m.screen(), Screen::Sale);
+    }
+
+    #[test]
+    fn a_late_answer_never_takes_the_screen_back() {
+        let mut m = model();
+        m.sale_changed(sale(1, Some(("a1", PaymentPhase::CustomerOpened))));
+        assert!(!m.sale_changed(sale(1, Some(("a1", PaymentPhase::AwaitingCustomer)))));
+        assert!(!m.sale_changed(sale(0, None)));
+        assert_eq!(m.view(NOW).phase, PaymentPhase::CustomerOpened);
+        m.sale_changed(sale(1, Some(("a1", PaymentPhase::Paid))));
+        assert!(!m.sale_changed(sale(1, Some(("a1", PaymentPhase::Approved)))));
+        assert_eq!(m.screen(), Screen::Result(Outcome::Paid));
+    }
+
+    #[test]
+    fn a_new_sale_starts_clean() {
+        let mut m = model();
+        m.sale_changed(sale(1, Some(("a1", PaymentPhase::Paid))));
+        m.sale_closed();
+        assert_eq!(m.screen(), Screen::Sale);
+        assert_eq!(m.sale_id(), None);
+        assert!(m.view(NOW).lines.is_empty());
+    }
+
+    #[test]
+    fn countdown_rounds_up_and_stops_at_zero() {
+        assert_eq!(countdown_text(NOW + 300_000, NOW), "5:00");
+        assert_eq!(countdown_text(NOW + 1, NOW), "0:01");
+        assert_eq!(countdown_text(NOW, NOW), "0:00");
+        assert_eq!(countdown_text(NOW - 5_000, NOW), "0:00");
+        assert_eq!(countdown_text(NOW + 3_725_000, NOW), "1:02:05");
+        // Nonsense clocks give a long countdown, not a panic.
+        assert!(countdown_text(i64::MAX, i64::MIN).len() > 4);
+    }
+
+    #[test]
+    fn product_buttons_show_prices_in_the_till_language() {
+        let mut m = SaleScreenModel::new(Language::English, sek());
+        m.set_products(vec![Product {
+            name: "T-shirt".into(),
+            reference: "SKU-1".into(),
+            unit_price: 11800,
+        }]);
+        assert_eq!(
+            m.view(NOW).products,
+            vec![("T-shirt".to_string(), "SEK\u{a0}118.00".to_string())]
+        );
+        assert_eq!(m.product(0).map(|p| p.reference.as_str()), Some("SKU-1"));
+        assert_eq!(m.product(1), None);
+    }
+}
