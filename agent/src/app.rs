@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::api;
 use crate::config::{Config, Secret};
+use crate::devices::{Devices, DevicesError};
 use crate::health::Health;
 use crate::klarna::KlarnaClient;
 use crate::metrics::Metrics;
@@ -16,6 +17,8 @@ use crate::terminal::{Terminal, TerminalError};
 /// A started agent; dropping it stops the API server (the database thread ends with the last handle).
 pub struct Agent {
     pub terminal: Terminal,
+    /// The serial peripherals (display, scanner, printer, card reader) following the terminal.
+    pub devices: Devices,
     pub metrics: Metrics,
     /// Where the local API listens (useful when the config said port 0).
     pub api_addr: SocketAddr,
@@ -34,6 +37,8 @@ pub enum StartError {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Terminal(#[from] TerminalError),
+    #[error(transparent)]
+    Devices(#[from] DevicesError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -61,6 +66,7 @@ impl Agent {
             KlarnaClient::new(&cfg.klarna, klarna_key, cfg.production)?.with_observer(observer);
         let listen = cfg.api.listen;
         let terminal = Terminal::start(cfg, klarna, health).await?;
+        let devices = Devices::start(terminal.clone())?;
         let listener = TcpListener::bind(listen)
             .await
             .map_err(|source| StartError::Listen {
@@ -71,7 +77,12 @@ impl Agent {
             addr: listen,
             source,
         })?;
-        let app = api::router(terminal.clone(), metrics.clone(), api_token);
+        let app = api::router_with_devices(
+            terminal.clone(),
+            metrics.clone(),
+            api_token,
+            Some(devices.clone()),
+        );
         let server = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!("local API stopped: {e}");
@@ -80,6 +91,7 @@ impl Agent {
         tracing::info!(%api_addr, "kassa agent ready");
         Ok(Agent {
             terminal,
+            devices,
             metrics,
             api_addr,
             server,

@@ -84,8 +84,25 @@ pub struct Config {
     /// Circuit breaker, degraded threshold and announced maintenance windows.
     #[serde(default)]
     pub health: crate::health::HealthConfig,
+    /// When a return needs a manager's approval.
+    #[serde(default)]
+    pub returns: crate::returns::ReturnsConfig,
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// Serial peripherals (`[devices.display]`, `[devices.scanner]`, `[devices.printer]`,
+    /// `[devices.card_reader]`); a till without any sells through the API and screens alone.
+    #[serde(default)]
+    pub devices: kassa_drivers::DevicesConfig,
+    /// Products the barcode scanner can sell (`[[catalogue]]`), added to those of `catalogue_file`.
+    #[serde(default)]
+    pub catalogue: Vec<crate::devices::CatalogueItem>,
+    /// CSV of products (`gtin,name,unit_price`, prices in minor units), e.g.
+    /// `assets/catalogue.example.csv`; a relative path is taken from the working directory.
+    #[serde(default)]
+    pub catalogue_file: Option<PathBuf>,
+    /// The printed receipt's header and footer lines.
+    #[serde(default)]
+    pub receipt: crate::devices::ReceiptConfig,
 }
 
 fn default_operator() -> String {

@@ -13,6 +13,10 @@ use crate::config::{ApiConfig, Config, KlarnaConfig, PaymentConfig, Secret};
 use crate::payment::AttemptState;
 use crate::store::{LineInput, SaleState};
 
+mod peripherals;
+
+pub use peripherals::DemoPeripherals;
+
 type DemoResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// A configuration that points a till at a running sandbox.
@@ -49,6 +53,11 @@ pub fn config_for_sandbox(sandbox: &Sandbox, data_dir: &Path) -> Config {
         retention: Default::default(),
         outbox: Default::default(),
         health: Default::default(),
+        devices: Default::default(),
+        catalogue: Vec::new(),
+        catalogue_file: None,
+        receipt: Default::default(),
+        returns: Default::default(),
     }
 }
 
@@ -93,7 +102,9 @@ pub async fn run(opts: DemoOptions) -> DemoResult<bool> {
     }
     let data = tempfile::tempdir()?;
     let sandbox = Sandbox::start(SandboxConfig::default()).await?;
-    let cfg = config_for_sandbox(&sandbox, data.path());
+    let mut cfg = config_for_sandbox(&sandbox, data.path());
+    let mut peripherals = DemoPeripherals::start()?;
+    peripherals.configure(&mut cfg)?;
     let token = uuid::Uuid::new_v4().simple().to_string();
     let agent = Agent::start(
         cfg,
@@ -118,16 +129,23 @@ pub async fn run(opts: DemoOptions) -> DemoResult<bool> {
         quantity,
         unit_price,
     };
-    let sale = t
-        .open_sale(
-            None,
-            None,
-            vec![
-                line("T-shirt", "SKU-1", 1, 11800),
-                line("Socks", "SKU-7", 2, 4950),
-            ],
-        )
-        .await?;
+    peripherals.print_display_changes();
+    let sale = match peripherals.scan_sale(&agent).await {
+        Some(sale) => sale,
+        None => {
+            println!("(the simulated scanner did not deliver; opening the sale through the API)");
+            t.open_sale(
+                None,
+                None,
+                vec![
+                    line("T-shirt", "SKU-1", 1, 11800),
+                    line("Socks", "SKU-7", 2, 4950),
+                ],
+            )
+            .await?
+        }
+    };
+    peripherals.swipe_card(&agent).await;
     println!("Sale {} opened:", sale.sale.id);
     for l in &sale.lines {
         println!(
@@ -206,6 +224,21 @@ pub async fn run(opts: DemoOptions) -> DemoResult<bool> {
                 .unwrap_or_default()
         );
     }
+    if paid {
+        match peripherals.printed_receipt().await {
+            Some(r) => {
+                println!("\nReceipt printer:");
+                for l in &r.lines {
+                    println!("  | {l}");
+                }
+                for qr in &r.qr_codes {
+                    println!("  | [QR code: {qr}]");
+                }
+                println!("  {}", if r.cut { "(cut)" } else { "(not cut)" });
+            }
+            None => println!("\nReceipt printer: nothing printed (see GET /v1/devices)"),
+        }
+    }
     let rows = t.store().call(|db| db.journal_rows(0, 1000)).await?;
     println!("\nJournal:");
     for r in &rows {
@@ -266,13 +299,17 @@ pub fn run_windowed(rt: &tokio::runtime::Runtime, opts: WindowOptions) -> DemoRe
     use crate::screen::{DemoCustomer, DemoHooks, ScreenOptions};
 
     let data = tempfile::tempdir()?;
-    let (sandbox, agent, locale) = rt.block_on(async {
+    let (sandbox, agent, locale, peripherals) = rt.block_on(async {
         let sandbox = Sandbox::start(SandboxConfig::default()).await?;
-        let cfg = config_for_sandbox(&sandbox, data.path());
+        let mut cfg = config_for_sandbox(&sandbox, data.path());
+        // The simulated display and printer show their output on the console.
+        let mut peripherals = DemoPeripherals::start()?;
+        peripherals.configure(&mut cfg)?;
+        peripherals.print_display_changes();
         let locale = cfg.klarna.locale.clone();
         let token = uuid::Uuid::new_v4().simple().to_string();
         let agent = Agent::start(cfg, Secret::new(sandbox.api_key()), Secret::new(token)).await?;
-        DemoResult::Ok((Arc::new(sandbox), agent, locale))
+        DemoResult::Ok((Arc::new(sandbox), agent, locale, peripherals))
     })?;
     let wanted = opts.language.unwrap_or(locale);
     let language = wanted.parse().unwrap_or_else(|e| {
@@ -311,6 +348,7 @@ pub fn run_windowed(rt: &tokio::runtime::Runtime, opts: WindowOptions) -> DemoRe
     rt.block_on(async move {
         drop(agent);
         drop(sandbox);
+        drop(peripherals);
     });
     shown?;
     Ok(())

@@ -8,6 +8,7 @@ pub mod archive;
 pub mod config;
 #[cfg(feature = "sim")]
 pub mod demo;
+pub mod devices;
 pub mod export;
 pub mod health;
 pub mod klarna;
@@ -16,6 +17,7 @@ pub mod metrics;
 pub mod money;
 pub mod outbox;
 pub mod payment;
+pub mod returns;
 pub mod reports;
 #[cfg(feature = "ui")]
 pub mod screen;

@@ -65,6 +65,16 @@ enum Command {
         #[command(subcommand)]
         command: cli::OutboxCommand,
     },
+    /// In-store returns: look up a purchase, record a return (through the running agent).
+    Return {
+        #[command(subcommand)]
+        command: cli::returns::ReturnCommand,
+    },
+    /// The configured peripherals and their state, from the running agent (config only if it is down).
+    Devices {
+        #[arg(long, short, default_value = "/etc/kassa/kassa.toml")]
+        config: PathBuf,
+    },
     /// Klarna's service levels per SLO category, from the running agent.
     Slo {
         #[arg(long, short, default_value = "/etc/kassa/kassa.toml")]
@@ -192,6 +202,8 @@ fn open_db(config: &std::path::Path) -> anyhow::Result<Db> {
 async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Outbox { command } => cli::outbox(command),
+        Command::Return { command } => cli::returns::run(command).await,
+        Command::Devices { config } => cli::devices::list(&config).await,
         Command::Slo { config, window } => cli::slo(&config, &window).await,
         Command::Selftest { config } => Ok(cli::selftest(&config)),
         Command::Run { config } => {

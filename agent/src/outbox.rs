@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use crate::health::Health;
 use crate::klarna::wire::{CaptureRequest, LineItem, RefundRequest};
 use crate::klarna::{CallOptions, KlarnaClient, KlarnaError};
-use crate::store::{Db, JournalEntry, JournalKind, Store, StoreError};
+use crate::store::{Db, JournalEntry, JournalKind, Store, StoreError, WriteTx};
 
 /// Schema of the outbox (appended to the store's migrations).
 pub const MIGRATION: &str = r#"
@@ -261,6 +261,20 @@ impl Db {
         limits: &OutboxLimits,
         extra_journal: Option<JournalEntry>,
     ) -> Result<OutboxRow, OutboxError> {
+        self.enqueue_with(op, limits, |w, _| match extra_journal {
+            Some(e) => w.journal(e).map(|_| ()),
+            None => Ok(()),
+        })
+    }
+
+    /// Queues an operation; `with` writes whatever caused it (a return, a journal row) in the
+    /// same transaction, so the cause and the queued operation commit or vanish together.
+    pub fn enqueue_with(
+        &mut self,
+        op: &NewOperation,
+        limits: &OutboxLimits,
+        with: impl FnOnce(&mut WriteTx<'_>, &OutboxRow) -> Result<(), StoreError>,
+    ) -> Result<OutboxRow, OutboxError> {
         let body = match op.operation {
             Operation::Refund => serde_json::to_string(&RefundRequest {
                 amount: op.amount,
@@ -292,7 +306,7 @@ impl Db {
                 None
             };
             if let Some(why) = refuse {
-                return Err(StoreError::Conflict(why));
+                return Err(StoreError::OutboxFull(why));
             }
             w.tx.execute(
                 "INSERT INTO outbox (operation, transaction_id, amount, currency, body, idempotency_key,
@@ -303,16 +317,14 @@ impl Db {
             )?;
             let id = w.tx.last_insert_rowid();
             let o = w.tx.query_row(&format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1"), [id], row)?;
-            if let Some(e) = extra_journal {
-                w.journal(e)?;
-            }
+            with(w, &o)?;
             let mut e = entry(JournalKind::OutboxQueued, &o, &op.operator, serde_json::json!({}));
             e.sale_id = op.sale_id.clone();
             w.journal(e)?;
             Ok(o)
         });
         result.map_err(|e| match e {
-            StoreError::Conflict(why) => OutboxError::LimitReached(why),
+            StoreError::OutboxFull(why) => OutboxError::LimitReached(why),
             e => OutboxError::Store(e),
         })
     }

@@ -54,12 +54,15 @@ pub enum DemoCustomer {
     Declines,
 }
 
+/// Acts as the customer on the Klarna payment request with the given id.
+pub type PlayCustomer = dyn Fn(&str, DemoCustomer) -> Result<(), String> + Send + Sync;
+
 /// Lets `kassa demo` play the customer and Klarna's outages from the till's screen; the screen
 /// itself knows nothing of the sandbox.
 #[derive(Clone)]
 pub struct DemoHooks {
     /// Acts as the customer on the Klarna payment request with this id.
-    pub customer: Arc<dyn Fn(&str, DemoCustomer) -> Result<(), String> + Send + Sync>,
+    pub customer: Arc<PlayCustomer>,
     /// Takes Klarna down (true) or brings it back (false).
     pub klarna_down: Arc<dyn Fn(bool) + Send + Sync>,
 }

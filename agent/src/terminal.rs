@@ -44,6 +44,9 @@ pub enum TerminalError {
     NotEligible,
     #[error("Klarna refused the payment ({code}): {message}")]
     KlarnaRefused { code: String, message: String },
+    /// Not allowed without a manager's approval (or the approval was refused).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -53,6 +56,7 @@ impl From<StoreError> for TerminalError {
         match e {
             StoreError::NotFound(m) => TerminalError::NotFound(m),
             StoreError::Conflict(m) => TerminalError::Conflict(m),
+            e @ StoreError::OutboxFull(_) => TerminalError::Conflict(e.to_string()),
             StoreError::Invalid(m) => TerminalError::Invalid(m),
             e => TerminalError::Internal(e.to_string()),
         }
@@ -93,6 +97,8 @@ struct Inner {
     outbox_wake: Arc<Notify>,
     /// The file that tells the updater a sale is open.
     busy: crate::service::BusyMarker,
+    /// A Klarna customer code scanned at the counter, for the next payment that brings none.
+    customer_token: Mutex<Option<String>>,
 }
 
 /// Klarna as the cashier's status bar and `/health` show it.
@@ -167,6 +173,7 @@ impl Terminal {
                 health,
                 outbox_wake: Arc::new(Notify::new()),
                 busy: crate::service::BusyMarker::new(cfg_busy),
+                customer_token: Mutex::new(None),
             }),
         };
         t.recover().await?;
@@ -238,15 +245,18 @@ impl Terminal {
             .call(move |db| {
                 db.enqueue(&op, &limits, extra_journal)
                     .map_err(|e| match e {
-                        OutboxError::LimitReached(m) => {
-                            StoreError::Conflict(format!("the outbox is full: {m}"))
-                        }
+                        OutboxError::LimitReached(m) => StoreError::OutboxFull(m),
                         OutboxError::Store(e) => e,
                     })
             })
             .await?;
         self.inner.outbox_wake.notify_one();
         Ok(row)
+    }
+
+    /// Tells the outbox worker something was queued.
+    pub fn wake_outbox(&self) {
+        self.inner.outbox_wake.notify_one();
     }
 
     /// A manager puts an operation that needed attention back in the queue (or dismisses it).
@@ -434,6 +444,16 @@ impl Terminal {
         }
         let corr = uuid::Uuid::new_v4().simple().to_string();
         self.check_eligibility(&view, &corr).await?;
+        let opts = PaymentOptions {
+            interoperability_token: opts.interoperability_token.or_else(|| {
+                self.inner
+                    .customer_token
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take()
+            }),
+            ..opts
+        };
 
         let attempt_id = uuid::Uuid::new_v4().to_string();
         let cfg = &self.inner.cfg;
@@ -1233,6 +1253,16 @@ impl Terminal {
             .store
             .call(move |db| db.remember_webhook_event(&id))
             .await?)
+    }
+
+    /// Keeps a Klarna customer code (scanned from the customer's app) for the next payment
+    /// started without one; `None` forgets it (the sale it was for was abandoned).
+    pub fn keep_customer_token(&self, token: Option<String>) {
+        *self
+            .inner
+            .customer_token
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = token;
     }
 
     /// Number of payment attempts still being followed (for readiness and tests).

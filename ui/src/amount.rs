@@ -65,7 +65,7 @@ pub fn format_number(minor: i64, exponent: u32, language: Language) -> String {
     let whole = (abs / scale).to_string();
     let mut grouped = String::with_capacity(whole.len() + whole.len() / 3 + 8);
     for (i, ch) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
             grouped.push(s.group);
         }
         grouped.push(ch);

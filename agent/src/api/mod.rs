@@ -1,8 +1,10 @@
 //! The local control API (HTTP on loopback, bearer token): how the UI and an existing POS system
 //! drive the till, as Adyen's and Stripe's terminal APIs are driven. Serves its own OpenAPI document.
 
+pub mod devices;
 pub mod log;
 pub mod outbox;
+pub mod returns;
 pub mod webhook;
 
 use std::convert::Infallible;
@@ -35,6 +37,8 @@ pub struct ApiState {
     pub terminal: Terminal,
     pub metrics: Metrics,
     token: Arc<Secret>,
+    /// The peripherals service; absent in agents started without one.
+    pub devices: Option<crate::devices::Devices>,
 }
 
 /// The body of every error answer: a code for programs, a sentence for people, and the field.
@@ -80,6 +84,7 @@ impl From<TerminalError> for ApiError {
             }
             TerminalError::NotEligible => (StatusCode::UNPROCESSABLE_ENTITY, "klarna_not_eligible"),
             TerminalError::KlarnaRefused { .. } => (StatusCode::BAD_GATEWAY, "klarna_refused"),
+            TerminalError::Forbidden(_) => (StatusCode::FORBIDDEN, "approval_required"),
             TerminalError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -223,10 +228,21 @@ impl utoipa::Modify for BearerAuth {
 }
 
 pub fn router(terminal: Terminal, metrics: Metrics, token: Secret) -> Router {
+    router_with_devices(terminal, metrics, token, None)
+}
+
+/// As `router`, with `/v1/devices` and receipt printing answered by `devices`.
+pub fn router_with_devices(
+    terminal: Terminal,
+    metrics: Metrics,
+    token: Secret,
+    devices: Option<crate::devices::Devices>,
+) -> Router {
     let state = ApiState {
         terminal,
         metrics,
         token: Arc::new(token),
+        devices,
     };
     let authed = Router::new()
         .route("/v1/sales", post(create_sale))
@@ -239,7 +255,9 @@ pub fn router(terminal: Terminal, metrics: Metrics, token: Secret) -> Router {
         .route("/v1/journal", get(journal))
         .route("/v1/journal/verify", get(verify))
         .merge(outbox::routes())
+        .merge(returns::routes())
         .merge(log::routes())
+        .merge(devices::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_token,
@@ -429,7 +447,9 @@ async fn metrics_text(State(s): State<ApiState>) -> impl IntoResponse {
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     let mut doc = ApiDoc::openapi();
     doc.merge(outbox::OutboxDoc::openapi());
+    doc.merge(returns::ReturnsDoc::openapi());
     doc.merge(log::LogDoc::openapi());
+    doc.merge(devices::DevicesDoc::openapi());
     Json(doc)
 }
 

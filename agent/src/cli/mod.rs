@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+
+pub mod devices;
+pub mod returns;
 use clap::Subcommand;
 
 use kassa_agent::config::Config;

@@ -28,6 +28,9 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The outbox is at one of its limits; nothing was queued.
+    #[error("the outbox is full: {0}; nothing was queued, wait until Klarna is reachable again")]
+    OutboxFull(String),
     #[error("{0}")]
     Invalid(String),
     #[error("the database thread has stopped")]

@@ -7,6 +7,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V1),
         M::up(V2_MANAGER_LOG),
         M::up(crate::outbox::MIGRATION),
+        M::up(crate::returns::MIGRATION),
     ])
 }
 

@@ -1,0 +1,51 @@
+//! Local API for in-store returns: look a purchase up by its Klarna transaction id, record a
+//! return (its refund goes through the outbox), and read a recorded return with its slip.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use utoipa::OpenApi;
+
+use super::{ApiError, ApiJson, ApiState};
+use crate::returns::{ManagerApproval, Purchase, PurchaseLine, ReturnLine, ReturnRecord, ReturnRequest};
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(lookup, create, show),
+    components(schemas(Purchase, PurchaseLine, ReturnRequest, ReturnLine, ManagerApproval, ReturnRecord))
+)]
+pub struct ReturnsDoc;
+
+pub fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/v1/returns/purchases/{transaction_id}", get(lookup))
+        .route("/v1/returns", post(create))
+        .route("/v1/returns/{id}", get(show))
+}
+
+/// The purchase behind a Klarna transaction id (scanned from a receipt or order confirmation),
+/// with what can still be returned.
+#[utoipa::path(get, path = "/v1/returns/purchases/{transaction_id}", params(("transaction_id" = String, Path)),
+    responses((status = 200, body = Purchase), (status = 400, body = ApiError), (status = 404, body = ApiError),
+              (status = 503, body = ApiError)))]
+async fn lookup(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Json<Purchase>, ApiError> {
+    Ok(Json(s.terminal.find_purchase(&id).await?))
+}
+
+/// Record a return; the refund is queued in the outbox and sent exactly once.
+#[utoipa::path(post, path = "/v1/returns", request_body = ReturnRequest,
+    responses((status = 201, body = ReturnRecord), (status = 400, body = ApiError), (status = 403, body = ApiError),
+              (status = 409, body = ApiError)))]
+async fn create(State(s): State<ApiState>, ApiJson(b): ApiJson<ReturnRequest>) -> Result<impl IntoResponse, ApiError> {
+    let r = s.terminal.create_return(b).await?;
+    Ok((StatusCode::CREATED, Json(r)))
+}
+
+/// A recorded return, with where its refund stands and the customer's slip.
+#[utoipa::path(get, path = "/v1/returns/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = ReturnRecord), (status = 404, body = ApiError)))]
+async fn show(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Json<ReturnRecord>, ApiError> {
+    Ok(Json(s.terminal.return_record(&id).await?))
+}

@@ -1,0 +1,491 @@
+//! In-store returns of purchases made online or at any till: find the Klarna transaction, show
+//! what can still come back, and refund chosen lines through the outbox (so a return works the
+//! same whether Klarna is reachable or not), with manager approval where the store requires it.
+
+use std::collections::HashMap;
+
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::klarna::wire::LineItem;
+use crate::klarna::{CallOptions, KlarnaError};
+use crate::outbox::{NewOperation, Operation, OutboxError};
+use crate::store::{Db, JournalEntry, JournalKind, StoreError};
+use crate::terminal::{Terminal, TerminalError};
+
+/// Schema of recorded returns (appended to the store's migrations).
+pub const MIGRATION: &str = r#"
+CREATE TABLE returns (
+    id                 TEXT PRIMARY KEY,
+    transaction_id     TEXT NOT NULL,
+    currency           TEXT NOT NULL,
+    amount             INTEGER NOT NULL,
+    -- [{"index", "name", "reference", "quantity", "unit_price"}] as refunded.
+    lines              TEXT NOT NULL,
+    reason             TEXT NOT NULL,
+    restock            INTEGER NOT NULL,
+    proof_of_purchase  INTEGER NOT NULL,
+    operator           TEXT NOT NULL,
+    approved_by        TEXT,
+    outbox_id          INTEGER NOT NULL REFERENCES outbox(id),
+    created_at         TEXT NOT NULL
+) STRICT;
+CREATE INDEX returns_by_transaction ON returns(transaction_id);
+"#;
+
+/// When a return needs a manager's PIN.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReturnsConfig {
+    /// Returns above this amount (minor units, any currency) need a manager.
+    pub approval_above: i64,
+    /// Returns without proof of purchase (no receipt or order confirmation) need a manager.
+    pub approval_without_proof: bool,
+}
+
+impl Default for ReturnsConfig {
+    fn default() -> Self {
+        ReturnsConfig { approval_above: 100_000, approval_without_proof: true }
+    }
+}
+
+/// One line of the original purchase and how much of it can still come back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PurchaseLine {
+    pub index: usize,
+    pub name: String,
+    pub reference: Option<String>,
+    pub quantity: i64,
+    pub unit_price: i64,
+    pub total_amount: i64,
+    /// Already refunded at Klarna.
+    pub refunded_quantity: i64,
+    /// Returned here but the refund is still waiting in the outbox.
+    pub pending_quantity: i64,
+    pub returnable_quantity: i64,
+}
+
+/// A purchase as a return screen shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Purchase {
+    pub transaction_id: String,
+    pub reference: Option<String>,
+    pub state: Option<String>,
+    pub currency: String,
+    pub amount: i64,
+    pub captured_amount: i64,
+    pub refunded_amount: i64,
+    /// Refunds queued here and not yet at Klarna.
+    pub pending_amount: i64,
+    /// What may still be refunded, in minor units.
+    pub refundable_amount: i64,
+    pub lines: Vec<PurchaseLine>,
+}
+
+/// What the cashier asks for.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnRequest {
+    pub transaction_id: String,
+    pub lines: Vec<ReturnLine>,
+    pub reason: String,
+    #[serde(default)]
+    pub restock: bool,
+    /// Receipt or order confirmation shown (scanned or typed from it).
+    #[serde(default = "yes")]
+    pub proof_of_purchase: bool,
+    pub operator: Option<String>,
+    /// Manager approving, when required.
+    pub manager: Option<ManagerApproval>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnLine {
+    /// Index of the line in the purchase (`lines[].index`).
+    pub index: usize,
+    pub quantity: i64,
+}
+
+#[derive(Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManagerApproval {
+    pub name: String,
+    pub pin: String,
+}
+
+impl std::fmt::Debug for ManagerApproval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagerApproval").field("name", &self.name).field("pin", &"<redacted>").finish()
+    }
+}
+
+/// A recorded return and where its refund stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ReturnRecord {
+    pub id: String,
+    pub transaction_id: String,
+    pub currency: String,
+    pub amount: i64,
+    #[schema(value_type = Object)]
+    pub lines: serde_json::Value,
+    pub reason: String,
+    pub restock: bool,
+    pub operator: String,
+    pub approved_by: Option<String>,
+    pub outbox_id: i64,
+    /// pending (refund waiting for Klarna), sent, needs_attention or resolved.
+    pub refund_state: String,
+    pub created_at: String,
+    /// Text for the customer's slip; says "REFUND PENDING" while Klarna has not confirmed it.
+    pub receipt: String,
+}
+
+/// Klarna transaction ids look like `krn:payment:eu1:transaction:<uuid>`.
+pub fn parse_transaction_id(s: &str) -> Result<String, TerminalError> {
+    let s = s.trim();
+    let ok = s.len() <= 120
+        && s.starts_with("krn:payment:")
+        && s.split(':').nth(3) == Some("transaction")
+        && s.rsplit(':').next().is_some_and(|u| uuid::Uuid::parse_str(u).is_ok());
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(TerminalError::Invalid(
+            "that is not a Klarna payment transaction id (krn:payment:…:transaction:…); scan the QR code on the receipt or order confirmation".into(),
+        ))
+    }
+}
+
+fn line_key(name: &str, reference: Option<&str>) -> String {
+    match reference {
+        Some(r) if !r.is_empty() => format!("ref:{r}"),
+        _ => format!("name:{name}"),
+    }
+}
+
+impl Db {
+    /// Quantities per line key returned here whose refunds still wait in the outbox.
+    fn pending_return_quantities(&self, transaction_id: &str) -> Result<(HashMap<String, i64>, i64), StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT r.lines, r.amount FROM returns r JOIN outbox o ON o.id = r.outbox_id
+             WHERE r.transaction_id = ?1 AND o.state = 'pending'",
+        )?;
+        let rows: Vec<(String, i64)> =
+            st.query_map([transaction_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        let mut q = HashMap::new();
+        let mut amount = 0;
+        for (lines, a) in rows {
+            amount += a;
+            let lines: Vec<serde_json::Value> = serde_json::from_str(&lines).unwrap_or_default();
+            for l in lines {
+                let key = line_key(l["name"].as_str().unwrap_or(""), l["reference"].as_str());
+                *q.entry(key).or_default() += l["quantity"].as_i64().unwrap_or(0);
+            }
+        }
+        Ok((q, amount))
+    }
+
+    pub fn return_record(&self, id: &str) -> Result<ReturnRecord, StoreError> {
+        let r = self
+            .conn
+            .query_row(
+                "SELECT r.id, r.transaction_id, r.currency, r.amount, r.lines, r.reason, r.restock, r.operator,
+                        r.approved_by, r.outbox_id, o.state, r.created_at
+                 FROM returns r JOIN outbox o ON o.id = r.outbox_id WHERE r.id = ?1",
+                [id],
+                |r| {
+                    let lines: String = r.get(4)?;
+                    Ok(ReturnRecord {
+                        id: r.get(0)?,
+                        transaction_id: r.get(1)?,
+                        currency: r.get(2)?,
+                        amount: r.get(3)?,
+                        lines: serde_json::from_str(&lines).unwrap_or_default(),
+                        reason: r.get(5)?,
+                        restock: r.get(6)?,
+                        operator: r.get(7)?,
+                        approved_by: r.get(8)?,
+                        outbox_id: r.get(9)?,
+                        refund_state: r.get(10)?,
+                        created_at: r.get(11)?,
+                        receipt: String::new(),
+                    })
+                },
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("return {id}")))?;
+        let receipt = return_slip(&r);
+        Ok(ReturnRecord { receipt, ..r })
+    }
+}
+
+/// The customer's slip for a return (plain text, 40 columns, for the receipt printer).
+fn return_slip(r: &ReturnRecord) -> String {
+    let money = |minor: i64| match r.currency.parse::<crate::money::Currency>() {
+        Ok(c) => crate::money::Money::new(minor, c).to_string(),
+        Err(_) => format!("{minor} {}", r.currency),
+    };
+    let mut s = String::from("RETURN\n");
+    for l in r.lines.as_array().into_iter().flatten() {
+        let q = l["quantity"].as_i64().unwrap_or(0);
+        let total = q.saturating_mul(l["unit_price"].as_i64().unwrap_or(0));
+        s.push_str(&format!("{:>3} x {:<20} {:>12}\n", q, l["name"].as_str().unwrap_or("?"), money(-total)));
+    }
+    s.push_str(&format!("{:<26} {:>12}\n", "REFUND TO KLARNA", money(-r.amount)));
+    s.push_str(match r.refund_state.as_str() {
+        "sent" => "Refund sent to Klarna.\n",
+        "pending" => "REFUND PENDING: it reaches your Klarna\naccount as soon as the store is online.\n",
+        _ => "Refund needs a manager's attention.\n",
+    });
+    s.push_str(&format!("Return {}\nOrder {}\n", r.id, r.transaction_id));
+    s
+}
+
+fn purchase_from(tx: &crate::klarna::wire::PaymentTransaction, pending: &HashMap<String, i64>, pending_amount: i64) -> Purchase {
+    // Quantities Klarna already refunded, per line.
+    let mut refunded: HashMap<String, i64> = HashMap::new();
+    for r in &tx.payment_refunds {
+        for l in r["line_items"].as_array().into_iter().flatten() {
+            let key = line_key(l["name"].as_str().unwrap_or(""), l["reference"].as_str());
+            *refunded.entry(key).or_default() += l["quantity"].as_i64().unwrap_or(0);
+        }
+    }
+    let lines = tx
+        .line_items
+        .iter()
+        .enumerate()
+        .map(|(index, l)| {
+            let key = line_key(&l.name, l.reference.as_deref());
+            let refunded_quantity = refunded.get(&key).copied().unwrap_or(0);
+            let pending_quantity = pending.get(&key).copied().unwrap_or(0);
+            PurchaseLine {
+                index,
+                name: l.name.clone(),
+                reference: l.reference.clone(),
+                quantity: l.quantity,
+                unit_price: l.unit_price,
+                total_amount: l.total_amount,
+                refunded_quantity,
+                pending_quantity,
+                returnable_quantity: (l.quantity - refunded_quantity - pending_quantity).max(0),
+            }
+        })
+        .collect();
+    let captured = tx.captured_amount.unwrap_or(0);
+    let refunded_amount = tx.refunded_amount.unwrap_or(0);
+    Purchase {
+        transaction_id: tx.payment_transaction_id.clone(),
+        reference: tx.payment_transaction_reference.clone(),
+        state: tx.state.clone(),
+        currency: tx.currency.clone(),
+        amount: tx.amount,
+        captured_amount: captured,
+        refunded_amount,
+        pending_amount,
+        refundable_amount: (captured - refunded_amount - pending_amount).max(0),
+        lines,
+    }
+}
+
+impl Terminal {
+    /// Reads the purchase from Klarna and shows what can still be returned.
+    pub async fn find_purchase(&self, transaction_id: &str) -> Result<Purchase, TerminalError> {
+        let id = parse_transaction_id(transaction_id)?;
+        let corr = uuid::Uuid::new_v4().simple().to_string();
+        let tx = self
+            .klarna()
+            .read_transaction(&id, CallOptions { correlation_id: &corr, ..Default::default() })
+            .await
+            .map_err(|e| match e {
+                KlarnaError::Final { status: 404, .. } => {
+                    TerminalError::NotFound(format!("no Klarna purchase {id}; check the code and scan again"))
+                }
+                e @ (KlarnaError::Final { .. } | KlarnaError::Auth { .. }) => {
+                    TerminalError::KlarnaRefused { code: e.code().into(), message: e.to_string() }
+                }
+                e => TerminalError::KlarnaUnavailable(format!(
+                    "{e}; the purchase cannot be looked up until Klarna is reachable"
+                )),
+            })?;
+        let tid = id.clone();
+        let (pending, pending_amount) = self.store().call(move |db| db.pending_return_quantities(&tid)).await?;
+        Ok(purchase_from(&tx, &pending, pending_amount))
+    }
+
+    /// Records a return and queues its refund (one transaction), after checking it against what
+    /// remains refundable and the store's approval rules.
+    pub async fn create_return(&self, req: ReturnRequest) -> Result<ReturnRecord, TerminalError> {
+        let purchase = self.find_purchase(&req.transaction_id).await?;
+        let operator = req.operator.clone().unwrap_or_else(|| self.config().default_operator.clone());
+        if req.reason.trim().is_empty() || req.reason.len() > 500 {
+            return Err(TerminalError::Invalid("give a reason for the return (at most 500 characters)".into()));
+        }
+        if req.lines.is_empty() {
+            return Err(TerminalError::Invalid("choose at least one line to return".into()));
+        }
+        let mut wanted: HashMap<usize, i64> = HashMap::new();
+        for l in &req.lines {
+            if l.quantity < 1 {
+                return Err(TerminalError::Invalid(format!("line {}: quantity must be at least 1", l.index)));
+            }
+            *wanted.entry(l.index).or_default() += l.quantity;
+        }
+        let mut items = vec![];
+        let mut lines_json = vec![];
+        let mut amount: i64 = 0;
+        let mut indexes: Vec<_> = wanted.into_iter().collect();
+        indexes.sort();
+        for (index, quantity) in indexes {
+            let Some(p) = purchase.lines.get(index) else {
+                return Err(TerminalError::Invalid(format!("the purchase has no line {index}")));
+            };
+            if quantity > p.returnable_quantity {
+                return Err(TerminalError::Conflict(format!(
+                    "only {} of \"{}\" can still be returned ({} bought, {} refunded, {} pending)",
+                    p.returnable_quantity, p.name, p.quantity, p.refunded_quantity, p.pending_quantity
+                )));
+            }
+            let total = p.unit_price.checked_mul(quantity).ok_or_else(|| TerminalError::Invalid("amount too large".into()))?;
+            amount = amount.checked_add(total).ok_or_else(|| TerminalError::Invalid("amount too large".into()))?;
+            items.push(LineItem { name: p.name.clone(), quantity, unit_price: p.unit_price, total_amount: total, reference: p.reference.clone() });
+            lines_json.push(serde_json::json!({"index": index, "name": p.name, "reference": p.reference,
+                "quantity": quantity, "unit_price": p.unit_price}));
+        }
+        if amount > purchase.refundable_amount {
+            return Err(TerminalError::Conflict(format!(
+                "the refund of {amount} exceeds what remains refundable on this purchase ({})",
+                purchase.refundable_amount
+            )));
+        }
+        // Approval: a manager's PIN, checked (slowly, off the database thread) before anything is written.
+        let rules = &self.config().returns;
+        let needs_approval = amount > rules.approval_above || (!req.proof_of_purchase && rules.approval_without_proof);
+        let approved_by = if needs_approval {
+            let Some(m) = req.manager.clone() else {
+                return Err(TerminalError::Forbidden(
+                    "this return needs a manager's approval (name and PIN)".into(),
+                ));
+            };
+            crate::manager::authorize(self.store(), Some(m.pin), "approve_return", &m.name)
+                .await
+                .map_err(|e| TerminalError::Forbidden(e.to_string()))?;
+            Some(m.name)
+        } else {
+            None
+        };
+
+        let return_id = uuid::Uuid::new_v4().to_string();
+        let op = NewOperation {
+            operation: Operation::Refund,
+            transaction_id: purchase.transaction_id.clone(),
+            currency: purchase.currency.clone(),
+            amount,
+            line_items: items,
+            reference: format!("return-{return_id}"),
+            operator: operator.clone(),
+            sale_id: None,
+        };
+        let limits = self.config().outbox.clone();
+        let (rid, tid, cur) = (return_id.clone(), purchase.transaction_id.clone(), purchase.currency.clone());
+        let lines_text = serde_json::Value::Array(lines_json).to_string();
+        let (reason, restock, proof) = (req.reason.clone(), req.restock, req.proof_of_purchase);
+        let approver = approved_by.clone();
+        let seen_pending = purchase.pending_amount;
+        self.store()
+            .call(move |db| {
+                // Re-check inside the transaction: a return at this till a moment ago may have
+                // queued a refund for the same lines.
+                let (_, pending_amount_now) = db.pending_return_quantities(&tid)?;
+                if pending_amount_now > seen_pending {
+                    return Err(StoreError::Conflict(
+                        "another return of this purchase was just recorded; look the purchase up again".into(),
+                    ));
+                }
+                db.enqueue_with(&op, &limits, |w, o| {
+                    w.tx.execute(
+                        "INSERT INTO returns (id, transaction_id, currency, amount, lines, reason, restock,
+                         proof_of_purchase, operator, approved_by, outbox_id, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                        params![rid, tid, cur, amount, lines_text, reason, restock, proof, op.operator,
+                            approver, o.id, crate::now_rfc3339()],
+                    )?;
+                    if let Some(m) = &approver {
+                        let mut e = JournalEntry::new(JournalKind::ManagerAction, m);
+                        e.amount = Some(amount);
+                        e.currency = Some(cur.clone());
+                        e.klarna_transaction_id = Some(tid.clone());
+                        e.detail = serde_json::json!({"action": "approve_return", "outcome": "approved", "return_id": rid});
+                        w.journal(e)?;
+                    }
+                    let mut e = JournalEntry::new(JournalKind::ReturnRecorded, &op.operator);
+                    e.amount = Some(amount);
+                    e.currency = Some(cur.clone());
+                    e.klarna_transaction_id = Some(tid.clone());
+                    e.detail = serde_json::json!({"return_id": rid, "lines": serde_json::from_str::<serde_json::Value>(&lines_text).unwrap_or_default(),
+                        "reason": reason, "restock": restock, "proof_of_purchase": proof, "approved_by": approver,
+                        "outbox_id": o.id});
+                    w.journal(e)?;
+                    Ok(())
+                })
+                .map_err(|e| match e {
+                    OutboxError::LimitReached(m) => StoreError::OutboxFull(m),
+                    OutboxError::Store(e) => e,
+                })?;
+                Ok(())
+            })
+            .await?;
+        self.wake_outbox();
+        let id = return_id.clone();
+        Ok(self.store().call(move |db| db.return_record(&id)).await?)
+    }
+
+    pub async fn return_record(&self, id: &str) -> Result<ReturnRecord, TerminalError> {
+        let id = id.to_string();
+        Ok(self.store().call(move |db| db.return_record(&id)).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transaction_ids_are_checked_before_anything_is_asked() {
+        let good = "krn:payment:eu1:transaction:6bbf0d3c-3f2a-4c1e-9d0e-2a7b8c9d0e1f";
+        assert_eq!(parse_transaction_id(&format!(" {good}\n")).unwrap(), good);
+        for bad in ["", "krn:payment:eu1:request:6bbf0d3c-3f2a-4c1e-9d0e-2a7b8c9d0e1f", "krn:payment:eu1:transaction:x",
+                    "SKU-1", "krn:payment:eu1:transaction:6bbf0d3c-3f2a-4c1e-9d0e-2a7b8c9d0e1f/../x"] {
+            assert!(parse_transaction_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn returnable_quantities_subtract_refunded_and_pending() {
+        let tx = crate::klarna::wire::PaymentTransaction {
+            payment_transaction_id: "t".into(),
+            payment_transaction_reference: None,
+            amount: 5000,
+            currency: "SEK".into(),
+            state: Some("COMPLETED".into()),
+            captured_amount: Some(5000),
+            refunded_amount: Some(1000),
+            payment_captures: vec![],
+            payment_refunds: vec![serde_json::json!({"amount": 1000, "line_items": [
+                {"name": "Socks", "reference": "S", "quantity": 1, "unit_price": 1000, "total_amount": 1000}]})],
+            line_items: vec![
+                LineItem { name: "Socks".into(), quantity: 3, unit_price: 1000, total_amount: 3000, reference: Some("S".into()) },
+                LineItem { name: "Cap".into(), quantity: 1, unit_price: 2000, total_amount: 2000, reference: None },
+            ],
+        };
+        let pending: HashMap<String, i64> = [("ref:S".to_string(), 1)].into();
+        let p = purchase_from(&tx, &pending, 1000);
+        assert_eq!(p.lines[0].returnable_quantity, 1);
+        assert_eq!(p.lines[1].returnable_quantity, 1);
+        assert_eq!(p.refundable_amount, 3000);
+    }
+}
