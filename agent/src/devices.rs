@@ -24,6 +24,10 @@ use crate::terminal::{SaleEvent, Terminal, TerminalError};
 /// How long "thank you" stays on the customer display before it welcomes the next customer.
 const THANK_YOU_FOR: Duration = Duration::from_secs(8);
 
+/// How many paid sales the printing task remembers having printed, so that a repeated "paid"
+/// event does not print twice; a day of sales fits many times over.
+const PRINTED_REMEMBERED: usize = 4096;
+
 /// Longest unknown scan text kept in a log line or event (a jammed scanner can send kilobytes).
 const UNKNOWN_SCAN_SHOWN: usize = 64;
 
@@ -561,6 +565,11 @@ impl Devices {
         self.shared.events.subscribe()
     }
 
+    /// The open sale that scanned products go into, if any.
+    pub fn current_sale(&self) -> Option<String> {
+        self.shared.current_sale()
+    }
+
     /// Every configured device's state now.
     pub fn statuses(&self) -> Vec<DeviceStatus> {
         self.shared
@@ -701,6 +710,10 @@ impl Shared {
             if state == SaleState::Abandoned && !someone_else {
                 // A customer code scanned for this sale must not pay the next customer's.
                 self.terminal.keep_customer_token(None);
+            }
+            if printed.len() > PRINTED_REMEMBERED {
+                // Only a repeated event for a just-paid sale can come back; old ids may go.
+                printed.clear();
             }
             if state == SaleState::Paid && self.printer.is_some() && printed.insert(id.clone()) {
                 let shared = self.clone();

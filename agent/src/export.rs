@@ -112,14 +112,15 @@ pub struct LogWriter<W: Write> {
 }
 
 enum Inner<W: Write> {
-    Csv(csv::Writer<W>),
+    // Boxed: the CSV writer carries its buffer state inline.
+    Csv(Box<csv::Writer<W>>),
     Json(W),
 }
 
 impl<W: Write> LogWriter<W> {
     pub fn new(format: ExportFormat, w: W) -> Result<Self, ExportError> {
         let out = match format {
-            ExportFormat::Csv => Inner::Csv(csv::Writer::from_writer(w)),
+            ExportFormat::Csv => Inner::Csv(Box::new(csv::Writer::from_writer(w))),
             ExportFormat::Json => {
                 let mut w = w;
                 w.write_all(b"[")?;

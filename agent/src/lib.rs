@@ -7,6 +7,8 @@ pub mod app;
 pub mod archive;
 pub mod config;
 #[cfg(feature = "sim")]
+pub mod bench;
+#[cfg(feature = "sim")]
 pub mod demo;
 pub mod devices;
 pub mod export;

@@ -51,6 +51,21 @@ enum Command {
         #[arg(long, default_value = "window")]
         customer_view: String,
     },
+    /// Performance figures of the payment path, journal and outbox against same-run baselines.
+    #[cfg(feature = "sim")]
+    Bench {
+        #[arg(long, default_value_t = 500)]
+        iterations: usize,
+        /// Directory for the benchmark databases (e.g. /dev/shm to leave out the disk's fsync).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Refunds to drain in the outbox benchmark.
+        #[arg(long, default_value_t = 10_000)]
+        drain_count: usize,
+        /// The sandbox's rate limit for the drain, requests per second.
+        #[arg(long, default_value_t = 500.0)]
+        drain_rate: f64,
+    },
     /// Run the Klarna sandbox on its own (for development and manual testing).
     #[cfg(feature = "sim")]
     Sandbox {
@@ -202,6 +217,13 @@ fn open_db(config: &std::path::Path) -> anyhow::Result<Db> {
 async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Outbox { command } => cli::outbox(command),
+        #[cfg(feature = "sim")]
+        Command::Bench { iterations, dir, drain_count, drain_rate } => {
+            kassa_agent::bench::run(kassa_agent::bench::BenchOptions { dir, iterations, drain_count, drain_rate })
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Return { command } => cli::returns::run(command).await,
         Command::Devices { config } => cli::devices::list(&config).await,
         Command::Slo { config, window } => cli::slo(&config, &window).await,

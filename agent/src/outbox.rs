@@ -44,6 +44,8 @@ CREATE TABLE outbox (
 ) STRICT;
 CREATE INDEX outbox_pending ON outbox(state, next_attempt_at);
 CREATE INDEX outbox_by_transaction ON outbox(transaction_id, id);
+-- The head of each transaction's queue, read by the worker every round.
+CREATE INDEX outbox_heads ON outbox(state, transaction_id, id);
 "#;
 
 /// Klarna honours an idempotency key for 24 h; past that a resend could apply twice, so an
@@ -367,9 +369,9 @@ impl Db {
     /// Due operations, at most one per transaction (the oldest waiting one), oldest first.
     fn outbox_due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
         let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM outbox o WHERE state = 'pending' AND next_attempt_at <= ?1
-               AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.transaction_id = o.transaction_id
-                               AND p.state = 'pending' AND p.id < o.id)
+            "SELECT {COLUMNS} FROM outbox WHERE id IN (
+                 SELECT MIN(id) FROM outbox WHERE state = 'pending' GROUP BY transaction_id)
+               AND next_attempt_at <= ?1
              ORDER BY id LIMIT ?2"
         ))?;
         let rows = st

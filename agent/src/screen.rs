@@ -1,26 +1,37 @@
 //! The cashier's and customer's windows, driven by the terminal. The Slint event loop owns the
-//! main thread; the terminal's events arrive on the tokio runtime and reach the windows through
-//! `upgrade_in_event_loop`; buttons call the terminal on the runtime. The agent stays the truth.
+//! main thread; the terminal's events and a once-a-second status poll arrive on the tokio runtime
+//! and reach the windows through `upgrade_in_event_loop`; buttons call the terminal on the runtime.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use kassa_ui::amount::Currency;
-use kassa_ui::manager_area::{ManagerAccess, ManagerAreaModel};
+use kassa_ui::amount::format_amount;
+use kassa_ui::manager_area::TransactionRow;
+use kassa_ui::manager_area::{DeviceRow, HealthRow, ManagerAccess, ManagerAreaModel, OutboxRow};
 use kassa_ui::sale_screen::{
     LineSnapshot, PaymentPhase, PaymentSnapshot, Product, Refusal, SaleSnapshot, SaleStatus,
 };
 use kassa_ui::screens::{CustomerWindow, DemoControls, ManagerArea, SaleScreen, TillWindow};
 use kassa_ui::slint::{self, ComponentHandle};
-use kassa_ui::status_bar::StatusBarModel;
+use kassa_ui::status_bar::{KlarnaHealth, StatusBarModel};
 use kassa_ui::{Language, SaleScreenModel, bind};
 use tokio::runtime::Handle;
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::devices::{DeviceStatus, Devices};
+use crate::health::{CategoryFigures, KlarnaState, Window};
+use crate::outbox::OutboxState;
 use crate::payment::AttemptState;
-use crate::store::{LineInput, SaleState, SaleView};
-use crate::terminal::{Terminal, TerminalError};
+use crate::store::{LineInput, LogEntry, LogFilter, SaleState, SaleView};
+use crate::terminal::{KlarnaStatus, Terminal, TerminalError};
+
+/// How often the status bar (and an open manager area) asks the agent for Klarna's state, the
+/// outbox and the devices: often enough that the cashier sees an outage within a second or two.
+const STATUS_POLL: Duration = Duration::from_secs(1);
+/// Rows in the manager area's transaction log and outbox panes; more would not fit on screen.
+const PANE_ROWS: usize = 30;
 
 /// Where the customer sees the sale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -95,12 +106,14 @@ pub struct Screens {
     pub customer: Option<CustomerWindow>,
     shared: Arc<Shared>,
     follower: tokio::task::JoinHandle<()>,
+    status_poll: tokio::task::JoinHandle<()>,
     _tick: slint::Timer,
 }
 
 impl Drop for Screens {
     fn drop(&mut self) {
         self.follower.abort();
+        self.status_poll.abort();
     }
 }
 
@@ -112,6 +125,10 @@ struct Shared {
     sale: Mutex<SaleScreenModel>,
     status: Mutex<StatusBarModel>,
     manager: Mutex<ManagerAccess>,
+    /// The manager area's panes as last read from the agent; refreshed while it is unlocked.
+    panes: Mutex<ManagerAreaModel>,
+    /// The peripherals, for their states and the reprint button; `None` in setups without them.
+    devices: Option<Devices>,
     /// Serialises the cashier's changes to the sale, so two quick taps open one sale, not two.
     changing_sale: tokio::sync::Mutex<()>,
     till: slint::Weak<TillWindow>,
@@ -178,6 +195,153 @@ pub fn snapshot(view: &SaleView) -> SaleSnapshot {
     }
 }
 
+/// "Printer: out of paper", for the status bar; `None` for a device that can do its job.
+fn device_problem(d: &DeviceStatus) -> Option<String> {
+    if d.ready {
+        return None;
+    }
+    let device = match d.role.as_str() {
+        "display" => "Customer display",
+        "scanner" => "Scanner",
+        "printer" => "Printer",
+        _ => "Card reader",
+    };
+    let problem = match d.state {
+        "paper_out" => "out of paper",
+        "cover_open" => "cover open",
+        "disconnected" => "not connected",
+        other => other,
+    };
+    Some(format!("{device}: {problem}"))
+}
+
+/// The start and end of a maintenance window in the till's local time ("Sat 12 Apr 22:00–23:30").
+fn maintenance_text(m: &crate::health::Maintenance) -> String {
+    let (start, end) = (
+        m.start.with_timezone(&chrono::Local),
+        m.end.with_timezone(&chrono::Local),
+    );
+    let end = if end.date_naive() == start.date_naive() {
+        end.format("%H:%M").to_string()
+    } else {
+        end.format("%a %d %b %H:%M").to_string()
+    };
+    let mut text = format!("{}–{end}", start.format("%a %d %b %H:%M"));
+    if !m.note.is_empty() {
+        text.push_str(&format!(" ({})", m.note));
+    }
+    text
+}
+
+/// What the status bar shows, from the agent's Klarna status and the devices' states.
+pub fn status_bar(status: &KlarnaStatus, devices: &[DeviceStatus]) -> StatusBarModel {
+    StatusBarModel {
+        klarna: match status.klarna {
+            KlarnaState::Online => KlarnaHealth::Online,
+            KlarnaState::Degraded => KlarnaHealth::Degraded,
+            KlarnaState::Offline => KlarnaHealth::Offline,
+        },
+        pending_operations: u32::try_from(status.outbox.pending).unwrap_or(0),
+        operations_need_attention: u32::try_from(status.outbox.needs_attention).unwrap_or(0),
+        device_problems: devices.iter().filter_map(device_problem).collect(),
+        maintenance_window: status.maintenance.as_ref().map(maintenance_text),
+    }
+}
+
+fn local_time(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%d %b %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|_| rfc3339.to_owned())
+}
+
+fn money(minor: i64, currency: &str, language: Language) -> String {
+    // Every currency kassa takes has two decimals except these (ISO 4217).
+    let exponent = match currency {
+        "JPY" | "KRW" | "ISK" | "CLP" | "VND" => 0,
+        _ => 2,
+    };
+    format_amount(minor, &Currency::new(currency, exponent), language)
+}
+
+/// The manager area's panes from what the agent holds.
+fn manager_panes(
+    log: &[LogEntry],
+    outbox: &[crate::outbox::OutboxRow],
+    health: &[CategoryFigures],
+    devices: Option<&[DeviceStatus]>,
+    language: Language,
+) -> ManagerAreaModel {
+    ManagerAreaModel {
+        transactions: log
+            .iter()
+            .map(|e| TransactionRow {
+                time: local_time(&e.row.at),
+                amount: match (e.row.amount, e.row.currency.as_deref()) {
+                    (Some(a), Some(c)) => money(a, c, language),
+                    _ => String::new(),
+                },
+                state: match &e.state {
+                    Some(state) => format!(
+                        "{} · {}",
+                        e.row.kind.replace('_', " "),
+                        state.replace('_', " ")
+                    ),
+                    None => e.row.kind.replace('_', " "),
+                },
+            })
+            .collect(),
+        outbox: outbox
+            .iter()
+            // The pane lists what still needs sending or a manager's decision.
+            .filter(|o| matches!(o.state, OutboxState::Pending | OutboxState::NeedsAttention))
+            .map(|o| OutboxRow {
+                operation: format!(
+                    "{} {}",
+                    o.operation.as_str(),
+                    money(o.amount, &o.currency, language)
+                ),
+                state: match o.state {
+                    OutboxState::NeedsAttention => format!(
+                        "needs a manager: {}",
+                        o.error_message.as_deref().unwrap_or("refused")
+                    ),
+                    _ => format!("pending, next try {}", local_time(&o.next_attempt_at)),
+                },
+                attempts: format!("{} tries", o.attempts),
+            })
+            .collect(),
+        health: health
+            .iter()
+            .map(|f| HealthRow {
+                category: f.category.replace('_', " "),
+                state: match (f.availability_percent, f.p99_ms) {
+                    (None, _) => "no calls in 5 min".to_owned(),
+                    (Some(a), Some(p99)) => {
+                        format!("{a:.1} % of {} calls, p99 {p99:.0} ms", f.requests)
+                    }
+                    (Some(a), None) => format!("{a:.1} % of {} calls", f.requests),
+                },
+            })
+            .collect(),
+        devices: devices
+            .unwrap_or_default()
+            .iter()
+            .map(|d| DeviceRow {
+                device: format!("{} ({})", d.role.as_str().replace('_', " "), d.port),
+                state: match &d.reason {
+                    Some(reason) => format!("{}: {reason}", d.state.replace('_', " ")),
+                    None => d.state.replace('_', " "),
+                },
+            })
+            .collect(),
+        no_devices: devices.is_none_or(<[DeviceStatus]>::is_empty),
+    }
+}
+
 impl Shared {
     /// Sends the current views to the windows; they apply them in order on the UI thread.
     fn show(&self) {
@@ -212,6 +376,99 @@ impl Shared {
 
     fn current_sale(&self) -> Option<String> {
         lock(&self.sale).sale_id().map(str::to_owned)
+    }
+
+    /// Asks the agent for Klarna's state, the outbox and the devices, and updates the status
+    /// bar if anything changed. A store error leaves the bar as it was (and says so in the log).
+    async fn refresh_status(&self) {
+        let klarna = match self.terminal.klarna_status().await {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!("the status bar cannot read Klarna's status: {e}");
+                return;
+            }
+        };
+        let devices = self.devices.as_ref().map(Devices::statuses);
+        let fresh = status_bar(&klarna, devices.as_deref().unwrap_or_default());
+        {
+            let mut status = lock(&self.status);
+            if *status == fresh {
+                return;
+            }
+            *status = fresh.clone();
+        }
+        let _ = self
+            .till
+            .upgrade_in_event_loop(move |w| bind::show_status(&w, &fresh));
+    }
+
+    /// Reads the manager area's panes from the agent and shows them, while it is unlocked.
+    async fn refresh_manager(self: &Arc<Self>) {
+        if !lock(&self.manager).is_unlocked() {
+            return;
+        }
+        let read = self
+            .terminal
+            .store()
+            .call(|db| {
+                let log = db
+                    .log_page(&LogFilter::default(), None, PANE_ROWS)
+                    .map(|page| page.entries)
+                    .unwrap_or_else(|e| {
+                        tracing::warn!("the manager area cannot read the log: {e}");
+                        Vec::new()
+                    });
+                let outbox = db.outbox_list(None, 500)?;
+                Ok((log, outbox))
+            })
+            .await;
+        let (log, mut outbox) = match read {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("the manager area cannot read the store: {e}");
+                return;
+            }
+        };
+        // Oldest first from the store; the newest waiting operations matter most on screen.
+        outbox.reverse();
+        outbox.truncate(PANE_ROWS);
+        let health = self
+            .terminal
+            .health()
+            .table(Window::FiveMinutes, chrono::Utc::now());
+        let devices = self.devices.as_ref().map(Devices::statuses);
+        let language = lock(&self.sale).language();
+        let panes = manager_panes(&log, &outbox, &health, devices.as_deref(), language);
+        {
+            let mut shown = lock(&self.panes);
+            if *shown == panes {
+                return;
+            }
+            *shown = panes.clone();
+        }
+        let shared = Arc::clone(self);
+        let _ = self.till.upgrade_in_event_loop(move |w| {
+            // The manager may have left between the read and now: show nothing then.
+            let unlocked = lock(&shared.manager).is_unlocked();
+            bind::show_manager_area(&w, &panes, unlocked);
+        });
+    }
+
+    /// Prints the current (paid) sale's receipt again on the receipt printer.
+    fn reprint_receipt(self: &Arc<Self>) {
+        let Some(id) = self.current_sale() else {
+            return;
+        };
+        let Some(devices) = self.devices.clone() else {
+            tracing::info!("reprint asked for, but this till has no receipt printer configured");
+            return;
+        };
+        self.rt.spawn(async move {
+            match devices.reprint_receipt(&id, None).await {
+                Ok(printed) => tracing::info!(sale = %printed.sale_id, "receipt reprinted"),
+                Err(e) => tracing::warn!(sale = %id, "receipt not reprinted: {e}"),
+            }
+        });
     }
 
     fn add_product(self: &Arc<Self>, index: usize) {
@@ -369,6 +626,18 @@ async fn follow_sales(shared: Arc<Shared>) {
     }
 }
 
+/// Keeps the status bar (and an open manager area) in step with the agent, once a second.
+async fn poll_status(shared: Arc<Shared>) {
+    let mut every = tokio::time::interval(STATUS_POLL);
+    // After a stall (a suspended VM, a busy store) one refresh is enough, not a burst.
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        shared.refresh_status().await;
+        shared.refresh_manager().await;
+    }
+}
+
 impl Screens {
     /// Makes the windows and wires them to the terminal. Call on the UI thread, with the
     /// platform already chosen (winit by default; the testing backend in tests).
@@ -376,6 +645,17 @@ impl Screens {
         terminal: Terminal,
         rt: Handle,
         opts: ScreenOptions,
+    ) -> Result<Screens, ScreenError> {
+        Screens::open_with_devices(terminal, rt, opts, None)
+    }
+
+    /// As `open`, with the till's peripherals: their states in the status bar and the manager
+    /// area, and the reprint button printing on the receipt printer.
+    pub fn open_with_devices(
+        terminal: Terminal,
+        rt: Handle,
+        opts: ScreenOptions,
+        devices: Option<Devices>,
     ) -> Result<Screens, ScreenError> {
         let till = TillWindow::new()?;
         let customer = match opts.customer_view {
@@ -403,6 +683,8 @@ impl Screens {
             sale: Mutex::new(model),
             status: Mutex::new(StatusBarModel::default()),
             manager: Mutex::new(ManagerAccess::new(opts.manager_pin.clone())),
+            panes: Mutex::new(ManagerAreaModel::default()),
+            devices,
             changing_sale: tokio::sync::Mutex::new(()),
             till: till.as_weak(),
             customer: customer.as_ref().map(|c| c.as_weak()),
@@ -436,11 +718,13 @@ impl Screens {
             );
         }
         let follower = rt.spawn(follow_sales(Arc::clone(&shared)));
+        let status_poll = rt.spawn(poll_status(Arc::clone(&shared)));
         Ok(Screens {
             till,
             customer,
             shared,
             follower,
+            status_poll,
             _tick: tick,
         })
     }
@@ -491,9 +775,8 @@ fn wire(till: &TillWindow, shared: &Arc<Shared>) {
         lock(&s.sale).sale_closed();
         s.show();
     });
-    sale.on_reprint_receipt(|| {
-        tracing::info!("reprint asked for; receipts print once the printer driver is wired in");
-    });
+    let s = Arc::clone(shared);
+    sale.on_reprint_receipt(move || s.reprint_receipt());
 
     let manager = till.global::<ManagerArea>();
     let s = Arc::clone(shared);
@@ -502,12 +785,19 @@ fn wire(till: &TillWindow, shared: &Arc<Shared>) {
         let unlocked = lock(&s.manager).is_unlocked();
         if let Some(w) = s.till.upgrade() {
             bind::show_pin_answer(&w, answer);
-            bind::show_manager_area(&w, &ManagerAreaModel::default(), unlocked);
+            bind::show_manager_area(&w, &lock(&s.panes), unlocked);
+        }
+        if unlocked {
+            // Fresh figures now rather than at the next poll.
+            let shared = Arc::clone(&s);
+            s.rt.spawn(async move { shared.refresh_manager().await });
         }
     });
     let s = Arc::clone(shared);
     manager.on_close(move || {
         lock(&s.manager).lock();
+        // Nothing of the manager's data is kept once the area is left.
+        *lock(&s.panes) = ManagerAreaModel::default();
         if let Some(w) = s.till.upgrade() {
             w.global::<ManagerArea>().set_open(false);
             bind::show_manager_area(&w, &ManagerAreaModel::default(), false);
@@ -535,10 +825,110 @@ fn wire(till: &TillWindow, shared: &Arc<Shared>) {
 
 /// Opens the windows and runs the UI on this (the main) thread until the cashier's window closes.
 pub fn run(terminal: Terminal, rt: Handle, opts: ScreenOptions) -> Result<(), ScreenError> {
+    run_with_devices(terminal, rt, opts, None)
+}
+
+/// As `run`, with the till's peripherals (see `Screens::open_with_devices`).
+pub fn run_with_devices(
+    terminal: Terminal,
+    rt: Handle,
+    opts: ScreenOptions,
+    devices: Option<Devices>,
+) -> Result<(), ScreenError> {
     let fullscreen = opts.fullscreen;
-    let screens = Screens::open(terminal, rt, opts)?;
+    let screens = Screens::open_with_devices(terminal, rt, opts, devices)?;
     screens.show(fullscreen)?;
     slint::run_event_loop()?;
     drop(screens);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devices::DeviceRole;
+    use crate::health::{Breaker, Maintenance};
+    use crate::outbox::OutboxSummary;
+
+    fn klarna(state: KlarnaState, pending: i64, needs_attention: i64) -> KlarnaStatus {
+        KlarnaStatus {
+            klarna: state,
+            breaker: Breaker::Closed,
+            maintenance: None,
+            outbox: OutboxSummary {
+                pending,
+                needs_attention,
+                oldest_pending_at: None,
+                oldest_pending_age_secs: None,
+                pending_totals: Default::default(),
+                fullest_limit_percent: 0,
+                alert: false,
+            },
+        }
+    }
+
+    fn device(role: DeviceRole, state: &'static str, ready: bool) -> DeviceStatus {
+        DeviceStatus {
+            role,
+            port: "/dev/ttyUSB0".into(),
+            state,
+            ready,
+            since: None,
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn the_status_bar_shows_klarna_the_outbox_and_only_devices_with_a_problem() {
+        let bar = status_bar(
+            &klarna(KlarnaState::Offline, 2, 1),
+            &[
+                device(DeviceRole::Printer, "paper_out", false),
+                device(DeviceRole::Scanner, "connected", true),
+            ],
+        );
+        assert_eq!(bar.klarna, KlarnaHealth::Offline);
+        assert_eq!(bar.pending_operations, 2);
+        assert_eq!(bar.operations_need_attention, 1);
+        assert_eq!(
+            bar.device_problems,
+            vec!["Printer: out of paper".to_string()]
+        );
+        assert_eq!(bar.maintenance_window, None);
+    }
+
+    #[test]
+    fn an_upcoming_maintenance_window_is_shown_with_its_note() {
+        let start = chrono::Utc::now() + chrono::Duration::days(1);
+        let mut status = klarna(KlarnaState::Online, 0, 0);
+        status.maintenance = Some(Maintenance {
+            start,
+            end: start + chrono::Duration::minutes(30),
+            note: "Klarna upgrade".into(),
+        });
+        let text = status_bar(&status, &[])
+            .maintenance_window
+            .expect("the window is shown");
+        let local = start.with_timezone(&chrono::Local);
+        assert!(
+            text.starts_with(&local.format("%a %d %b %H:%M").to_string()),
+            "{text}"
+        );
+        assert!(text.ends_with("(Klarna upgrade)"), "{text}");
+    }
+
+    #[test]
+    fn a_till_without_devices_says_so_in_the_manager_area() {
+        let panes = manager_panes(&[], &[], &[], None, Language::English);
+        assert!(panes.no_devices);
+        let panes = manager_panes(
+            &[],
+            &[],
+            &[],
+            Some(&[device(DeviceRole::Printer, "cover_open", false)]),
+            Language::English,
+        );
+        assert!(!panes.no_devices);
+        assert_eq!(panes.devices[0].state, "cover open");
+    }
 }

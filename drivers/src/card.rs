@@ -78,17 +78,29 @@ pub fn parse_swipe(raw: &mut [u8], loyalty_prefixes: &[String]) -> CardSwipe {
 fn parse_inner(raw: &[u8], loyalty_prefixes: &[String]) -> CardSwipe {
     // PAN digits are copied into a fixed array (no reallocation leaves copies behind) and zeroed.
     let mut pan = [0u8; 19];
+    let is_store_card = |digits: &[u8]| {
+        loyalty_prefixes
+            .iter()
+            .any(|p| !p.is_empty() && digits.starts_with(p.as_bytes()))
+    };
     let Some(mut len) = track2_pan(raw, &mut pan).or_else(|| track1_pan(raw, &mut pan)) else {
         return match non_financial_number(raw) {
+            // A half swipe of a payment card (no separator) must not pass its PAN through.
+            Some(number)
+                if looks_like_pan(number.as_bytes()) && !is_store_card(number.as_bytes()) =>
+            {
+                CardSwipe::Unreadable
+            }
             Some(number) => CardSwipe::Loyalty(LoyaltyCard { number }),
             None => CardSwipe::Unreadable,
         };
     };
     let digits = &pan[..len];
-    let is_store_card = loyalty_prefixes
-        .iter()
-        .any(|p| !p.is_empty() && digits.starts_with(p.as_bytes()));
-    let result = if is_store_card || len < 12 || !luhn_valid(digits) {
+    let is_store_card = is_store_card(digits);
+    let result = if !is_store_card && !luhn_valid(digits) && looks_like_pan(digits) {
+        // A misread payment card: its digits are most of a PAN, so they are not a loyalty number.
+        CardSwipe::Unreadable
+    } else if is_store_card || len < 12 || !luhn_valid(digits) {
         CardSwipe::Loyalty(LoyaltyCard {
             number: String::from_utf8_lossy(digits).into_owned(),
         })
@@ -152,6 +164,21 @@ fn non_financial_number(raw: &[u8]) -> Option<String> {
         .trim_start_matches(|c: char| c.is_ascii_alphabetic())
         .to_owned();
     (!number.is_empty() && number.bytes().all(|b| b.is_ascii_digit())).then_some(number)
+}
+
+/// Long enough to be a PAN and in a payment network's range (ISO/IEC 7812 major industry
+/// identifiers 3 to 6, and Mastercard's 2221–2720). Such a number that did not parse as a valid
+/// payment card is a half swipe or misread of one: passing it on as a loyalty number would leak
+/// (part of) a card number, so it is unreadable unless it has one of the store's own prefixes.
+fn looks_like_pan(digits: &[u8]) -> bool {
+    if digits.len() < 12 || !digits.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let four = digits
+        .iter()
+        .take(4)
+        .fold(0u32, |acc, &b| acc * 10 + u32::from(b - b'0'));
+    matches!(digits[0], b'3'..=b'6') || (2221..=2720).contains(&four)
 }
 
 /// Luhn (mod 10, ISO/IEC 7812) over ASCII digits.

@@ -12,6 +12,8 @@ pub mod config;
 pub mod devices;
 pub mod display;
 mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod gs1;
 mod port;
 pub mod printer;

@@ -1,6 +1,7 @@
 //! The cashier's screens driven end to end: Slint's testing backend (no display) runs the real
 //! windows and adapter against a till and its Klarna sandbox. The cashier taps by accessible
-//! label; the sandbox plays the customer; the screen must follow the agent.
+//! label; the sandbox plays the customer; the screen must follow the agent, including the status
+//! bar's live view of Klarna and the outbox, and the manager area's panes.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
@@ -14,6 +15,7 @@ use kassa_tests::{CustomerAction, Till};
 use kassa_ui::Language;
 use kassa_ui::screens::TillWindow;
 use kassa_ui::slint::{self, ComponentHandle};
+use serde_json::json;
 
 /// Generous for a loaded CI machine; the screens usually follow within milliseconds.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -96,6 +98,22 @@ fn wait_for(ui: &slint::Weak<TillWindow>, label: &str, value: Option<&str>) {
         assert!(
             Instant::now() < deadline,
             "timed out waiting for {label:?} = {value:?}; on screen: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until no element labelled `label` is on screen.
+fn wait_gone(ui: &slint::Weak<TillWindow>, label: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let l = label.to_string();
+        if on_ui(ui, move |w| find_all(w, &l).is_empty()) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {label:?} to go"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -200,12 +218,55 @@ fn cashier_scenario(till: &Till, ui: &slint::Weak<TillWindow>) {
 
     // Klarna is back; the cashier starts a payment and cancels it before the customer scans.
     press(ui, "Socks*");
+    // The tap opens a new sale on the agent; "Pay" is enabled once the screen shows it.
+    wait_for(ui, "Total", Some(&format!("SEK{nbsp}49.50")));
     press(ui, "Pay with Klarna");
     wait_for(ui, "QR code to pay with Klarna", None);
     press(ui, "Cancel payment");
     wait_for(ui, "Payment canceled", None);
     press(ui, "Back to sale");
     wait_for(ui, "Total", Some(&format!("SEK{nbsp}49.50")));
+}
+
+/// Klarna goes down while a refund is made: the status bar says Klarna is offline and counts the
+/// refund waiting to be sent; the manager area lists it; once Klarna is back it is sent.
+fn live_status_scenario(till: &Till, rt: &tokio::runtime::Handle, ui: &slint::Weak<TillWindow>) {
+    let nbsp = '\u{a0}';
+    wait_for(ui, "Waiting to send: 0", None);
+    let tx = till
+        .sandbox
+        .seed_order(
+            "SEK",
+            "web-1001",
+            vec![json!({"name": "Coat", "quantity": 1, "unit_price": 50_000, "total_amount": 50_000})],
+        )
+        .payment_transaction_id;
+    till.sandbox.set_outage(true);
+    let (status, op) = rt.block_on(till.post(
+        &format!("/v1/transactions/{tx}/refunds"),
+        json!({"currency": "SEK", "reference": "return-ui-1",
+               "line_items": [{"name": "Coat", "quantity": 1, "unit_price": 12_000}]}),
+    ));
+    assert_eq!(status, 202, "the refund is queued during the outage: {op}");
+    wait_for(ui, "Waiting to send: 1", None);
+    // The outbox keeps trying and failing; the breaker opens and the bar says so.
+    wait_for(ui, "Klarna offline", None);
+
+    // The manager sees the refund waiting, and that this till has no peripherals.
+    press(ui, "Manager");
+    for digit in ["1", "2", "3", "4", "Enter"] {
+        press(ui, digit);
+    }
+    wait_for(ui, &format!("refund SEK{nbsp}120.00"), None);
+    wait_for(ui, "No devices configured", None);
+    press(ui, "Close manager area");
+
+    // Klarna is back: the refund goes out and nothing waits any more.
+    till.sandbox.set_outage(false);
+    wait_for(ui, "Waiting to send: 0", None);
+    // Back up, though still "slow" rather than "online" while the failures weigh on the
+    // five-minute figures.
+    wait_gone(ui, "Klarna offline");
 }
 
 #[test]
@@ -223,8 +284,13 @@ fn cashier_rings_up_pays_with_klarna_and_handles_decline_and_outage() {
         .enable_all()
         .build()
         .expect("runtime");
-    let till = rt.block_on(Till::start());
-    let screens = Screens::open(
+    // Quick retries and a short breaker cool-down so that the outage scenario takes seconds.
+    let till = rt.block_on(Till::start_with(Default::default(), |c| {
+        c.outbox.backoff_base_ms = 20;
+        c.outbox.backoff_cap_ms = 200;
+        c.health.breaker_cooldown_ms = 200;
+    }));
+    let screens = Screens::open_with_devices(
         till.agent().terminal.clone(),
         rt.handle().clone(),
         ScreenOptions {
@@ -234,13 +300,18 @@ fn cashier_rings_up_pays_with_klarna_and_handles_decline_and_outage() {
             products: demo_products(),
             ..Default::default()
         },
+        Some(till.agent().devices.clone()),
     )
     .expect("the windows open");
     screens.show(false).expect("the windows show");
     let ui = screens.till.as_weak();
 
+    let handle = rt.handle().clone();
     let cashier = std::thread::spawn(move || {
-        let outcome = catch_unwind(AssertUnwindSafe(|| cashier_scenario(&till, &ui)));
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            cashier_scenario(&till, &ui);
+            live_status_scenario(&till, &handle, &ui);
+        }));
         // Stop the UI whatever happened, so that a failure is reported, not a hang.
         let _ = slint::quit_event_loop();
         (outcome, till)

@@ -195,6 +195,7 @@ fn every_main_screen_renders_and_the_qr_code_reads_back_as_the_payment_link() {
         &StatusBarModel {
             klarna: KlarnaHealth::Offline,
             pending_operations: 2,
+            operations_need_attention: 1,
             device_problems: vec!["Printer: out of paper".into()],
             maintenance_window: Some("Sun 02:00–03:00".into()),
         },
@@ -251,6 +252,7 @@ fn every_main_screen_renders_and_the_qr_code_reads_back_as_the_payment_link() {
                 device: "Receipt printer".into(),
                 state: "out of paper".into(),
             }],
+            no_devices: false,
         },
         true,
     );

@@ -1,6 +1,8 @@
 //! Copies the controllers' views into the Slint globals of a window (the cashier's or the
 //! customer's). Runs on the UI thread only; everything it needs arrives as plain, `Send` values.
 
+use std::cell::RefCell;
+
 use slint::{ComponentHandle, Global, Image, Model, ModelRc, SharedString, VecModel};
 
 use crate::manager_area::{ManagerAreaModel, PinAnswer};
@@ -9,8 +11,41 @@ use crate::sale_screen::{Outcome, PaymentPhase, SaleScreenView, Screen};
 use crate::screens;
 use crate::status_bar::{KlarnaHealth, StatusBarModel};
 
-fn model<T: Clone + 'static>(rows: Vec<T>) -> ModelRc<T> {
-    ModelRc::new(VecModel::from(rows))
+/// Puts `rows` into a list property in place. The window keeps one `VecModel` per list and only
+/// the rows that differ are written, so Slint re-lays out and redraws just those rows; a new
+/// model per update would make it rebuild every row's items and repaint the whole list.
+fn update_rows<T: Clone + PartialEq + 'static>(
+    current: ModelRc<T>,
+    rows: impl Iterator<Item = T>,
+    set: impl FnOnce(ModelRc<T>),
+) {
+    let Some(list) = current.as_any().downcast_ref::<VecModel<T>>() else {
+        // The first update (the property still holds Slint's empty default).
+        set(ModelRc::new(VecModel::from(rows.collect::<Vec<T>>())));
+        return;
+    };
+    let mut n = 0;
+    for row in rows {
+        if n < list.row_count() {
+            if list.row_data(n).as_ref() != Some(&row) {
+                list.set_row_data(n, row);
+            }
+        } else {
+            list.push(row);
+        }
+        n += 1;
+    }
+    while list.row_count() > n {
+        list.remove(list.row_count() - 1);
+    }
+}
+
+/// Sets a string property only when its text changes: an unchanged value then costs neither a
+/// string allocation nor a dirty region.
+fn set_text(current: SharedString, new: &str, set: impl FnOnce(SharedString)) {
+    if current != new {
+        set(new.into());
+    }
 }
 
 fn screen(s: Screen) -> (screens::Screen, screens::Outcome) {
@@ -45,15 +80,30 @@ fn phase(p: PaymentPhase) -> screens::PaymentPhase {
     }
 }
 
-/// The QR code for `url` as a Slint image; `None` if the link cannot be encoded.
-pub fn qr_image(url: &str) -> Option<Image> {
-    qr::payment_qr(url, qr::PIXELS_PER_MODULE)
-        .ok()
-        .map(Image::from_rgb8)
+thread_local! {
+    /// The last payment link drawn and its image. Both windows show the same link and the
+    /// adapter re-sends the whole view on every change, so the code is made once per payment
+    /// attempt, not once per window per update. UI thread only, like every `Image`.
+    static LAST_QR: RefCell<Option<(String, Image)>> = const { RefCell::new(None) };
 }
 
-/// Shows the sale, payment or result screen as `view` says. The QR code is drawn again only
-/// when the payment link changes.
+/// The QR code for `url` as a Slint image, drawn at one pixel per module (the screen scales it
+/// up with pixelated rendering); `None` if the link cannot be encoded.
+pub fn qr_image(url: &str) -> Option<Image> {
+    LAST_QR.with_borrow_mut(|last| {
+        if let Some((cached, image)) = last.as_ref()
+            && cached == url
+        {
+            return Some(image.clone());
+        }
+        let image = Image::from_rgb8(qr::payment_qr(url, qr::PIXELS_PER_MODULE).ok()?);
+        *last = Some((url.to_owned(), image.clone()));
+        Some(image)
+    })
+}
+
+/// Shows the sale, payment or result screen as `view` says. Only what changed is written, so
+/// that the software renderer redraws only the parts of the window that changed.
 pub fn show_sale<C>(window: &C, view: &SaleScreenView)
 where
     C: ComponentHandle,
@@ -61,33 +111,40 @@ where
 {
     let g = window.global::<screens::SaleScreen>();
     let (screen, outcome) = screen(view.screen);
-    g.set_screen(screen);
-    g.set_outcome(outcome);
-    g.set_lines(model(
-        view.lines
-            .iter()
-            .map(|l| screens::LineItem {
-                name: l.name.as_str().into(),
-                quantity: l.quantity.as_str().into(),
-                amount: l.amount.as_str().into(),
-            })
-            .collect(),
-    ));
-    g.set_total(view.total.as_str().into());
-    g.set_has_sale(view.has_sale);
-    g.set_can_pay(view.can_pay);
-    if g.get_products().row_count() != view.products.len() {
-        g.set_products(model(
-            view.products
-                .iter()
-                .map(|(name, price)| screens::Product {
-                    name: name.as_str().into(),
-                    price: price.as_str().into(),
-                })
-                .collect(),
-        ));
+    if g.get_screen() != screen {
+        g.set_screen(screen);
     }
-    g.set_phase(phase(view.phase));
+    if g.get_outcome() != outcome {
+        g.set_outcome(outcome);
+    }
+    update_rows(
+        g.get_lines(),
+        view.lines.iter().map(|l| screens::LineItem {
+            name: l.name.as_str().into(),
+            quantity: l.quantity.as_str().into(),
+            amount: l.amount.as_str().into(),
+        }),
+        |m| g.set_lines(m),
+    );
+    set_text(g.get_total(), &view.total, |t| g.set_total(t));
+    if g.get_has_sale() != view.has_sale {
+        g.set_has_sale(view.has_sale);
+    }
+    if g.get_can_pay() != view.can_pay {
+        g.set_can_pay(view.can_pay);
+    }
+    update_rows(
+        g.get_products(),
+        view.products.iter().map(|(name, price)| screens::Product {
+            name: name.as_str().into(),
+            price: price.as_str().into(),
+        }),
+        |m| g.set_products(m),
+    );
+    let phase = phase(view.phase);
+    if g.get_phase() != phase {
+        g.set_phase(phase);
+    }
     let url = view.payment_url.as_deref().unwrap_or("");
     if g.get_payment_url() != url {
         match view.payment_url.as_deref().and_then(qr_image) {
@@ -102,9 +159,11 @@ where
         }
         g.set_payment_url(url.into());
     }
-    g.set_countdown(view.countdown.as_str().into());
-    g.set_receipt_no(view.receipt_no.as_str().into());
-    g.set_reason(view.reason.as_str().into());
+    set_text(g.get_countdown(), &view.countdown, |t| g.set_countdown(t));
+    set_text(g.get_receipt_no(), &view.receipt_no, |t| {
+        g.set_receipt_no(t)
+    });
+    set_text(g.get_reason(), &view.reason, |t| g.set_reason(t));
 }
 
 /// Only the time left, for the once-a-second tick.
@@ -114,85 +173,97 @@ where
     for<'a> screens::SaleScreen<'a>: Global<'a, C>,
 {
     let g = window.global::<screens::SaleScreen>();
-    if g.get_countdown() != countdown {
-        g.set_countdown(SharedString::from(countdown));
-    }
+    set_text(g.get_countdown(), countdown, |t| g.set_countdown(t));
 }
 
+/// The status bar; the agent pushes it every second, so unchanged fields are left alone.
 pub fn show_status<C>(window: &C, status: &StatusBarModel)
 where
     C: ComponentHandle,
     for<'a> screens::StatusBar<'a>: Global<'a, C>,
 {
     let g = window.global::<screens::StatusBar>();
-    g.set_klarna(match status.klarna {
+    let klarna = match status.klarna {
         KlarnaHealth::Online => screens::KlarnaHealth::Online,
         KlarnaHealth::Degraded => screens::KlarnaHealth::Degraded,
         KlarnaHealth::Offline => screens::KlarnaHealth::Offline,
-    });
-    g.set_pending_operations(i32::try_from(status.pending_operations).unwrap_or(i32::MAX));
-    g.set_device_problems(status.device_problems_text().into());
-    g.set_maintenance_window(status.maintenance_window.clone().unwrap_or_default().into());
+    };
+    if g.get_klarna() != klarna {
+        g.set_klarna(klarna);
+    }
+    let pending = i32::try_from(status.pending_operations).unwrap_or(i32::MAX);
+    if g.get_pending_operations() != pending {
+        g.set_pending_operations(pending);
+    }
+    let attention = i32::try_from(status.operations_need_attention).unwrap_or(i32::MAX);
+    if g.get_operations_need_attention() != attention {
+        g.set_operations_need_attention(attention);
+    }
+    set_text(
+        g.get_device_problems(),
+        &status.device_problems_text(),
+        |t| g.set_device_problems(t),
+    );
+    set_text(
+        g.get_maintenance_window(),
+        status.maintenance_window.as_deref().unwrap_or(""),
+        |t| g.set_maintenance_window(t),
+    );
 }
 
+/// The manager area's panes, or nothing of them while it is locked.
 pub fn show_manager_area<C>(window: &C, panes: &ManagerAreaModel, unlocked: bool)
 where
     C: ComponentHandle,
     for<'a> screens::ManagerArea<'a>: Global<'a, C>,
 {
     let g = window.global::<screens::ManagerArea>();
-    g.set_unlocked(unlocked);
-    if !unlocked {
-        // Nothing of the manager's data stays in the window while the area is locked.
-        g.set_transactions(model(Vec::new()));
-        g.set_outbox(model(Vec::new()));
-        g.set_health(model(Vec::new()));
-        g.set_devices(model(Vec::new()));
-        return;
+    if g.get_unlocked() != unlocked {
+        g.set_unlocked(unlocked);
     }
-    g.set_pin_state(screens::PinState::Waiting);
-    g.set_transactions(model(
-        panes
-            .transactions
-            .iter()
-            .map(|t| screens::TransactionRow {
-                time: t.time.as_str().into(),
-                amount: t.amount.as_str().into(),
-                state: t.state.as_str().into(),
-            })
-            .collect(),
-    ));
-    g.set_outbox(model(
-        panes
-            .outbox
-            .iter()
-            .map(|o| screens::OutboxRow {
-                operation: o.operation.as_str().into(),
-                state: o.state.as_str().into(),
-                attempts: o.attempts.as_str().into(),
-            })
-            .collect(),
-    ));
-    g.set_health(model(
-        panes
-            .health
-            .iter()
-            .map(|h| screens::HealthRow {
-                category: h.category.as_str().into(),
-                state: h.state.as_str().into(),
-            })
-            .collect(),
-    ));
-    g.set_devices(model(
-        panes
-            .devices
-            .iter()
-            .map(|d| screens::DeviceRow {
-                device: d.device.as_str().into(),
-                state: d.state.as_str().into(),
-            })
-            .collect(),
-    ));
+    // Nothing of the manager's data stays in the window while the area is locked.
+    let empty = ManagerAreaModel::default();
+    let panes = if unlocked { panes } else { &empty };
+    if unlocked && g.get_pin_state() != screens::PinState::Waiting {
+        g.set_pin_state(screens::PinState::Waiting);
+    }
+    update_rows(
+        g.get_transactions(),
+        panes.transactions.iter().map(|t| screens::TransactionRow {
+            time: t.time.as_str().into(),
+            amount: t.amount.as_str().into(),
+            state: t.state.as_str().into(),
+        }),
+        |m| g.set_transactions(m),
+    );
+    update_rows(
+        g.get_outbox(),
+        panes.outbox.iter().map(|o| screens::OutboxRow {
+            operation: o.operation.as_str().into(),
+            state: o.state.as_str().into(),
+            attempts: o.attempts.as_str().into(),
+        }),
+        |m| g.set_outbox(m),
+    );
+    update_rows(
+        g.get_health(),
+        panes.health.iter().map(|h| screens::HealthRow {
+            category: h.category.as_str().into(),
+            state: h.state.as_str().into(),
+        }),
+        |m| g.set_health(m),
+    );
+    update_rows(
+        g.get_devices(),
+        panes.devices.iter().map(|d| screens::DeviceRow {
+            device: d.device.as_str().into(),
+            state: d.state.as_str().into(),
+        }),
+        |m| g.set_devices(m),
+    );
+    if g.get_no_devices() != panes.no_devices {
+        g.set_no_devices(panes.no_devices);
+    }
 }
 
 pub fn show_pin_answer<C>(window: &C, answer: PinAnswer)

@@ -112,6 +112,9 @@ pub struct ManagerAreaModel {
     pub outbox: Vec<OutboxRow>,
     pub health: Vec<HealthRow>,
     pub devices: Vec<DeviceRow>,
+    /// The till has no peripherals configured, so the devices pane says so instead of
+    /// looking like it is still loading.
+    pub no_devices: bool,
 }
 
 #[cfg(test)]

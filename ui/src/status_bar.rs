@@ -17,6 +17,8 @@ pub struct StatusBarModel {
     pub klarna: KlarnaHealth,
     /// Refunds, captures and the like waiting in the outbox to reach Klarna.
     pub pending_operations: u32,
+    /// Operations Klarna refused for good: a manager must retry or dismiss them.
+    pub operations_need_attention: u32,
     /// Each problem as the device reports it ("Printer: out of paper").
     pub device_problems: Vec<String>,
     /// When the next maintenance window starts, already as text for the till's language.

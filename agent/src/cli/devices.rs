@@ -60,7 +60,7 @@ pub async fn list(config: &Path) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            println!("the agent is not answering ({e:#}); configured devices, state unknown:");
+            println!("the agent is not answering ({e}); configured devices, state unknown:");
             for (role, port) in devices {
                 println!("{:<12} {:<14} {port}", role.as_str(), "unknown");
             }

@@ -82,6 +82,7 @@ impl DemoPeripherals {
             port: PortConfig::at(&self.card_reader_path),
             ..Default::default()
         });
+        cfg.receipt.header = vec!["kassa demo store".into(), "Storgatan 1, Stockholm".into()];
         cfg.catalogue = Catalogue::parse_csv(
             include_str!("../../../assets/catalogue.example.csv").as_bytes(),
             "catalogue.example.csv",

@@ -431,7 +431,7 @@ impl KlarnaClient {
         let status = match &result {
             Ok((s, _)) => Some(*s),
             Err(Sent::Status(s, _, _)) => Some(*s),
-            Err(Sent::NoAnswer(_) | Sent::NotSent(_)) => None,
+            Err(Sent::NoAnswer(_) | Sent::Unsent(_)) => None,
         };
         span.record("latency_ms", latency.as_secs_f64() * 1000.0);
         if let Some(s) = status {
@@ -462,7 +462,7 @@ impl KlarnaClient {
                 tracing::warn!("Klarna call got no answer: {m}");
                 Err(KlarnaError::UnknownOutcome(m))
             }
-            Err(Sent::NotSent(m)) => {
+            Err(Sent::Unsent(m)) => {
                 tracing::warn!("Klarna unreachable: {m}");
                 Err(KlarnaError::Unreachable(m))
             }
@@ -499,7 +499,7 @@ impl KlarnaClient {
         }
         let resp = req.send().await.map_err(|e| {
             if e.is_connect() {
-                Sent::NotSent(describe(&e))
+                Sent::Unsent(describe(&e))
             } else {
                 Sent::NoAnswer(describe(&e))
             }
@@ -527,8 +527,10 @@ fn json<B: Serialize + ?Sized>(body: &B) -> Result<String, KlarnaError> {
 /// How far a request got.
 enum Sent {
     Status(u16, reqwest::header::HeaderMap, bytes::Bytes),
+    /// Sent, but no (complete) answer came back: the outcome is unknown.
     NoAnswer(String),
-    NotSent(String),
+    /// Never left the terminal (no connection).
+    Unsent(String),
 }
 
 /// The error without its URL's query (never secrets, but keep logs short) and with its cause.

@@ -362,8 +362,15 @@ impl LogFilter {
             w.push(format!("({})", any.join(" OR ")));
         }
         if let Some(s) = &self.state {
-            let b = bind(&mut p, Box::new(s.clone()));
-            w.push(format!("{STATE} = {b}"));
+            if ["queued", "sent", "needs_attention", "resolved"].contains(&s.as_str()) {
+                // Only outbox rows have these states, and theirs is in the kind: use its index
+                // rather than computing every row's state.
+                let b = bind(&mut p, Box::new(format!("outbox_{s}")));
+                w.push(format!("j.kind = {b}"));
+            } else {
+                let b = bind(&mut p, Box::new(s.clone()));
+                w.push(format!("{STATE} = {b}"));
+            }
         }
         if let Some(m) = self.min_amount {
             let b = bind(&mut p, Box::new(m));

@@ -103,20 +103,17 @@ impl Db {
         &mut self,
         f: impl FnOnce(&mut WriteTx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let result = {
-            let tx = self
-                .conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let mut w = WriteTx {
-                tx,
-                terminal_id: &self.terminal_id,
-            };
-            match f(&mut w) {
-                Ok(v) => w.tx.commit().map(|()| v).map_err(StoreError::from),
-                Err(e) => Err(e),
-            }
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut w = WriteTx {
+            tx,
+            terminal_id: &self.terminal_id,
         };
-        result
+        // Dropping `w` on error rolls the transaction back.
+        let v = f(&mut w)?;
+        w.tx.commit()?;
+        Ok(v)
     }
 }
 

@@ -78,7 +78,7 @@ fn expected(h: &History, f: &LogFilter) -> Vec<i64> {
                 && f.operator.as_ref().is_none_or(|o| e.operator == *o)
                 && f.reference
                     .as_ref()
-                    .is_none_or(|r| ids.iter().any(|i| *i == Some(r.as_str())))
+                    .is_none_or(|r| ids.contains(&Some(r.as_str())))
                 && f.text.as_ref().is_none_or(|t| {
                     let t = t.to_lowercase();
                     e.operator.to_lowercase().contains(&t)

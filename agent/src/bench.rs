@@ -1,0 +1,311 @@
+//! `kassa bench`: the performance figures of the payment path, the journal and the outbox, each
+//! measured side by side with a baseline in the same run (same machine, same disk, same moment),
+//! so the ratios mean something on a shared machine. Figures, not pass/fail: see the closing notes.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use kassa_sim::sandbox::{Sandbox, SandboxConfig};
+use serde_json::json;
+
+use crate::app::Agent;
+use crate::config::{Config, Secret};
+use crate::outbox::{NewOperation, Operation, OutboxLimits};
+use crate::store::{Db, JournalEntry, JournalKind};
+
+type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// p50 and p99 (nearest rank) of a sample, in milliseconds.
+pub fn percentiles(samples: &mut [Duration]) -> (f64, f64) {
+    samples.sort();
+    let at = |p: f64| {
+        let rank = ((p / 100.0) * samples.len() as f64).ceil().max(1.0) as usize;
+        samples[rank.min(samples.len()) - 1].as_secs_f64() * 1000.0
+    };
+    if samples.is_empty() { (0.0, 0.0) } else { (at(50.0), at(99.0)) }
+}
+
+fn report(name: &str, baseline: &str, mut ours: Vec<Duration>, mut base: Vec<Duration>) -> (f64, f64) {
+    let (p50, p99) = percentiles(&mut ours);
+    let (b50, b99) = percentiles(&mut base);
+    println!(
+        "{name:<34} p50 {p50:>8.3} ms  p99 {p99:>8.3} ms | {baseline:<26} p50 {b50:>8.3} ms  p99 {b99:>8.3} ms | p99 ratio {:.2}, p99 overhead {:+.3} ms",
+        p99 / b99.max(1e-9),
+        p99 - b99
+    );
+    (p99, b99)
+}
+
+fn test_config(sandbox: &Sandbox, dir: &std::path::Path) -> Config {
+    let mut cfg = crate::demo::config_for_sandbox(sandbox, dir);
+    // Followers would poll each open request; the benchmark measures the start, not the follow-up.
+    cfg.payment.poll_interval_ms = 3_600_000;
+    cfg.payment.in_store_timeout_secs = 3600;
+    cfg.outbox = OutboxLimits { max_count: 100_000, default_max_total: i64::MAX / 4, ..Default::default() };
+    cfg
+}
+
+/// Agent overhead on the payment path: local API "start payment" → QR URL, against a bare
+/// reqwest authorize call to the same sandbox endpoint.
+async fn payment_path(base: &std::path::Path, iterations: usize) -> BenchResult<()> {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await?;
+    let dir = tempfile::tempdir_in(base)?;
+    let token = "bench-token";
+    let agent = Agent::start(test_config(&sandbox, dir.path()), Secret::new(sandbox.api_key()), Secret::new(token)).await?;
+    let http = reqwest::Client::new();
+    let api = format!("http://{}", agent.api_addr);
+    let authorize = format!("{}/v2/accounts/{}/payment/authorize", sandbox.base_url(), sandbox.account_id());
+    let body = json!({"currency": "SEK",
+        "request_payment_transaction": {"amount": 11800, "payment_transaction_reference": "bench", "capture": "NOW"},
+        "supplementary_purchase_data": {"purchase_reference": "bench", "line_items": [
+            {"name": "T-shirt", "quantity": 1, "unit_price": 11800, "total_amount": 11800}]},
+        "step_up_config": {"payment_request_reference": "bench",
+            "customer_interaction_config": {"method": "HANDOVER", "return_url": "https://x.invalid"}},
+        "point_of_checkout": {"store_reference": "s"},
+        "point_of_transaction": {"type": "TERMINAL", "terminal_reference": "t"}});
+    let (mut ours, mut base) = (vec![], vec![]);
+    for i in 0..iterations + 20 {
+        let sale: serde_json::Value = http
+            .post(format!("{api}/v1/sales"))
+            .bearer_auth(token)
+            .json(&json!({"lines": [{"name": "T-shirt", "quantity": 1, "unit_price": 11800}]}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let sale_id = sale["id"].as_str().ok_or("no sale id")?.to_string();
+
+        let t = Instant::now();
+        let r = http
+            .post(&authorize)
+            .header("Authorization", format!("Basic {}", sandbox.api_key()))
+            .header("Klarna-Idempotency-Key", uuid::Uuid::new_v4().to_string())
+            .header("Partner-Correlation-Id", "bench")
+            .json(&body)
+            .send()
+            .await?;
+        let v: serde_json::Value = r.json().await?;
+        let b = t.elapsed();
+        if v["payment_request"]["payment_request_id"].is_null() {
+            return Err("baseline authorize failed".into());
+        }
+
+        let t = Instant::now();
+        let a: serde_json::Value = http
+            .post(format!("{api}/v1/sales/{sale_id}/payments"))
+            .bearer_auth(token)
+            .json(&json!({}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let o = t.elapsed();
+        if a["payment_request_url"].is_null() {
+            return Err(format!("agent payment failed: {a}").into());
+        }
+        // The first iterations warm connections and the eligibility cache.
+        if i >= 20 {
+            base.push(b);
+            ours.push(o);
+        }
+    }
+    report("start payment → QR URL (local API)", "bare authorize (reqwest)", ours, base);
+    Ok(())
+}
+
+/// A bare SQLite insert with kassa's pragmas, in its own transaction, on the same disk.
+fn bare_insert_db(dir: &std::path::Path) -> BenchResult<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(dir.join("bare.db"))?;
+    crate::store::configure(&conn)?;
+    conn.execute_batch(
+        "CREATE TABLE t (seq INTEGER PRIMARY KEY, at TEXT, kind TEXT, amount INTEGER, currency TEXT, detail TEXT, hash TEXT)",
+    )?;
+    Ok(conn)
+}
+
+fn bare_insert(conn: &mut rusqlite::Connection, i: i64) -> BenchResult<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute(
+        "INSERT INTO t (at, kind, amount, currency, detail, hash) VALUES (?1, 'line_added', ?2, 'SEK', '{}', ?3)",
+        rusqlite::params![crate::now_rfc3339(), i, format!("{i:064x}")],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Durable journal append and durable outbox enqueue, each against a bare insert.
+fn storage(base: &std::path::Path, iterations: usize) -> BenchResult<()> {
+    let dir = tempfile::tempdir_in(base)?;
+    let mut db = Db::open(&dir.path().join("kassa.db"), "bench-till")?;
+    let mut bare = bare_insert_db(dir.path())?;
+    let limits = OutboxLimits { max_count: 1_000_000, default_max_total: i64::MAX / 4, ..Default::default() };
+    let (mut journal, mut enqueue, mut base_j, mut base_o) = (vec![], vec![], vec![], vec![]);
+    for i in 0..iterations as i64 {
+        let t = Instant::now();
+        bare_insert(&mut bare, i)?;
+        base_j.push(t.elapsed());
+
+        let t = Instant::now();
+        db.write(|w| {
+            let mut e = JournalEntry::new(JournalKind::LineAdded, "bench");
+            e.amount = Some(i);
+            e.currency = Some("SEK".into());
+            w.journal(e)
+        })?;
+        journal.push(t.elapsed());
+
+        let t = Instant::now();
+        bare_insert(&mut bare, i)?;
+        base_o.push(t.elapsed());
+
+        let op = NewOperation {
+            operation: Operation::Refund,
+            transaction_id: format!("krn:payment:eu1:transaction:{}", i % 50),
+            currency: "SEK".into(),
+            amount: 100,
+            line_items: vec![],
+            reference: format!("r-{i}"),
+            operator: "bench".into(),
+            sale_id: None,
+        };
+        let t = Instant::now();
+        db.enqueue(&op, &limits, None)?;
+        enqueue.push(t.elapsed());
+    }
+    report("journal append (synchronous=FULL)", "bare insert, same pragmas", journal, base_j);
+    report("outbox enqueue (+ journal row)", "bare insert, same pragmas", enqueue, base_o);
+    Ok(())
+}
+
+/// Queues `count` refunds while Klarna is down, measures the start-up of a real `kassa run`
+/// process with them waiting, then drains them against a sandbox limited to `rate` requests/s.
+async fn outbox_drain(base: &std::path::Path, count: usize, rate: f64) -> BenchResult<()> {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await?;
+    let dir = tempfile::tempdir_in(base)?;
+    let cfg = test_config(&sandbox, dir.path());
+    let txs: Vec<String> = (0..count.div_ceil(150))
+        .map(|i| {
+            sandbox
+                .seed_order("SEK", &format!("web-{i}"), vec![json!({"name": "Order", "quantity": 1,
+                    "unit_price": 1_000_000_000, "total_amount": 1_000_000_000})])
+                .payment_transaction_id
+        })
+        .collect();
+    {
+        let mut db = Db::open(&cfg.database_path(), &cfg.terminal_id)?;
+        let t = Instant::now();
+        for i in 0..count {
+            let op = NewOperation {
+                operation: Operation::Refund,
+                transaction_id: txs[i % txs.len()].clone(),
+                currency: "SEK".into(),
+                amount: 100,
+                line_items: vec![crate::klarna::wire::LineItem { name: "Item".into(), quantity: 1, unit_price: 100, total_amount: 100, reference: None }],
+                reference: format!("r-{i}"),
+                operator: "bench".into(),
+                sale_id: None,
+            };
+            db.enqueue(&op, &cfg.outbox, None)?;
+        }
+        println!("(queued {count} refunds in {:.1} s)", t.elapsed().as_secs_f64());
+    }
+
+    // Start-up to ready, as a real process, with the queue waiting and Klarna unreachable.
+    sandbox.set_outage(true);
+    let exe = std::env::current_exe()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let key = dir.path().join("klarna.key");
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(&key)?;
+        f.write_all(sandbox.api_key().as_bytes())?;
+    }
+    let file = dir.path().join("kassa.toml");
+    std::fs::write(&file, format!(
+        "terminal_id = \"{}\"\nstore_id = \"s\"\ndata_dir = \"{}\"\ncurrency = \"SEK\"\n[klarna]\nbase_url = \"{}\"\npartner_account_id = \"{}\"\napi_key_file = \"{}\"\n[api]\nlisten = \"127.0.0.1:{port}\"\n[outbox]\nmax_count = 100000\n",
+        cfg.terminal_id, dir.path().display(), sandbox.base_url(), sandbox.account_id(), key.display()))?;
+    let http = reqwest::Client::new();
+    let mut startups = vec![];
+    for _ in 0..5 {
+        let t = Instant::now();
+        let mut child = std::process::Command::new(&exe)
+            .args(["run", "--config"])
+            .arg(&file)
+            .env("KASSA_API_TOKEN", "bench")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        loop {
+            if let Ok(r) = http.get(format!("http://127.0.0.1:{port}/health")).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            if t.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                return Err("the agent did not become ready".into());
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        startups.push(t.elapsed());
+        child.kill()?;
+        child.wait()?;
+    }
+    startups.sort();
+    println!(
+        "start-up to ready, {count} waiting      median {:.0} ms, worst {:.0} ms (process exec to /health answering; 5 runs)",
+        startups[2].as_secs_f64() * 1000.0,
+        startups[4].as_secs_f64() * 1000.0
+    );
+
+    // Drain against a rate-limited sandbox.
+    sandbox.set_outage(false);
+    sandbox.set_rate_limit(Some(rate));
+    let t = Instant::now();
+    let agent = Agent::start(cfg, Secret::new(sandbox.api_key()), Secret::new("bench")).await?;
+    loop {
+        let n = sandbox.effects().iter().filter(|e| e.kind == "refund").count();
+        if n >= count {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(600) {
+            return Err(format!("drain stalled at {n} of {count}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = t.elapsed().as_secs_f64();
+    let ideal = count as f64 / rate;
+    let effects = sandbox.effects();
+    let mut keys: Vec<_> = effects.iter().filter(|e| e.kind == "refund").filter_map(|e| e.idempotency_key.clone()).collect();
+    keys.sort();
+    keys.dedup();
+    println!(
+        "drain {count} refunds at {rate} req/s       {took:.2} s vs ideal {ideal:.2} s: ratio {:.3}; applied {} distinct, {} requests",
+        took / ideal,
+        keys.len(),
+        sandbox.hits("refund")
+    );
+    drop(agent);
+    Ok(())
+}
+
+pub struct BenchOptions {
+    /// Where the databases live (default: the system temp dir); `/dev/shm` shows the cost
+    /// without the disk's fsync.
+    pub dir: Option<std::path::PathBuf>,
+    pub iterations: usize,
+    pub drain_count: usize,
+    pub drain_rate: f64,
+}
+
+pub async fn run(opts: BenchOptions) -> BenchResult<()> {
+    println!("kassa bench: {} iterations; p99 is nearest-rank; baselines measured in the same run", opts.iterations);
+    let base = opts.dir.unwrap_or_else(std::env::temp_dir);
+    println!("databases in {}", base.display());
+    payment_path(&base, opts.iterations).await?;
+    storage(&base, opts.iterations)?;
+    if opts.drain_count > 0 {
+        outbox_drain(&base, opts.drain_count, opts.drain_rate).await?;
+    }
+    Ok(())
+}
