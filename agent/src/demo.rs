@@ -74,6 +74,44 @@ pub fn qr_text(url: &str) -> String {
     }
 }
 
+/// The online order seeded at the sandbox when the demo starts: a customer bought it on the web
+/// with Klarna and brings a scarf back to the store (issue 6's in-store return).
+pub fn seed_online_order(sandbox: &Sandbox) -> String {
+    let line = |name: &str, reference: &str, quantity: i64, unit_price: i64| {
+        serde_json::json!({"name": name, "reference": reference, "quantity": quantity,
+            "unit_price": unit_price, "total_amount": quantity * unit_price})
+    };
+    sandbox
+        .seed_order(
+            "SEK",
+            "web-order-1001",
+            vec![
+                line("Winter coat", "SKU-30", 1, 129900),
+                line("Scarf", "SKU-31", 2, 19900),
+            ],
+        )
+        .payment_transaction_id
+}
+
+/// Index of the scarf in the seeded order's lines, as `GET /v1/returns/purchases/…` lists them.
+const SCARF_LINE: usize = 1;
+
+/// The exact commands that return one scarf of the online order through the local API.
+fn return_commands(api: std::net::SocketAddr, token: &str, transaction_id: &str) -> String {
+    let body = serde_json::json!({
+        "transaction_id": transaction_id,
+        "lines": [{"index": SCARF_LINE, "quantity": 1}],
+        "reason": "changed mind",
+    });
+    let lookup = format!(
+        "curl -s -H 'Authorization: Bearer {token}' http://{api}/v1/returns/purchases/{transaction_id}"
+    );
+    let create = format!(
+        "curl -s -X POST -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' -d '{body}' http://{api}/v1/returns"
+    );
+    format!("  {lookup}\n  {create}")
+}
+
 pub struct DemoOptions {
     pub headless: bool,
     pub scripted: bool,
@@ -118,8 +156,12 @@ pub async fn run(opts: DemoOptions) -> DemoResult<bool> {
         agent.api_addr
     );
     println!(
-        "Data directory:   {} (deleted at exit)\n",
+        "Data directory:   {} (deleted at exit)",
         data.path().display()
+    );
+    let online_order = seed_online_order(&sandbox);
+    println!(
+        "Online order:     {online_order} (Winter coat 1 × 1299.00, Scarf 2 × 199.00 SEK; to return in store)\n"
     );
 
     let t = &agent.terminal;
@@ -261,6 +303,19 @@ pub async fn run(opts: DemoOptions) -> DemoResult<bool> {
         ),
         Some((seq, why)) => println!("Journal BROKEN at row {seq}: {why}"),
     }
+    if paid {
+        println!(
+            "\nReturn a scarf from online order {online_order} (Klarna transaction id):\n{}",
+            return_commands(agent.api_addr, &token, &online_order)
+        );
+        if opts.scripted {
+            println!("(the scripted demo stops now; run `kassa demo --headless` to try them)");
+        } else {
+            // The commands need a running till: keep it up until the person is done.
+            println!("The till keeps running for that; press Ctrl-C to stop.");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
     Ok(paid && report.first_broken.is_none())
 }
 
@@ -309,6 +364,8 @@ pub fn run_windowed(rt: &tokio::runtime::Runtime, opts: WindowOptions) -> DemoRe
         let locale = cfg.klarna.locale.clone();
         let token = uuid::Uuid::new_v4().simple().to_string();
         let agent = Agent::start(cfg, Secret::new(sandbox.api_key()), Secret::new(token)).await?;
+        let online_order = seed_online_order(&sandbox);
+        println!("Online order:     {online_order} (Winter coat, 2 scarves; to return in store)");
         DemoResult::Ok((Arc::new(sandbox), agent, locale, peripherals))
     })?;
     let wanted = opts.language.unwrap_or(locale);
@@ -343,7 +400,12 @@ pub fn run_windowed(rt: &tokio::runtime::Runtime, opts: WindowOptions) -> DemoRe
         products: demo_products(),
         demo: Some(hooks),
     };
-    let shown = crate::screen::run(agent.terminal.clone(), rt.handle().clone(), screens);
+    let shown = crate::screen::run_with_devices(
+        agent.terminal.clone(),
+        rt.handle().clone(),
+        screens,
+        Some(agent.devices.clone()),
+    );
     // The agent and the sandbox own tasks on the runtime: drop them inside it.
     rt.block_on(async move {
         drop(agent);

@@ -173,6 +173,10 @@ impl Peripheral for ScannerPeripheral {
         Ok(())
     }
 
+    fn deadline(&self) -> Option<Instant> {
+        self.framer.deadline()
+    }
+
     fn disconnected(&mut self) {
         // A half frame from the moment of unplugging is noise, not a scan.
         self.framer.reset();
@@ -466,6 +470,10 @@ impl Peripheral for CardPeripheral {
             self.finish();
         }
         Ok(())
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.last_byte.map(|t| t + self.silence)
     }
 
     fn disconnected(&mut self) {

@@ -40,6 +40,11 @@ pub(crate) trait Peripheral: Send + 'static {
     fn tick(&mut self, _port: &mut dyn SerialPort, _now: Instant) -> io::Result<()> {
         Ok(())
     }
+    /// When `tick` must run next at the latest (e.g. a scan frame ends by silence then). The next
+    /// read waits no longer than that, so silence-based framing is not late by up to a `TICK`.
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
     /// The port is gone: drop half-received data.
     fn disconnected(&mut self) {}
     /// State while the port is open.
@@ -181,6 +186,14 @@ impl<P: Peripheral> PortThread<P> {
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => return Ended::Shutdown,
                 }
+            }
+            let wait = self.peripheral.deadline().map_or(TICK, |at| {
+                at.saturating_duration_since(Instant::now())
+                    .clamp(Duration::from_millis(1), TICK)
+            });
+            // Setting a timeout on an open port only stores it; a failure would just keep TICK.
+            if port.timeout() != wait {
+                let _ = port.set_timeout(wait);
             }
             match port.read(&mut buf) {
                 // End of file: the other side of the line hung up.

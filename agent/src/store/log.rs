@@ -298,8 +298,11 @@ impl LogFilter {
             })
     }
 
-    /// The WHERE clause (over `journal j`) and its parameters.
-    fn sql(&self) -> (String, Vec<Box<dyn ToSql>>) {
+    /// The rows to read (`journal j`, or the trigram matches joined to it), the column that orders
+    /// them newest first, the WHERE clause and its parameters.
+    fn sql(&self) -> (&'static str, &'static str, String, Vec<Box<dyn ToSql>>) {
+        let mut from = "journal j";
+        let mut key = "j.seq";
         let mut w: Vec<String> = Vec::new();
         let mut p: Vec<Box<dyn ToSql>> = Vec::new();
         let bind = |p: &mut Vec<Box<dyn ToSql>>, v: Box<dyn ToSql>| {
@@ -334,13 +337,17 @@ impl LogFilter {
                     .collect::<Vec<_>>()
                     .join(",")
             };
-            // Sales and payments are most rows: reading newest-first and filtering beats the
-            // kind index (the unary + keeps SQLite off it); the rare kinds use the index.
-            let common = self
-                .kinds
-                .iter()
-                .any(|k| matches!(k, LogKind::Sale | LogKind::Payment | LogKind::System));
-            let col = if common { "+j.kind" } else { "j.kind" };
+            // The kind index gives rows newest first only for one kind: with several, SQLite
+            // collects and sorts every one of them (20,000 outbox rows in a year). Reading
+            // newest-first and testing the kind is cheaper then, and for the common kinds (sales,
+            // payments) anyway; the unary + keeps SQLite off the index.
+            let one_rare = kinds.len() == 1
+                && !refund_only
+                && !self
+                    .kinds
+                    .iter()
+                    .any(|k| matches!(k, LogKind::Sale | LogKind::Payment | LogKind::System));
+            let col = if one_rare { "j.kind" } else { "+j.kind" };
             let mut any = Vec::new();
             if !kinds.is_empty() {
                 any.push(format!("{col} IN ({})", list(&kinds)));
@@ -367,6 +374,22 @@ impl LogFilter {
                 // rather than computing every row's state.
                 let b = bind(&mut p, Box::new(format!("outbox_{s}")));
                 w.push(format!("j.kind = {b}"));
+            } else if [
+                "requested",
+                "awaiting_customer",
+                "customer_opened",
+                "completed",
+            ]
+            .contains(&s.as_str())
+            {
+                // Attempts still in flight are a handful at any time (one a sale at most), so
+                // start from them rather than testing every row's state; sales never have these
+                // states, and outbox rows have their own.
+                let b = bind(&mut p, Box::new(s.clone()));
+                w.push(format!(
+                    "j.attempt_id IN (SELECT a.id FROM payment_attempts a WHERE a.state = {b})
+                     AND j.kind NOT LIKE 'outbox%'"
+                ));
             } else {
                 let b = bind(&mut p, Box::new(s.clone()));
                 w.push(format!("{STATE} = {b}"));
@@ -401,9 +424,21 @@ impl LogFilter {
                 // never spans two columns, so this is "a substring of one field".
                 let phrase = format!("\"{}\"", t.replace('"', "\"\""));
                 let b = bind(&mut p, Box::new(phrase));
-                w.push(format!(
-                    "j.seq IN (SELECT rowid FROM journal_text WHERE journal_text MATCH {b})"
-                ));
+                if self.reference.is_some() {
+                    // A reference leaves a handful of rows: ask the trigram index about each.
+                    w.push(format!(
+                        "EXISTS (SELECT 1 FROM journal_text t
+                                 WHERE t.journal_text MATCH {b} AND t.rowid = j.seq)"
+                    ));
+                } else {
+                    // Read the matches newest first from the trigram index itself (it takes the
+                    // order and the keyset bound on rowid), so a page stops after its rows
+                    // instead of collecting every match of a common word first. CROSS JOIN keeps
+                    // it outermost.
+                    from = "journal_text t CROSS JOIN journal j ON j.seq = t.rowid";
+                    key = "t.rowid";
+                    w.push(format!("t.journal_text MATCH {b}"));
+                }
             } else {
                 let b = bind(&mut p, Box::new(t.to_lowercase()));
                 let fields = [
@@ -428,7 +463,7 @@ impl LogFilter {
         } else {
             w.join(" AND ")
         };
-        (clause, p)
+        (from, key, clause, p)
     }
 }
 
@@ -488,20 +523,34 @@ impl Db {
         filter.validate()?;
         let limit = limit.clamp(1, MAX_PAGE);
         let before = before.unwrap_or(i64::MAX);
-        let (clause, mut params) = filter.sql();
+        let (from, key, clause, mut params) = filter.sql();
         params.push(Box::new(before));
         let before_p = params.len();
         params.push(Box::new(limit as i64));
         let limit_p = params.len();
-        let sql = format!(
-            "SELECT {cols}, {STATE} FROM journal j WHERE {clause} AND j.seq < ?{before_p}
-             ORDER BY j.seq DESC LIMIT ?{limit_p}",
-            cols = COLUMNS
-                .split(',')
-                .map(|c| format!("j.{}", c.trim()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let cols = COLUMNS
+            .split(',')
+            .map(|c| format!("j.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = if from == "journal j" && clause == "1" {
+            // No filter: the primary key alone orders and bounds the page, so there is nothing
+            // to find first (and an export, thousands of rows a page, reads them in one pass).
+            format!(
+                "SELECT {cols}, {STATE} FROM journal j WHERE j.seq < ?{before_p}
+                 ORDER BY j.seq DESC LIMIT ?{limit_p}"
+            )
+        } else {
+            // Find the page's seqs first, from the indexes alone where they cover the filter,
+            // and only then read those rows and work out their state: otherwise SQLite reads
+            // and computes every matching row (a whole day for a date range) before sorting.
+            format!(
+                "SELECT {cols}, {STATE} FROM journal j WHERE j.seq IN (
+                     SELECT j.seq FROM {from} WHERE {clause} AND {key} < ?{before_p}
+                     ORDER BY {key} DESC LIMIT ?{limit_p})
+                 ORDER BY j.seq DESC"
+            )
+        };
         let mut st = self.conn.prepare_cached(&sql)?;
         let refs: Vec<&dyn ToSql> = params.iter().map(|b| b.as_ref()).collect();
         let mut entries = st

@@ -78,12 +78,25 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Db) -> Result<T, StoreError> + Send + 'static,
     {
+        self.submit(f).await
+    }
+
+    /// Queues `f` on the owner thread now (jobs run in the order they were submitted) and
+    /// returns a future of its result: lets a caller overlap its own work with the write.
+    pub fn submit<T, F>(&self, f: F) -> impl Future<Output = Result<T, StoreError>> + use<T, F>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Db) -> Result<T, StoreError> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |db| {
             let _ = tx.send(f(db));
         });
-        self.jobs.send(job).map_err(|_| StoreError::Stopped)?;
-        rx.await.map_err(|_| StoreError::Stopped)?
+        let sent = self.jobs.send(job).map_err(|_| StoreError::Stopped);
+        async move {
+            sent?;
+            rx.await.map_err(|_| StoreError::Stopped)?
+        }
     }
 }
 
@@ -113,6 +126,25 @@ impl Db {
         // Dropping `w` on error rolls the transaction back.
         let v = f(&mut w)?;
         w.tx.commit()?;
+        Ok(v)
+    }
+}
+
+impl Db {
+    /// As `write`, but the commit does not wait for the disk (`synchronous=NORMAL` for this one
+    /// transaction). Only for facts that can be learnt again from Klarna after a power cut (a
+    /// payment request's id and URL, replayed under the stored idempotency key; a state the next
+    /// poll reads again); the next ordinary commit makes it durable anyway, and a lost tail never
+    /// breaks the journal's chain.
+    pub fn write_relaxed<T>(
+        &mut self,
+        f: impl FnOnce(&mut WriteTx<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let r = self.write(f);
+        let restored = self.conn.pragma_update(None, "synchronous", "FULL");
+        let v = r?;
+        restored?;
         Ok(v)
     }
 }

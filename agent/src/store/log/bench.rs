@@ -22,7 +22,10 @@ fn pct(v: &mut [Duration], p: f64) -> Duration {
 #[ignore = "benchmark: run with --release -- --ignored --nocapture"]
 fn bench_log() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut db = Db::open(&dir.path().join("k.db"), "till-1").expect("db");
+    // KASSA_BENCH_DB=/path/new.db keeps the loaded database for looking at query plans afterwards.
+    let path = std::env::var_os("KASSA_BENCH_DB")
+        .map_or_else(|| dir.path().join("k.db"), std::path::PathBuf::from);
+    let mut db = Db::open(&path, "till-1").expect("db");
     let t = Instant::now();
     // About 8 rows a sale: 124,600 sales fill a year with about 1,000,000 rows.
     generated::load(&mut db, 2025, 124_600, start(), 190, false).expect("a year loads");
@@ -59,6 +62,8 @@ fn bench_log() {
         "text",
         "state",
         "combined",
+        "id and text",
+        "live state",
         "next page",
     ];
     for shape in shapes {
@@ -106,6 +111,11 @@ fn bench_log() {
                     f.currency = Some("EUR".into());
                     f.min_amount = Some(rng.random_range(0..50_000));
                 }
+                "id and text" => {
+                    f.reference = kreq.clone().or(sale.clone());
+                    f.text = Some("krn:payment".into());
+                }
+                "live state" => f.state = Some("awaiting_customer".into()),
                 _ => before = Some(rng.random_range(1..rows)),
             }
             let q = Instant::now();
@@ -134,6 +144,19 @@ fn bench_log() {
     let t = Instant::now();
     let z = db.close_day("mia").expect("day close");
     println!("day close over {} rows: {:.2?}", z.rows, t.elapsed());
+
+    // Reading alone, to tell the database's share of the export from the writer's.
+    let t = Instant::now();
+    let (mut n, mut before) = (0, None);
+    while n < 100_000 {
+        let page = db
+            .log_page(&LogFilter::default(), before, MAX_PAGE.min(100_000 - n))
+            .expect("page");
+        n += page.entries.len();
+        before = page.next_before;
+        std::hint::black_box(page);
+    }
+    println!("reading {n} rows for the export: {:.2?}", t.elapsed());
 
     let t = Instant::now();
     let mut w = LogWriter::new(ExportFormat::Csv, Vec::new()).expect("writer");
