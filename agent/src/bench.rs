@@ -22,10 +22,19 @@ pub fn percentiles(samples: &mut [Duration]) -> (f64, f64) {
         let rank = ((p / 100.0) * samples.len() as f64).ceil().max(1.0) as usize;
         samples[rank.min(samples.len()) - 1].as_secs_f64() * 1000.0
     };
-    if samples.is_empty() { (0.0, 0.0) } else { (at(50.0), at(99.0)) }
+    if samples.is_empty() {
+        (0.0, 0.0)
+    } else {
+        (at(50.0), at(99.0))
+    }
 }
 
-fn report(name: &str, baseline: &str, mut ours: Vec<Duration>, mut base: Vec<Duration>) -> (f64, f64) {
+fn report(
+    name: &str,
+    baseline: &str,
+    mut ours: Vec<Duration>,
+    mut base: Vec<Duration>,
+) -> (f64, f64) {
     let (p50, p99) = percentiles(&mut ours);
     let (b50, b99) = percentiles(&mut base);
     println!(
@@ -41,7 +50,11 @@ fn test_config(sandbox: &Sandbox, dir: &std::path::Path) -> Config {
     // Followers would poll each open request; the benchmark measures the start, not the follow-up.
     cfg.payment.poll_interval_ms = 3_600_000;
     cfg.payment.in_store_timeout_secs = 3600;
-    cfg.outbox = OutboxLimits { max_count: 100_000, default_max_total: i64::MAX / 4, ..Default::default() };
+    cfg.outbox = OutboxLimits {
+        max_count: 100_000,
+        default_max_total: i64::MAX / 4,
+        ..Default::default()
+    };
     cfg
 }
 
@@ -51,10 +64,19 @@ async fn payment_path(base: &std::path::Path, iterations: usize) -> BenchResult<
     let sandbox = Sandbox::start(SandboxConfig::default()).await?;
     let dir = tempfile::tempdir_in(base)?;
     let token = "bench-token";
-    let agent = Agent::start(test_config(&sandbox, dir.path()), Secret::new(sandbox.api_key()), Secret::new(token)).await?;
+    let agent = Agent::start(
+        test_config(&sandbox, dir.path()),
+        Secret::new(sandbox.api_key()),
+        Secret::new(token),
+    )
+    .await?;
     let http = reqwest::Client::new();
     let api = format!("http://{}", agent.api_addr);
-    let authorize = format!("{}/v2/accounts/{}/payment/authorize", sandbox.base_url(), sandbox.account_id());
+    let authorize = format!(
+        "{}/v2/accounts/{}/payment/authorize",
+        sandbox.base_url(),
+        sandbox.account_id()
+    );
     let body = json!({"currency": "SEK",
         "request_payment_transaction": {"amount": 11800, "payment_transaction_reference": "bench", "capture": "NOW"},
         "supplementary_purchase_data": {"purchase_reference": "bench", "line_items": [
@@ -109,7 +131,12 @@ async fn payment_path(base: &std::path::Path, iterations: usize) -> BenchResult<
             ours.push(o);
         }
     }
-    report("start payment → QR URL (local API)", "bare authorize (reqwest)", ours, base);
+    report(
+        "start payment → QR URL (local API)",
+        "bare authorize (reqwest)",
+        ours,
+        base,
+    );
     Ok(())
 }
 
@@ -138,7 +165,11 @@ fn storage(base: &std::path::Path, iterations: usize) -> BenchResult<()> {
     let dir = tempfile::tempdir_in(base)?;
     let mut db = Db::open(&dir.path().join("kassa.db"), "bench-till")?;
     let mut bare = bare_insert_db(dir.path())?;
-    let limits = OutboxLimits { max_count: 1_000_000, default_max_total: i64::MAX / 4, ..Default::default() };
+    let limits = OutboxLimits {
+        max_count: 1_000_000,
+        default_max_total: i64::MAX / 4,
+        ..Default::default()
+    };
     let (mut journal, mut enqueue, mut base_j, mut base_o) = (vec![], vec![], vec![], vec![]);
     for i in 0..iterations as i64 {
         let t = Instant::now();
@@ -172,8 +203,18 @@ fn storage(base: &std::path::Path, iterations: usize) -> BenchResult<()> {
         db.enqueue(&op, &limits, None)?;
         enqueue.push(t.elapsed());
     }
-    report("journal append (synchronous=FULL)", "bare insert, same pragmas", journal, base_j);
-    report("outbox enqueue (+ journal row)", "bare insert, same pragmas", enqueue, base_o);
+    report(
+        "journal append (synchronous=FULL)",
+        "bare insert, same pragmas",
+        journal,
+        base_j,
+    );
+    report(
+        "outbox enqueue (+ journal row)",
+        "bare insert, same pragmas",
+        enqueue,
+        base_o,
+    );
     Ok(())
 }
 
@@ -186,8 +227,12 @@ async fn outbox_drain(base: &std::path::Path, count: usize, rate: f64) -> BenchR
     let txs: Vec<String> = (0..count.div_ceil(40))
         .map(|i| {
             sandbox
-                .seed_order("SEK", &format!("web-{i}"), vec![json!({"name": "Order", "quantity": 1,
-                    "unit_price": 1_000_000_000, "total_amount": 1_000_000_000})])
+                .seed_order(
+                    "SEK",
+                    &format!("web-{i}"),
+                    vec![json!({"name": "Order", "quantity": 1,
+                    "unit_price": 1_000_000_000, "total_amount": 1_000_000_000})],
+                )
                 .payment_transaction_id
         })
         .collect();
@@ -200,30 +245,54 @@ async fn outbox_drain(base: &std::path::Path, count: usize, rate: f64) -> BenchR
                 transaction_id: txs[i % txs.len()].clone(),
                 currency: "SEK".into(),
                 amount: 100,
-                line_items: vec![crate::klarna::wire::LineItem { name: "Item".into(), quantity: 1, unit_price: 100, total_amount: 100, reference: None }],
+                line_items: vec![crate::klarna::wire::LineItem {
+                    name: "Item".into(),
+                    quantity: 1,
+                    unit_price: 100,
+                    total_amount: 100,
+                    reference: None,
+                }],
                 reference: format!("r-{i}"),
                 operator: "bench".into(),
                 sale_id: None,
             };
             db.enqueue(&op, &cfg.outbox, None)?;
         }
-        println!("(queued {count} refunds in {:.1} s)", t.elapsed().as_secs_f64());
+        println!(
+            "(queued {count} refunds in {:.1} s)",
+            t.elapsed().as_secs_f64()
+        );
     }
 
     // Start-up to ready, as a real process, with the queue waiting and Klarna unreachable.
     sandbox.set_outage(true);
     let exe = std::env::current_exe()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let key = dir.path().join("klarna.key");
     {
         use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(&key)?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&key)?;
         f.write_all(sandbox.api_key().as_bytes())?;
     }
     let file = dir.path().join("kassa.toml");
-    std::fs::write(&file, format!(
-        "terminal_id = \"{}\"\nstore_id = \"s\"\ndata_dir = \"{}\"\ncurrency = \"SEK\"\n[klarna]\nbase_url = \"{}\"\npartner_account_id = \"{}\"\napi_key_file = \"{}\"\n[api]\nlisten = \"127.0.0.1:{port}\"\n[outbox]\nmax_count = 100000\n",
-        cfg.terminal_id, dir.path().display(), sandbox.base_url(), sandbox.account_id(), key.display()))?;
+    std::fs::write(
+        &file,
+        format!(
+            "terminal_id = \"{}\"\nstore_id = \"s\"\ndata_dir = \"{}\"\ncurrency = \"SEK\"\n[klarna]\nbase_url = \"{}\"\npartner_account_id = \"{}\"\napi_key_file = \"{}\"\n[api]\nlisten = \"127.0.0.1:{port}\"\n[outbox]\nmax_count = 100000\n",
+            cfg.terminal_id,
+            dir.path().display(),
+            sandbox.base_url(),
+            sandbox.account_id(),
+            key.display()
+        ),
+    )?;
     let http = reqwest::Client::new();
     let mut startups = vec![];
     for _ in 0..5 {
@@ -236,7 +305,10 @@ async fn outbox_drain(base: &std::path::Path, count: usize, rate: f64) -> BenchR
             .stderr(std::process::Stdio::null())
             .spawn()?;
         loop {
-            if let Ok(r) = http.get(format!("http://127.0.0.1:{port}/health")).send().await
+            if let Ok(r) = http
+                .get(format!("http://127.0.0.1:{port}/health"))
+                .send()
+                .await
                 && r.status().is_success()
             {
                 break;
@@ -264,7 +336,11 @@ async fn outbox_drain(base: &std::path::Path, count: usize, rate: f64) -> BenchR
     let t = Instant::now();
     let agent = Agent::start(cfg, Secret::new(sandbox.api_key()), Secret::new("bench")).await?;
     loop {
-        let n = sandbox.effects().iter().filter(|e| e.kind == "refund").count();
+        let n = sandbox
+            .effects()
+            .iter()
+            .filter(|e| e.kind == "refund")
+            .count();
         if n >= count {
             break;
         }
@@ -276,7 +352,11 @@ async fn outbox_drain(base: &std::path::Path, count: usize, rate: f64) -> BenchR
     let took = t.elapsed().as_secs_f64();
     let ideal = count as f64 / rate;
     let effects = sandbox.effects();
-    let mut keys: Vec<_> = effects.iter().filter(|e| e.kind == "refund").filter_map(|e| e.idempotency_key.clone()).collect();
+    let mut keys: Vec<_> = effects
+        .iter()
+        .filter(|e| e.kind == "refund")
+        .filter_map(|e| e.idempotency_key.clone())
+        .collect();
     keys.sort();
     keys.dedup();
     println!(
@@ -299,7 +379,10 @@ pub struct BenchOptions {
 }
 
 pub async fn run(opts: BenchOptions) -> BenchResult<()> {
-    println!("kassa bench: {} iterations; p99 is nearest-rank; baselines measured in the same run", opts.iterations);
+    println!(
+        "kassa bench: {} iterations; p99 is nearest-rank; baselines measured in the same run",
+        opts.iterations
+    );
     let base = opts.dir.unwrap_or_else(std::env::temp_dir);
     println!("databases in {}", base.display());
     if opts.iterations > 0 {

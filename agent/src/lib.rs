@@ -5,9 +5,9 @@
 pub mod api;
 pub mod app;
 pub mod archive;
-pub mod config;
 #[cfg(feature = "sim")]
 pub mod bench;
+pub mod config;
 #[cfg(feature = "sim")]
 pub mod demo;
 pub mod devices;
@@ -19,8 +19,8 @@ pub mod metrics;
 pub mod money;
 pub mod outbox;
 pub mod payment;
-pub mod returns;
 pub mod reports;
+pub mod returns;
 #[cfg(feature = "ui")]
 pub mod screen;
 pub mod service;

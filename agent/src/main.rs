@@ -218,10 +218,20 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Outbox { command } => cli::outbox(command),
         #[cfg(feature = "sim")]
-        Command::Bench { iterations, dir, drain_count, drain_rate } => {
-            kassa_agent::bench::run(kassa_agent::bench::BenchOptions { dir, iterations, drain_count, drain_rate })
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Command::Bench {
+            iterations,
+            dir,
+            drain_count,
+            drain_rate,
+        } => {
+            kassa_agent::bench::run(kassa_agent::bench::BenchOptions {
+                dir,
+                iterations,
+                drain_count,
+                drain_rate,
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Return { command } => cli::returns::run(command).await,

@@ -572,7 +572,10 @@ impl OutboxWorker {
             // One fetch feeds several rounds: it returns at most one operation per transaction,
             // so its rounds never hold two operations of one transaction, and the next fetch
             // (queued behind every round's record on the database thread) sees all outcomes.
-            let due = self.store.call(move |db| db.outbox_due(Utc::now(), FETCH)).await;
+            let due = self
+                .store
+                .call(move |db| db.outbox_due(Utc::now(), FETCH))
+                .await;
             let due = match due {
                 Ok(d) => d,
                 Err(e) => {
@@ -613,7 +616,10 @@ impl OutboxWorker {
                 tracing::debug!(width, ?spacing, ?pause, "outbox round");
                 // One transaction (one fsync) records the round, while the next round is sent.
                 let limits = self.limits.clone();
-                records.push(self.store.submit(move |db| db.outbox_record(&results, &limits)));
+                records.push(
+                    self.store
+                        .submit(move |db| db.outbox_record(&results, &limits)),
+                );
                 // Klarna named a delay: nothing at all is sent before it passes.
                 if let Some(p) = pause {
                     width = (width / 2).max(1);
@@ -643,10 +649,19 @@ impl OutboxWorker {
     /// Nothing is due: sleeps until the next operation is, or one is queued; warns managers once
     /// when the outbox crosses its alert level. Returns whether it is over that level.
     async fn idle(&self, limits: OutboxLimits, alerted: bool) -> bool {
-        let next = self.store.call(|db| db.outbox_next_due_at()).await.ok().flatten();
+        let next = self
+            .store
+            .call(|db| db.outbox_next_due_at())
+            .await
+            .ok()
+            .flatten();
         let wait = next
             .and_then(|n| DateTime::parse_from_rfc3339(&n).ok())
-            .map(|n| (n.with_timezone(&Utc) - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+            .map(|n| {
+                (n.with_timezone(&Utc) - Utc::now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO)
+            })
             .unwrap_or(Duration::from_secs(60))
             .min(Duration::from_secs(60));
         tokio::select! {

@@ -139,27 +139,33 @@ fn compute(
         }
     }
     // Pending refunds: every queued refund up to the report without a sent or resolved row.
+    // One pass over the outbox rows, from the `journal_outbox` index alone (whose expressions
+    // these are, unchanged): a year holds tens of thousands, each on its own table page.
     {
         let mut done: HashSet<String> = HashSet::new();
+        let mut queued: Vec<(Option<String>, Option<String>, i64)> = Vec::new();
         let mut st = conn.prepare_cached(
-            "SELECT json_extract(detail, '$.outbox_id') FROM journal
-             WHERE kind IN ('outbox_sent', 'outbox_resolved') AND seq <= ?1 AND json_valid(detail)",
+            "SELECT kind,
+                 (CASE WHEN json_valid(detail) THEN json_extract(detail, '$.outbox_id') END),
+                 (CASE WHEN json_valid(detail) THEN json_extract(detail, '$.operation') END),
+                 currency, COALESCE(amount, 0)
+             FROM journal
+             WHERE kind LIKE 'outbox%'
+               AND kind IN ('outbox_queued', 'outbox_sent', 'outbox_resolved') AND seq <= ?1",
         )?;
         let mut q = st.query([upto])?;
         while let Some(r) = q.next()? {
-            if let Some(id) = r.get::<_, Option<String>>(0)? {
+            let kind: String = r.get(0)?;
+            let id: Option<String> = r.get(1)?;
+            if kind == "outbox_queued" {
+                if r.get::<_, Option<String>>(2)?.as_deref() == Some("refund") {
+                    queued.push((id, r.get(3)?, r.get(4)?));
+                }
+            } else if let Some(id) = id {
                 done.insert(id);
             }
         }
-        let mut st = conn.prepare_cached(
-            "SELECT json_extract(detail, '$.outbox_id'), currency, COALESCE(amount, 0) FROM journal
-             WHERE kind = 'outbox_queued' AND seq <= ?1 AND json_valid(detail)
-               AND json_extract(detail, '$.operation') = 'refund'",
-        )?;
-        let mut q = st.query([upto])?;
-        while let Some(r) = q.next()? {
-            let (id, cur, amount): (Option<String>, Option<String>, i64) =
-                (r.get(0)?, r.get(1)?, r.get(2)?);
+        for (id, cur, amount) in queued {
             if id.as_ref().is_some_and(|id| done.contains(id)) {
                 continue;
             }

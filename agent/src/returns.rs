@@ -45,7 +45,10 @@ pub struct ReturnsConfig {
 
 impl Default for ReturnsConfig {
     fn default() -> Self {
-        ReturnsConfig { approval_above: 100_000, approval_without_proof: true }
+        ReturnsConfig {
+            approval_above: 100_000,
+            approval_without_proof: true,
+        }
     }
 }
 
@@ -120,7 +123,10 @@ pub struct ManagerApproval {
 
 impl std::fmt::Debug for ManagerApproval {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ManagerApproval").field("name", &self.name).field("pin", &"<redacted>").finish()
+        f.debug_struct("ManagerApproval")
+            .field("name", &self.name)
+            .field("pin", &"<redacted>")
+            .finish()
     }
 }
 
@@ -151,7 +157,9 @@ pub fn parse_transaction_id(s: &str) -> Result<String, TerminalError> {
     let ok = s.len() <= 120
         && s.starts_with("krn:payment:")
         && s.split(':').nth(3) == Some("transaction")
-        && s.rsplit(':').next().is_some_and(|u| uuid::Uuid::parse_str(u).is_ok());
+        && s.rsplit(':')
+            .next()
+            .is_some_and(|u| uuid::Uuid::parse_str(u).is_ok());
     if ok {
         Ok(s.to_string())
     } else {
@@ -170,13 +178,17 @@ fn line_key(name: &str, reference: Option<&str>) -> String {
 
 impl Db {
     /// Quantities per line key returned here whose refunds still wait in the outbox.
-    fn pending_return_quantities(&self, transaction_id: &str) -> Result<(HashMap<String, i64>, i64), StoreError> {
+    fn pending_return_quantities(
+        &self,
+        transaction_id: &str,
+    ) -> Result<(HashMap<String, i64>, i64), StoreError> {
         let mut st = self.conn.prepare_cached(
             "SELECT r.lines, r.amount FROM returns r JOIN outbox o ON o.id = r.outbox_id
              WHERE r.transaction_id = ?1 AND o.state = 'pending'",
         )?;
-        let rows: Vec<(String, i64)> =
-            st.query_map([transaction_id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        let rows: Vec<(String, i64)> = st
+            .query_map([transaction_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
         let mut q = HashMap::new();
         let mut amount = 0;
         for (lines, a) in rows {
@@ -234,19 +246,34 @@ fn return_slip(r: &ReturnRecord) -> String {
     for l in r.lines.as_array().into_iter().flatten() {
         let q = l["quantity"].as_i64().unwrap_or(0);
         let total = q.saturating_mul(l["unit_price"].as_i64().unwrap_or(0));
-        s.push_str(&format!("{:>3} x {:<20} {:>12}\n", q, l["name"].as_str().unwrap_or("?"), money(-total)));
+        s.push_str(&format!(
+            "{:>3} x {:<20} {:>12}\n",
+            q,
+            l["name"].as_str().unwrap_or("?"),
+            money(-total)
+        ));
     }
-    s.push_str(&format!("{:<26} {:>12}\n", "REFUND TO KLARNA", money(-r.amount)));
+    s.push_str(&format!(
+        "{:<26} {:>12}\n",
+        "REFUND TO KLARNA",
+        money(-r.amount)
+    ));
     s.push_str(match r.refund_state.as_str() {
         "sent" => "Refund sent to Klarna.\n",
-        "pending" => "REFUND PENDING: it reaches your Klarna\naccount as soon as the store is online.\n",
+        "pending" => {
+            "REFUND PENDING: it reaches your Klarna\naccount as soon as the store is online.\n"
+        }
         _ => "Refund needs a manager's attention.\n",
     });
     s.push_str(&format!("Return {}\nOrder {}\n", r.id, r.transaction_id));
     s
 }
 
-fn purchase_from(tx: &crate::klarna::wire::PaymentTransaction, pending: &HashMap<String, i64>, pending_amount: i64) -> Purchase {
+fn purchase_from(
+    tx: &crate::klarna::wire::PaymentTransaction,
+    pending: &HashMap<String, i64>,
+    pending_amount: i64,
+) -> Purchase {
     // Quantities Klarna already refunded, per line.
     let mut refunded: HashMap<String, i64> = HashMap::new();
     for r in &tx.payment_refunds {
@@ -299,21 +326,33 @@ impl Terminal {
         let corr = uuid::Uuid::new_v4().simple().to_string();
         let tx = self
             .klarna()
-            .read_transaction(&id, CallOptions { correlation_id: &corr, ..Default::default() })
+            .read_transaction(
+                &id,
+                CallOptions {
+                    correlation_id: &corr,
+                    ..Default::default()
+                },
+            )
             .await
             .map_err(|e| match e {
-                KlarnaError::Final { status: 404, .. } => {
-                    TerminalError::NotFound(format!("no Klarna purchase {id}; check the code and scan again"))
-                }
+                KlarnaError::Final { status: 404, .. } => TerminalError::NotFound(format!(
+                    "no Klarna purchase {id}; check the code and scan again"
+                )),
                 e @ (KlarnaError::Final { .. } | KlarnaError::Auth { .. }) => {
-                    TerminalError::KlarnaRefused { code: e.code().into(), message: e.to_string() }
+                    TerminalError::KlarnaRefused {
+                        code: e.code().into(),
+                        message: e.to_string(),
+                    }
                 }
                 e => TerminalError::KlarnaUnavailable(format!(
                     "{e}; the purchase cannot be looked up until Klarna is reachable"
                 )),
             })?;
         let tid = id.clone();
-        let (pending, pending_amount) = self.store().call(move |db| db.pending_return_quantities(&tid)).await?;
+        let (pending, pending_amount) = self
+            .store()
+            .call(move |db| db.pending_return_quantities(&tid))
+            .await?;
         Ok(purchase_from(&tx, &pending, pending_amount))
     }
 
@@ -321,17 +360,27 @@ impl Terminal {
     /// remains refundable and the store's approval rules.
     pub async fn create_return(&self, req: ReturnRequest) -> Result<ReturnRecord, TerminalError> {
         let purchase = self.find_purchase(&req.transaction_id).await?;
-        let operator = req.operator.clone().unwrap_or_else(|| self.config().default_operator.clone());
+        let operator = req
+            .operator
+            .clone()
+            .unwrap_or_else(|| self.config().default_operator.clone());
         if req.reason.trim().is_empty() || req.reason.len() > 500 {
-            return Err(TerminalError::Invalid("give a reason for the return (at most 500 characters)".into()));
+            return Err(TerminalError::Invalid(
+                "give a reason for the return (at most 500 characters)".into(),
+            ));
         }
         if req.lines.is_empty() {
-            return Err(TerminalError::Invalid("choose at least one line to return".into()));
+            return Err(TerminalError::Invalid(
+                "choose at least one line to return".into(),
+            ));
         }
         let mut wanted: HashMap<usize, i64> = HashMap::new();
         for l in &req.lines {
             if l.quantity < 1 {
-                return Err(TerminalError::Invalid(format!("line {}: quantity must be at least 1", l.index)));
+                return Err(TerminalError::Invalid(format!(
+                    "line {}: quantity must be at least 1",
+                    l.index
+                )));
             }
             *wanted.entry(l.index).or_default() += l.quantity;
         }
@@ -342,19 +391,38 @@ impl Terminal {
         indexes.sort();
         for (index, quantity) in indexes {
             let Some(p) = purchase.lines.get(index) else {
-                return Err(TerminalError::Invalid(format!("the purchase has no line {index}")));
+                return Err(TerminalError::Invalid(format!(
+                    "the purchase has no line {index}"
+                )));
             };
             if quantity > p.returnable_quantity {
                 return Err(TerminalError::Conflict(format!(
                     "only {} of \"{}\" can still be returned ({} bought, {} refunded, {} pending)",
-                    p.returnable_quantity, p.name, p.quantity, p.refunded_quantity, p.pending_quantity
+                    p.returnable_quantity,
+                    p.name,
+                    p.quantity,
+                    p.refunded_quantity,
+                    p.pending_quantity
                 )));
             }
-            let total = p.unit_price.checked_mul(quantity).ok_or_else(|| TerminalError::Invalid("amount too large".into()))?;
-            amount = amount.checked_add(total).ok_or_else(|| TerminalError::Invalid("amount too large".into()))?;
-            items.push(LineItem { name: p.name.clone(), quantity, unit_price: p.unit_price, total_amount: total, reference: p.reference.clone() });
-            lines_json.push(serde_json::json!({"index": index, "name": p.name, "reference": p.reference,
-                "quantity": quantity, "unit_price": p.unit_price}));
+            let total = p
+                .unit_price
+                .checked_mul(quantity)
+                .ok_or_else(|| TerminalError::Invalid("amount too large".into()))?;
+            amount = amount
+                .checked_add(total)
+                .ok_or_else(|| TerminalError::Invalid("amount too large".into()))?;
+            items.push(LineItem {
+                name: p.name.clone(),
+                quantity,
+                unit_price: p.unit_price,
+                total_amount: total,
+                reference: p.reference.clone(),
+            });
+            lines_json.push(
+                serde_json::json!({"index": index, "name": p.name, "reference": p.reference,
+                "quantity": quantity, "unit_price": p.unit_price}),
+            );
         }
         if amount > purchase.refundable_amount {
             return Err(TerminalError::Conflict(format!(
@@ -364,7 +432,8 @@ impl Terminal {
         }
         // Approval: a manager's PIN, checked (slowly, off the database thread) before anything is written.
         let rules = &self.config().returns;
-        let needs_approval = amount > rules.approval_above || (!req.proof_of_purchase && rules.approval_without_proof);
+        let needs_approval = amount > rules.approval_above
+            || (!req.proof_of_purchase && rules.approval_without_proof);
         let approved_by = if needs_approval {
             let Some(m) = req.manager.clone() else {
                 return Err(TerminalError::Forbidden(
@@ -391,7 +460,11 @@ impl Terminal {
             sale_id: None,
         };
         let limits = self.config().outbox.clone();
-        let (rid, tid, cur) = (return_id.clone(), purchase.transaction_id.clone(), purchase.currency.clone());
+        let (rid, tid, cur) = (
+            return_id.clone(),
+            purchase.transaction_id.clone(),
+            purchase.currency.clone(),
+        );
         let lines_text = serde_json::Value::Array(lines_json).to_string();
         let (reason, restock, proof) = (req.reason.clone(), req.restock, req.proof_of_purchase);
         let approver = approved_by.clone();
@@ -458,8 +531,13 @@ mod tests {
     fn transaction_ids_are_checked_before_anything_is_asked() {
         let good = "krn:payment:eu1:transaction:6bbf0d3c-3f2a-4c1e-9d0e-2a7b8c9d0e1f";
         assert_eq!(parse_transaction_id(&format!(" {good}\n")).unwrap(), good);
-        for bad in ["", "krn:payment:eu1:request:6bbf0d3c-3f2a-4c1e-9d0e-2a7b8c9d0e1f", "krn:payment:eu1:transaction:x",
-                    "SKU-1", "krn:payment:eu1:transaction:6bbf0d3c-3f2a-4c1e-9d0e-2a7b8c9d0e1f/../x"] {
+        for bad in [
+            "",
+            "krn:payment:eu1:request:6bbf0d3c-3f2a-4c1e-9d0e-2a7b8c9d0e1f",
+            "krn:payment:eu1:transaction:x",
+            "SKU-1",
+            "krn:payment:eu1:transaction:6bbf0d3c-3f2a-4c1e-9d0e-2a7b8c9d0e1f/../x",
+        ] {
             assert!(parse_transaction_id(bad).is_err(), "{bad}");
         }
     }
@@ -478,8 +556,20 @@ mod tests {
             payment_refunds: vec![serde_json::json!({"amount": 1000, "line_items": [
                 {"name": "Socks", "reference": "S", "quantity": 1, "unit_price": 1000, "total_amount": 1000}]})],
             line_items: vec![
-                LineItem { name: "Socks".into(), quantity: 3, unit_price: 1000, total_amount: 3000, reference: Some("S".into()) },
-                LineItem { name: "Cap".into(), quantity: 1, unit_price: 2000, total_amount: 2000, reference: None },
+                LineItem {
+                    name: "Socks".into(),
+                    quantity: 3,
+                    unit_price: 1000,
+                    total_amount: 3000,
+                    reference: Some("S".into()),
+                },
+                LineItem {
+                    name: "Cap".into(),
+                    quantity: 1,
+                    unit_price: 2000,
+                    total_amount: 2000,
+                    reference: None,
+                },
             ],
         };
         let pending: HashMap<String, i64> = [("ref:S".to_string(), 1)].into();

@@ -590,7 +590,10 @@ impl Terminal {
         // What these two events record is learnt again from Klarna after a power cut (the
         // request by replaying the stored authorize key, the state by the next poll), so the QR
         // code need not wait for the disk; every other transition is durable before it returns.
-        let relaxed = matches!(event, PaymentEvent::StepUpRequired | PaymentEvent::CustomerOpened);
+        let relaxed = matches!(
+            event,
+            PaymentEvent::StepUpRequired | PaymentEvent::CustomerOpened
+        );
         let row = self
             .inner
             .store
@@ -614,7 +617,11 @@ impl Terminal {
                     }
                     Ok(Some(a))
                 };
-                if relaxed { db.write_relaxed(write) } else { db.write(write) }
+                if relaxed {
+                    db.write_relaxed(write)
+                } else {
+                    db.write(write)
+                }
             })
             .await?;
         Ok(row)

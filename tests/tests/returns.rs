@@ -24,7 +24,12 @@ async fn give_back(till: &Till, tx: &str, lines: Value, extra: Value) -> (u16, V
 }
 
 async fn refunded_at_klarna(till: &Till, tx: &str) -> i64 {
-    till.sandbox.transactions().into_iter().find(|t| t.payment_transaction_id == tx).map(|t| t.refunded_amount).unwrap()
+    till.sandbox
+        .transactions()
+        .into_iter()
+        .find(|t| t.payment_transaction_id == tx)
+        .map(|t| t.refunded_amount)
+        .unwrap()
 }
 
 async fn wait_refund_sent(till: &Till, return_id: &str) -> Value {
@@ -34,7 +39,10 @@ async fn wait_refund_sent(till: &Till, return_id: &str) -> Value {
         if r["refund_state"] == "sent" {
             return r;
         }
-        assert!(tokio::time::Instant::now() < deadline, "refund never sent: {r}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "refund never sent: {r}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
@@ -47,17 +55,36 @@ async fn a_full_return_refunds_the_whole_order_once() {
     assert_eq!(s, 200, "{p}");
     assert_eq!(p["lines"].as_array().unwrap().len(), 2);
     assert_eq!(p["refundable_amount"], 54600);
-    let (s, r) = give_back(&till, &tx, json!([{"index": 0, "quantity": 3}, {"index": 1, "quantity": 1}]), json!({})).await;
+    let (s, r) = give_back(
+        &till,
+        &tx,
+        json!([{"index": 0, "quantity": 3}, {"index": 1, "quantity": 1}]),
+        json!({}),
+    )
+    .await;
     assert_eq!(s, 201, "{r}");
     assert_eq!(r["amount"], 54600);
     wait_refund_sent(&till, r["id"].as_str().unwrap()).await;
     assert_eq!(refunded_at_klarna(&till, &tx).await, 54600);
     // Nothing is left to return.
     let (_, p) = till.get(&format!("/v1/returns/purchases/{tx}")).await;
-    assert!(p["lines"].as_array().unwrap().iter().all(|l| l["returnable_quantity"] == 0), "{p}");
+    assert!(
+        p["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["returnable_quantity"] == 0),
+        "{p}"
+    );
     let (s, v) = give_back(&till, &tx, json!([{"index": 1, "quantity": 1}]), json!({})).await;
     assert_eq!(s, 409, "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("only 0 of \"Cap\""), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("only 0 of \"Cap\""),
+        "{v}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,7 +96,13 @@ async fn two_partial_returns_that_together_exceed_the_order_are_refused_the_seco
     wait_refund_sent(&till, first["id"].as_str().unwrap()).await;
     let (s, second) = give_back(&till, &tx, json!([{"index": 0, "quantity": 2}]), json!({})).await;
     assert_eq!(s, 409, "{second}");
-    assert!(second["error"]["message"].as_str().unwrap().contains("only 1 of \"Socks\" can still be returned"), "{second}");
+    assert!(
+        second["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("only 1 of \"Socks\" can still be returned"),
+        "{second}"
+    );
     // The one that remains can come back on a later visit.
     let (s, third) = give_back(&till, &tx, json!([{"index": 0, "quantity": 1}]), json!({})).await;
     assert_eq!(s, 201, "{third}");
@@ -89,17 +122,29 @@ async fn a_return_during_an_outage_gets_a_pending_slip_and_is_refunded_once_afte
     let (s, _) = till.get(&format!("/v1/returns/purchases/{tx}")).await;
     assert_eq!(s, 200);
     // ...and the refund queued while the outbox can't reach it.
-    till.sandbox.fault(Some("refund"), kassa_tests::Fault::Reset, Some(5));
+    till.sandbox
+        .fault(Some("refund"), kassa_tests::Fault::Reset, Some(5));
     let (s, r) = give_back(&till, &tx, json!([{"index": 1, "quantity": 1}]), json!({})).await;
     assert_eq!(s, 201, "{r}");
     assert_eq!(r["refund_state"], "pending");
-    assert!(r["receipt"].as_str().unwrap().contains("REFUND PENDING"), "{r}");
+    assert!(
+        r["receipt"].as_str().unwrap().contains("REFUND PENDING"),
+        "{r}"
+    );
     // While it waits, the same cap cannot be returned twice.
     let (s, _) = give_back(&till, &tx, json!([{"index": 1, "quantity": 1}]), json!({})).await;
     assert_eq!(s, 409);
     let r = wait_refund_sent(&till, r["id"].as_str().unwrap()).await;
-    assert!(r["receipt"].as_str().unwrap().contains("Refund sent"), "{r}");
-    let refunds = till.sandbox.effects().iter().filter(|e| e.kind == "refund").count();
+    assert!(
+        r["receipt"].as_str().unwrap().contains("Refund sent"),
+        "{r}"
+    );
+    let refunds = till
+        .sandbox
+        .effects()
+        .iter()
+        .filter(|e| e.kind == "refund")
+        .count();
     assert_eq!(refunds, 1);
     assert_eq!(refunded_at_klarna(&till, &tx).await, 24900);
 }
@@ -109,13 +154,30 @@ async fn unknown_or_malformed_ids_get_a_clear_error_and_nothing_is_recorded() {
     let till = Till::start().await;
     let (s, v) = till.get("/v1/returns/purchases/SKU-12345").await;
     assert_eq!(s, 400, "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("not a Klarna payment transaction id"));
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a Klarna payment transaction id")
+    );
     let unknown = "krn:payment:eu1:transaction:00000000-0000-4000-8000-000000000000";
     let (s, v) = till.get(&format!("/v1/returns/purchases/{unknown}")).await;
     assert_eq!(s, 404, "{v}");
-    let (s, _) = give_back(&till, unknown, json!([{"index": 0, "quantity": 1}]), json!({})).await;
+    let (s, _) = give_back(
+        &till,
+        unknown,
+        json!([{"index": 0, "quantity": 1}]),
+        json!({}),
+    )
+    .await;
     assert_eq!(s, 404);
-    let rows = till.agent().terminal.store().call(|db| db.journal_rows(0, 10)).await.unwrap();
+    let rows = till
+        .agent()
+        .terminal
+        .store()
+        .call(|db| db.journal_rows(0, 10))
+        .await
+        .unwrap();
     assert!(rows.is_empty(), "{rows:?}");
     assert!(till.sandbox.effects().iter().all(|e| e.kind != "refund"));
 }
@@ -124,27 +186,61 @@ async fn unknown_or_malformed_ids_get_a_clear_error_and_nothing_is_recorded() {
 async fn large_returns_and_returns_without_proof_need_a_manager_pin() {
     let till = Till::start_with(Default::default(), |c| c.returns.approval_above = 20_000).await;
     let phc = kassa_agent::manager::hash_pin("2468").unwrap();
-    till.agent().terminal.store().call(move |db| db.set_manager_pin(&phc, "owner")).await.unwrap();
+    till.agent()
+        .terminal
+        .store()
+        .call(move |db| db.set_manager_pin(&phc, "owner"))
+        .await
+        .unwrap();
     let tx = online_order(&till);
 
     // Above the threshold without a manager: refused.
     let (s, v) = give_back(&till, &tx, json!([{"index": 1, "quantity": 1}]), json!({})).await;
     assert_eq!(s, 403, "{v}");
     // With a wrong PIN: refused, and the refusal is journaled.
-    let (s, _) = give_back(&till, &tx, json!([{"index": 1, "quantity": 1}]),
-        json!({"manager": {"name": "maria", "pin": "1111"}})).await;
+    let (s, _) = give_back(
+        &till,
+        &tx,
+        json!([{"index": 1, "quantity": 1}]),
+        json!({"manager": {"name": "maria", "pin": "1111"}}),
+    )
+    .await;
     assert_eq!(s, 403);
     // Below the threshold but without proof of purchase: also needs a manager.
-    let (s, _) = give_back(&till, &tx, json!([{"index": 0, "quantity": 1}]), json!({"proof_of_purchase": false})).await;
+    let (s, _) = give_back(
+        &till,
+        &tx,
+        json!([{"index": 0, "quantity": 1}]),
+        json!({"proof_of_purchase": false}),
+    )
+    .await;
     assert_eq!(s, 403);
     // The right PIN: recorded with who approved it.
-    let (s, r) = give_back(&till, &tx, json!([{"index": 1, "quantity": 1}]),
-        json!({"manager": {"name": "maria", "pin": "2468"}})).await;
+    let (s, r) = give_back(
+        &till,
+        &tx,
+        json!([{"index": 1, "quantity": 1}]),
+        json!({"manager": {"name": "maria", "pin": "2468"}}),
+    )
+    .await;
     assert_eq!(s, 201, "{r}");
     assert_eq!(r["approved_by"], "maria");
-    eventually("the approved refund to be applied", || till.sandbox.effects().iter().any(|e| e.kind == "refund")).await;
-    let rows = till.agent().terminal.store().call(|db| db.journal_rows(0, 100)).await.unwrap();
-    let actions: Vec<String> = rows.iter().filter(|r| r.kind == "manager_action" && r.detail["action"] == "approve_return").map(|r| r.detail["outcome"].to_string()).collect();
+    eventually("the approved refund to be applied", || {
+        till.sandbox.effects().iter().any(|e| e.kind == "refund")
+    })
+    .await;
+    let rows = till
+        .agent()
+        .terminal
+        .store()
+        .call(|db| db.journal_rows(0, 100))
+        .await
+        .unwrap();
+    let actions: Vec<String> = rows
+        .iter()
+        .filter(|r| r.kind == "manager_action" && r.detail["action"] == "approve_return")
+        .map(|r| r.detail["outcome"].to_string())
+        .collect();
     assert_eq!(actions, ["\"refused\"", "\"approved\""], "{rows:#?}");
     assert!(rows.iter().any(|r| r.kind == "return_recorded"));
 }

@@ -9,12 +9,21 @@ use axum::{Json, Router};
 use utoipa::OpenApi;
 
 use super::{ApiError, ApiJson, ApiState};
-use crate::returns::{ManagerApproval, Purchase, PurchaseLine, ReturnLine, ReturnRecord, ReturnRequest};
+use crate::returns::{
+    ManagerApproval, Purchase, PurchaseLine, ReturnLine, ReturnRecord, ReturnRequest,
+};
 
 #[derive(OpenApi)]
 #[openapi(
     paths(lookup, create, show),
-    components(schemas(Purchase, PurchaseLine, ReturnRequest, ReturnLine, ManagerApproval, ReturnRecord))
+    components(schemas(
+        Purchase,
+        PurchaseLine,
+        ReturnRequest,
+        ReturnLine,
+        ManagerApproval,
+        ReturnRecord
+    ))
 )]
 pub struct ReturnsDoc;
 
@@ -30,7 +39,10 @@ pub fn routes() -> Router<ApiState> {
 #[utoipa::path(get, path = "/v1/returns/purchases/{transaction_id}", params(("transaction_id" = String, Path)),
     responses((status = 200, body = Purchase), (status = 400, body = ApiError), (status = 404, body = ApiError),
               (status = 503, body = ApiError)))]
-async fn lookup(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Json<Purchase>, ApiError> {
+async fn lookup(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<Purchase>, ApiError> {
     Ok(Json(s.terminal.find_purchase(&id).await?))
 }
 
@@ -38,7 +50,10 @@ async fn lookup(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Jso
 #[utoipa::path(post, path = "/v1/returns", request_body = ReturnRequest,
     responses((status = 201, body = ReturnRecord), (status = 400, body = ApiError), (status = 403, body = ApiError),
               (status = 409, body = ApiError)))]
-async fn create(State(s): State<ApiState>, ApiJson(b): ApiJson<ReturnRequest>) -> Result<impl IntoResponse, ApiError> {
+async fn create(
+    State(s): State<ApiState>,
+    ApiJson(b): ApiJson<ReturnRequest>,
+) -> Result<impl IntoResponse, ApiError> {
     let r = s.terminal.create_return(b).await?;
     Ok((StatusCode::CREATED, Json(r)))
 }
@@ -46,6 +61,9 @@ async fn create(State(s): State<ApiState>, ApiJson(b): ApiJson<ReturnRequest>) -
 /// A recorded return, with where its refund stands and the customer's slip.
 #[utoipa::path(get, path = "/v1/returns/{id}", params(("id" = String, Path)),
     responses((status = 200, body = ReturnRecord), (status = 404, body = ApiError)))]
-async fn show(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Json<ReturnRecord>, ApiError> {
+async fn show(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<ReturnRecord>, ApiError> {
     Ok(Json(s.terminal.return_record(&id).await?))
 }

@@ -45,23 +45,41 @@ pub enum ReturnCommand {
     },
 }
 
-async fn call(config: &Path, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+async fn call(
+    config: &Path,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<Value> {
     let cfg = Config::load(config)?;
     let token = cfg.api_token()?;
     let url = format!("http://{}{path}", cfg.api.listen);
-    let mut req = reqwest::Client::new().request(method, &url).bearer_auth(token.expose());
+    let mut req = reqwest::Client::new()
+        .request(method, &url)
+        .bearer_auth(token.expose());
     if let Some(b) = body {
         req = req.json(&b);
     }
-    let resp = req.send().await.with_context(|| format!("is the agent running? cannot reach {url}"))?;
+    let resp = req
+        .send()
+        .await
+        .with_context(|| format!("is the agent running? cannot reach {url}"))?;
     let status = resp.status();
     let v: Value = resp.json().await.context("reading the agent's answer")?;
-    anyhow::ensure!(status.is_success(), "{}", v["error"]["message"].as_str().unwrap_or("the agent refused"));
+    anyhow::ensure!(
+        status.is_success(),
+        "{}",
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or("the agent refused")
+    );
     Ok(v)
 }
 
 fn parse_line(s: &str) -> anyhow::Result<Value> {
-    let (i, q) = s.split_once(':').context("--line is INDEX:QUANTITY, e.g. 0:2")?;
+    let (i, q) = s
+        .split_once(':')
+        .context("--line is INDEX:QUANTITY, e.g. 0:2")?;
     let index: usize = i.trim().parse().context("the line index is a number")?;
     let quantity: i64 = q.trim().parse().context("the quantity is a number")?;
     Ok(json!({"index": index, "quantity": quantity}))
@@ -69,18 +87,56 @@ fn parse_line(s: &str) -> anyhow::Result<Value> {
 
 pub async fn run(cmd: ReturnCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        ReturnCommand::Lookup { config, transaction_id } => {
-            let p = call(&config, reqwest::Method::GET, &format!("/v1/returns/purchases/{transaction_id}"), None).await?;
-            println!("{}  {} {}  refundable {}", p["transaction_id"].as_str().unwrap_or(""),
-                p["amount"], p["currency"].as_str().unwrap_or(""), p["refundable_amount"]);
-            println!("{:>5}  {:<28} {:>6} {:>10} {:>9} {:>8} {:>11}", "index", "item", "qty", "unit", "refunded", "pending", "returnable");
+        ReturnCommand::Lookup {
+            config,
+            transaction_id,
+        } => {
+            let p = call(
+                &config,
+                reqwest::Method::GET,
+                &format!("/v1/returns/purchases/{transaction_id}"),
+                None,
+            )
+            .await?;
+            println!(
+                "{}  {} {}  refundable {}",
+                p["transaction_id"].as_str().unwrap_or(""),
+                p["amount"],
+                p["currency"].as_str().unwrap_or(""),
+                p["refundable_amount"]
+            );
+            println!(
+                "{:>5}  {:<28} {:>6} {:>10} {:>9} {:>8} {:>11}",
+                "index", "item", "qty", "unit", "refunded", "pending", "returnable"
+            );
             for l in p["lines"].as_array().into_iter().flatten() {
-                println!("{:>5}  {:<28} {:>6} {:>10} {:>9} {:>8} {:>11}", l["index"], l["name"].as_str().unwrap_or(""),
-                    l["quantity"], l["unit_price"], l["refunded_quantity"], l["pending_quantity"], l["returnable_quantity"]);
+                println!(
+                    "{:>5}  {:<28} {:>6} {:>10} {:>9} {:>8} {:>11}",
+                    l["index"],
+                    l["name"].as_str().unwrap_or(""),
+                    l["quantity"],
+                    l["unit_price"],
+                    l["refunded_quantity"],
+                    l["pending_quantity"],
+                    l["returnable_quantity"]
+                );
             }
         }
-        ReturnCommand::Create { config, transaction_id, lines, reason, restock, no_proof, operator, manager, pin } => {
-            let lines = lines.iter().map(|l| parse_line(l)).collect::<anyhow::Result<Vec<_>>>()?;
+        ReturnCommand::Create {
+            config,
+            transaction_id,
+            lines,
+            reason,
+            restock,
+            no_proof,
+            operator,
+            manager,
+            pin,
+        } => {
+            let lines = lines
+                .iter()
+                .map(|l| parse_line(l))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let mut body = json!({"transaction_id": transaction_id, "lines": lines, "reason": reason,
                 "restock": restock, "proof_of_purchase": !no_proof, "operator": operator});
             if let (Some(name), Some(pin)) = (manager, pin) {

@@ -419,43 +419,21 @@ impl LogFilter {
             ));
         }
         if let Some(t) = &self.text {
-            if t.chars().count() >= 3 {
+            // A reference leaves a handful of rows: testing each one's text directly is cheaper
+            // than asking the trigram index about each (a millisecond a row for common words).
+            if t.chars().count() >= 3 && self.reference.is_none() {
                 // The trigram index finds substrings of three characters or more; a phrase
                 // never spans two columns, so this is "a substring of one field".
                 let phrase = format!("\"{}\"", t.replace('"', "\"\""));
                 let b = bind(&mut p, Box::new(phrase));
-                if self.reference.is_some() {
-                    // A reference leaves a handful of rows: ask the trigram index about each.
-                    w.push(format!(
-                        "EXISTS (SELECT 1 FROM journal_text t
-                                 WHERE t.journal_text MATCH {b} AND t.rowid = j.seq)"
-                    ));
-                } else {
-                    // Read the matches newest first from the trigram index itself (it takes the
-                    // order and the keyset bound on rowid), so a page stops after its rows
-                    // instead of collecting every match of a common word first. CROSS JOIN keeps
-                    // it outermost.
-                    from = "journal_text t CROSS JOIN journal j ON j.seq = t.rowid";
-                    key = "t.rowid";
-                    w.push(format!("t.journal_text MATCH {b}"));
-                }
+                // Read the matches newest first from the trigram index itself (it takes the
+                // order and the keyset bound on rowid), so a page stops after its rows instead of
+                // collecting every match of a common word first. CROSS JOIN keeps it outermost.
+                from = "journal_text t CROSS JOIN journal j ON j.seq = t.rowid";
+                key = "t.rowid";
+                w.push(format!("t.journal_text MATCH {b}"));
             } else {
-                let b = bind(&mut p, Box::new(t.to_lowercase()));
-                let fields = [
-                    "j.operator",
-                    "j.sale_id",
-                    "j.attempt_id",
-                    "j.klarna_request_id",
-                    "j.klarna_transaction_id",
-                    "j.correlation_id",
-                    "j.detail",
-                ];
-                let any = fields
-                    .iter()
-                    .map(|f| format!("instr(lower({f}), {b}) > 0"))
-                    .collect::<Vec<_>>()
-                    .join(" OR ");
-                w.push(format!("({any})"));
+                w.push(text_scan(bind(&mut p, Box::new(t.to_lowercase()))));
             }
         }
         let clause = if w.is_empty() {
@@ -467,14 +445,36 @@ impl LogFilter {
     }
 }
 
+/// "The lower-cased text bound as `b` is in one of the fields", tested row by row.
+fn text_scan(b: String) -> String {
+    let any = [
+        "j.operator",
+        "j.sale_id",
+        "j.attempt_id",
+        "j.klarna_request_id",
+        "j.klarna_transaction_id",
+        "j.correlation_id",
+        "j.detail",
+    ]
+    .iter()
+    .map(|f| format!("instr(lower({f}), {b}) > 0"))
+    .collect::<Vec<_>>()
+    .join(" OR ");
+    format!("({any})")
+}
+
 /// An outbox row's operation, NULL for anything else (and for detail that is not JSON).
 const OPERATION: &str = "(CASE WHEN j.kind LIKE 'outbox%' AND json_valid(j.detail)
     THEN json_extract(j.detail, '$.operation') END)";
 
 /// The state a log row shows: an outbox row's own, else its payment attempt's, else its sale's.
+/// Left alone, SQLite takes the primary key's index and then reads the row; the (id, state)
+/// indexes named here answer alone, which an export of a hundred thousand rows notices.
 const STATE: &str = "(CASE WHEN j.kind LIKE 'outbox%' THEN substr(j.kind, 8)
-    WHEN j.attempt_id IS NOT NULL THEN (SELECT a.state FROM payment_attempts a WHERE a.id = j.attempt_id)
-    WHEN j.sale_id IS NOT NULL THEN (SELECT s.state FROM sales s WHERE s.id = j.sale_id) END)";
+    WHEN j.attempt_id IS NOT NULL THEN (SELECT a.state FROM payment_attempts a INDEXED BY attempt_states
+        WHERE a.id = j.attempt_id)
+    WHEN j.sale_id IS NOT NULL THEN (SELECT s.state FROM sales s INDEXED BY sale_states
+        WHERE s.id = j.sale_id) END)";
 
 /// One row of the log: the journal row, what it is about, and its current state.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]

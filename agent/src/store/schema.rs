@@ -109,6 +109,18 @@ CREATE INDEX journal_by_klarna_request ON journal(klarna_request_id)
 CREATE INDEX journal_by_klarna_transaction ON journal(klarna_transaction_id)
     WHERE klarna_transaction_id IS NOT NULL;
 CREATE INDEX journal_by_correlation ON journal(correlation_id) WHERE correlation_id IS NOT NULL;
+-- Every log row shows its attempt's or sale's current state: looked up from these alone, without
+-- reading the attempt's row (with its stored request body) or the sale's. The log names them
+-- (INDEXED BY): without statistics SQLite would take the primary key's index and read the row.
+CREATE INDEX attempt_states ON payment_attempts(id, state);
+CREATE INDEX sale_states ON sales(id, state);
+-- What a report needs of every outbox row (which operation, which outbox entry, how much): the
+-- pending refunds at a close are read from this alone instead of a year of scattered journal rows.
+-- The expressions must be the report's exactly: SQLite matches them as written, not by meaning.
+CREATE INDEX journal_outbox ON journal(kind, seq,
+    (CASE WHEN json_valid(detail) THEN json_extract(detail, '$.outbox_id') END),
+    (CASE WHEN json_valid(detail) THEN json_extract(detail, '$.operation') END),
+    currency, amount) WHERE kind LIKE 'outbox%';
 
 -- Free-text search: a substring of any one of these fields (trigram index). Contentless, so the
 -- text is stored once (in the journal); rows leave it only when they are archived.

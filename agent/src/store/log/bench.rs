@@ -141,6 +141,11 @@ fn bench_log() {
         pct(&mut times, 1.0)
     );
 
+    // The X-report computes what the close does without writing (or syncing) anything.
+    let t = Instant::now();
+    let x = db.x_report().expect("x report");
+    println!("X-report over {} rows: {:.2?}", x.rows, t.elapsed());
+
     let t = Instant::now();
     let z = db.close_day("mia").expect("day close");
     println!("day close over {} rows: {:.2?}", z.rows, t.elapsed());

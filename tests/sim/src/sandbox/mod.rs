@@ -76,6 +76,12 @@ pub struct FaultRule {
     pub times: Option<u32>,
 }
 
+/// Requests a rate limiter lets through at once: 50 ms worth, at least one. A limiter with no
+/// burst at all would punish a client for a timer firing a millisecond early.
+pub fn rate_burst(per_sec: f64) -> f64 {
+    (per_sec * 0.05).max(1.0)
+}
+
 /// Requests per second the sandbox serves before answering 429, like Klarna's per-category limits.
 #[derive(Debug)]
 struct RateLimit {
@@ -215,7 +221,7 @@ impl Sandbox {
         lock(&self.shared.faults).clear();
     }
 
-    /// Serve at most `per_sec` Klarna requests a second, with no burst; answer 429 beyond.
+    /// Serve at most `per_sec` Klarna requests a second (with a 50 ms burst); answer 429 beyond.
     pub fn set_rate_limit(&self, per_sec: Option<f64>) {
         *lock(&self.shared.rate) = per_sec.map(|p| RateLimit {
             per_sec: p,
@@ -428,7 +434,8 @@ impl Shared {
         let mut rate = lock(&self.rate);
         let r = rate.as_mut()?;
         let now = Instant::now();
-        r.tokens = (r.tokens + now.duration_since(r.last).as_secs_f64() * r.per_sec).min(1.0);
+        r.tokens = (r.tokens + now.duration_since(r.last).as_secs_f64() * r.per_sec)
+            .min(rate_burst(r.per_sec));
         r.last = now;
         if r.tokens >= 1.0 {
             r.tokens -= 1.0;
