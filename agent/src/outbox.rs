@@ -46,6 +46,7 @@ CREATE INDEX outbox_pending ON outbox(state, next_attempt_at);
 CREATE INDEX outbox_by_transaction ON outbox(transaction_id, id);
 -- The head of each transaction's queue, read by the worker every round.
 CREATE INDEX outbox_heads ON outbox(state, transaction_id, id);
+CREATE INDEX outbox_by_age ON outbox(state, created_at);
 "#;
 
 /// Klarna honours an idempotency key for 24 h; past that a resend could apply twice, so an
@@ -93,6 +94,17 @@ pub enum OutboxState {
 }
 
 impl OutboxState {
+    /// The state named by a user (API query, CLI flag); None for anything else.
+    pub fn from_name(s: &str) -> Option<OutboxState> {
+        Some(match s {
+            "pending" => OutboxState::Pending,
+            "sent" => OutboxState::Sent,
+            "needs_attention" => OutboxState::NeedsAttention,
+            "resolved" => OutboxState::Resolved,
+            _ => return None,
+        })
+    }
+
     fn parse(s: &str) -> OutboxState {
         match s {
             "sent" => OutboxState::Sent,
@@ -488,12 +500,15 @@ fn summary_in(
     limits: &OutboxLimits,
     now: DateTime<Utc>,
 ) -> Result<OutboxSummary, StoreError> {
-    let (pending, needs_attention, oldest): (i64, i64, Option<String>) = conn.query_row(
-        "SELECT COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'needs_attention'), 0),
-                MIN(CASE WHEN state = 'pending' THEN created_at END) FROM outbox",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
+    // Each figure reads only the rows of its state through an index: the table keeps every
+    // operation ever sent, and this runs on every enqueue.
+    let (pending, needs_attention, oldest): (i64, i64, Option<String>) = conn
+        .prepare_cached(
+            "SELECT (SELECT COUNT(*) FROM outbox WHERE state = 'pending'),
+                    (SELECT COUNT(*) FROM outbox WHERE state = 'needs_attention'),
+                    (SELECT created_at FROM outbox WHERE state = 'pending' ORDER BY state, created_at LIMIT 1)",
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     let mut st = conn.prepare_cached(
         "SELECT currency, SUM(amount) FROM outbox WHERE state = 'pending' GROUP BY currency",
     )?;

@@ -185,17 +185,11 @@ async fn void(
 }
 
 fn parse_state(s: &str) -> Result<OutboxState, ApiError> {
-    Ok(match s {
-        "pending" => OutboxState::Pending,
-        "sent" => OutboxState::Sent,
-        "needs_attention" => OutboxState::NeedsAttention,
-        "resolved" => OutboxState::Resolved,
-        _ => {
-            return Err(bad(
-                "state",
-                "state is one of pending, sent, needs_attention, resolved",
-            ));
-        }
+    OutboxState::from_name(s).ok_or_else(|| {
+        bad(
+            "state",
+            "state is one of pending, sent, needs_attention, resolved",
+        )
     })
 }
 

@@ -64,13 +64,7 @@ fn open_db(config: &Path) -> anyhow::Result<(Config, Db)> {
 }
 
 fn parse_state(s: &str) -> anyhow::Result<OutboxState> {
-    Ok(match s {
-        "pending" => OutboxState::Pending,
-        "sent" => OutboxState::Sent,
-        "needs_attention" => OutboxState::NeedsAttention,
-        "resolved" => OutboxState::Resolved,
-        _ => anyhow::bail!("--state is one of pending, sent, needs_attention, resolved"),
-    })
+    OutboxState::from_name(s).context("--state is one of pending, sent, needs_attention, resolved")
 }
 
 fn print_row(o: &OutboxRow) {

@@ -294,20 +294,7 @@ impl KlarnaClient {
         body: &CaptureRequest,
         opts: CallOptions<'_>,
     ) -> Result<serde_json::Value, KlarnaError> {
-        let path = format!(
-            "{}/{}/{}",
-            paths::TRANSACTIONS,
-            encode(transaction_id),
-            paths::CAPTURES
-        );
-        self.send(
-            Operation::Capture,
-            Method::POST,
-            &path,
-            Some(&json(body)?),
-            opts,
-        )
-        .await
+        self.capture_raw(transaction_id, &json(body)?, opts).await
     }
 
     pub async fn refund(
@@ -316,20 +303,7 @@ impl KlarnaClient {
         body: &RefundRequest,
         opts: CallOptions<'_>,
     ) -> Result<serde_json::Value, KlarnaError> {
-        let path = format!(
-            "{}/{}/{}",
-            paths::TRANSACTIONS,
-            encode(transaction_id),
-            paths::REFUNDS
-        );
-        self.send(
-            Operation::Refund,
-            Method::POST,
-            &path,
-            Some(&json(body)?),
-            opts,
-        )
-        .await
+        self.refund_raw(transaction_id, &json(body)?, opts).await
     }
 
     /// Refund with an already serialized body (the outbox stores the exact bytes).
