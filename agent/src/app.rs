@@ -84,7 +84,15 @@ impl Agent {
             Some(devices.clone()),
         );
         let server = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
+            if let Err(e) = axum::serve(
+                // Small request/answer pairs on loopback: Nagle's algorithm would only add delay.
+                axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                    let _ = tcp.set_nodelay(true);
+                }),
+                app,
+            )
+            .await
+            {
                 tracing::error!("local API stopped: {e}");
             }
         });

@@ -561,7 +561,14 @@ impl Terminal {
         let outcome = self.apply_authorize(&attempt, result).await;
         let latest = self.attempt(&attempt_id).await?;
         if !latest.state.is_final() {
-            self.spawn_follower(attempt_id);
+            // Klarna's state was just read: the first look can wait one poll interval, except
+            // when authorize's answer was lost and must be asked for again at once.
+            let first = if latest.state == AttemptState::Requested {
+                Duration::ZERO
+            } else {
+                self.inner.cfg.payment.poll_interval()
+            };
+            self.spawn_follower_after(attempt_id, first);
         }
         self.publish_sale(sale_id).await;
         outcome.map(|()| latest)
@@ -765,6 +772,10 @@ impl Terminal {
     }
 
     fn spawn_follower(&self, attempt_id: String) {
+        self.spawn_follower_after(attempt_id, Duration::ZERO);
+    }
+
+    fn spawn_follower_after(&self, attempt_id: String, first: Duration) {
         let wake = Arc::new(Notify::new());
         {
             let mut f = self
@@ -779,7 +790,7 @@ impl Terminal {
         }
         let t = self.clone();
         tokio::spawn(async move {
-            t.follow(&attempt_id, &wake).await;
+            t.follow(&attempt_id, &wake, first).await;
             t.inner
                 .followers
                 .lock()
@@ -803,9 +814,9 @@ impl Terminal {
 
     /// Follows one attempt until it is settled: polls Klarna, finalizes, times out, confirms
     /// cancels. Survives any error by backing off; stops only when nothing is left to do.
-    async fn follow(&self, attempt_id: &str, wake: &Notify) {
+    async fn follow(&self, attempt_id: &str, wake: &Notify, first: Duration) {
         let poll = self.inner.cfg.payment.poll_interval();
-        let mut delay = Duration::ZERO;
+        let mut delay = first;
         loop {
             if !delay.is_zero() {
                 tokio::select! {
