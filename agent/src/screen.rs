@@ -10,20 +10,24 @@ use kassa_ui::amount::Currency;
 use kassa_ui::amount::format_amount;
 use kassa_ui::manager_area::TransactionRow;
 use kassa_ui::manager_area::{DeviceRow, HealthRow, ManagerAccess, ManagerAreaModel, OutboxRow};
+use kassa_ui::return_screen::{PurchaseLineSnapshot, PurchaseSnapshot, ReturnScreenModel};
 use kassa_ui::sale_screen::{
     LineSnapshot, PaymentPhase, PaymentSnapshot, Product, Refusal, SaleSnapshot, SaleStatus,
 };
-use kassa_ui::screens::{CustomerWindow, DemoControls, ManagerArea, SaleScreen, TillWindow};
+use kassa_ui::screens::{
+    CustomerWindow, DemoControls, ManagerArea, ReturnScreen, SaleScreen, TillWindow,
+};
 use kassa_ui::slint::{self, ComponentHandle};
 use kassa_ui::status_bar::{KlarnaHealth, StatusBarModel};
 use kassa_ui::{Language, SaleScreenModel, bind};
 use tokio::runtime::Handle;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::devices::{DeviceStatus, Devices};
+use crate::devices::{DeviceEvent, DeviceStatus, Devices};
 use crate::health::{CategoryFigures, KlarnaState, Window};
 use crate::outbox::OutboxState;
 use crate::payment::AttemptState;
+use crate::returns::{ManagerApproval, Purchase, ReturnLine, ReturnRequest};
 use crate::store::{LineInput, LogEntry, LogFilter, SaleState, SaleView};
 use crate::terminal::{KlarnaStatus, Terminal, TerminalError};
 
@@ -107,6 +111,7 @@ pub struct Screens {
     shared: Arc<Shared>,
     follower: tokio::task::JoinHandle<()>,
     status_poll: tokio::task::JoinHandle<()>,
+    scans: Option<tokio::task::JoinHandle<()>>,
     _tick: slint::Timer,
 }
 
@@ -114,6 +119,9 @@ impl Drop for Screens {
     fn drop(&mut self) {
         self.follower.abort();
         self.status_poll.abort();
+        if let Some(scans) = &self.scans {
+            scans.abort();
+        }
     }
 }
 
@@ -127,6 +135,8 @@ struct Shared {
     manager: Mutex<ManagerAccess>,
     /// The manager area's panes as last read from the agent; refreshed while it is unlocked.
     panes: Mutex<ManagerAreaModel>,
+    /// The return screen.
+    returns: Mutex<ReturnScreenModel>,
     /// The peripherals, for their states and the reprint button; `None` in setups without them.
     devices: Option<Devices>,
     /// Serialises the cashier's changes to the sale, so two quick taps open one sale, not two.
@@ -258,13 +268,20 @@ fn local_time(rfc3339: &str) -> String {
         .unwrap_or_else(|_| rfc3339.to_owned())
 }
 
-fn money(minor: i64, currency: &str, language: Language) -> String {
+fn currency_exponent(currency: &str) -> u32 {
     // Every currency kassa takes has two decimals except these (ISO 4217).
-    let exponent = match currency {
+    match currency {
         "JPY" | "KRW" | "ISK" | "CLP" | "VND" => 0,
         _ => 2,
-    };
-    format_amount(minor, &Currency::new(currency, exponent), language)
+    }
+}
+
+fn money(minor: i64, currency: &str, language: Language) -> String {
+    format_amount(
+        minor,
+        &Currency::new(currency, currency_exponent(currency)),
+        language,
+    )
 }
 
 /// The manager area's panes from what the agent holds.
@@ -454,6 +471,65 @@ impl Shared {
         });
     }
 
+    /// Sends the return screen's view to the cashier's window.
+    fn show_return(&self) {
+        let view = lock(&self.returns).view();
+        let _ = self
+            .till
+            .upgrade_in_event_loop(move |w| bind::show_return(&w, &view));
+    }
+
+    /// Asks the agent for the purchase with transaction id `id` and shows it, or why not.
+    fn find_purchase(self: &Arc<Self>, id: String) {
+        let shared = Arc::clone(self);
+        self.rt.spawn(async move {
+            match shared.terminal.find_purchase(&id).await {
+                Ok(p) => lock(&shared.returns).purchase_found(purchase_snapshot(&p)),
+                Err(e) => {
+                    tracing::info!("return: purchase {id} not shown: {e}");
+                    lock(&shared.returns).find_failed(e.to_string());
+                }
+            }
+            shared.show_return();
+        });
+    }
+
+    /// Refunds what the cashier chose, with the manager's approval when one was given.
+    fn refund(self: &Arc<Self>, manager: Option<ManagerApproval>) {
+        let request = {
+            let mut model = lock(&self.returns);
+            if !model.refunding(manager.is_some()) {
+                return;
+            }
+            ReturnRequest {
+                transaction_id: model.transaction_id().to_owned(),
+                lines: model
+                    .chosen()
+                    .into_iter()
+                    .map(|(index, quantity)| ReturnLine { index, quantity })
+                    .collect(),
+                reason: model.reason().to_owned(),
+                restock: model.restock(),
+                proof_of_purchase: true,
+                operator: None,
+                manager,
+            }
+        };
+        self.show_return();
+        let shared = Arc::clone(self);
+        self.rt.spawn(async move {
+            match shared.terminal.create_return(request).await {
+                Ok(record) => lock(&shared.returns).refunded(record.receipt),
+                Err(TerminalError::Forbidden(m)) => lock(&shared.returns).manager_needed(m),
+                Err(e) => {
+                    tracing::info!("return refused: {e}");
+                    lock(&shared.returns).refund_failed(e.to_string());
+                }
+            }
+            shared.show_return();
+        });
+    }
+
     /// Prints the current (paid) sale's receipt again on the receipt printer.
     fn reprint_receipt(self: &Arc<Self>) {
         let Some(id) = self.current_sale() else {
@@ -626,6 +702,53 @@ async fn follow_sales(shared: Arc<Shared>) {
     }
 }
 
+/// Fills the return screen's transaction id when a receipt is scanned while it is open.
+async fn follow_scans(shared: Arc<Shared>) {
+    let Some(devices) = shared.devices.clone() else {
+        return;
+    };
+    let mut events = devices.subscribe();
+    loop {
+        match events.recv().await {
+            Ok(DeviceEvent::ReceiptScanned { code }) => {
+                let found = {
+                    let mut model = lock(&shared.returns);
+                    if !model.is_open() {
+                        continue;
+                    }
+                    model.set_transaction_id(&code);
+                    model.finding()
+                };
+                shared.show_return();
+                if let Some(id) = found {
+                    shared.find_purchase(id);
+                }
+            }
+            Ok(_) | Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => break,
+        }
+    }
+}
+
+/// The agent's purchase in the return screen's terms.
+fn purchase_snapshot(p: &Purchase) -> PurchaseSnapshot {
+    PurchaseSnapshot {
+        transaction_id: p.transaction_id.clone(),
+        currency: Currency::new(p.currency.clone(), currency_exponent(&p.currency)),
+        refundable_amount: p.refundable_amount,
+        lines: p
+            .lines
+            .iter()
+            .map(|l| PurchaseLineSnapshot {
+                index: l.index,
+                name: l.name.clone(),
+                unit_price: l.unit_price,
+                returnable: l.returnable_quantity,
+            })
+            .collect(),
+    }
+}
+
 /// Keeps the status bar (and an open manager area) in step with the agent, once a second.
 async fn poll_status(shared: Arc<Shared>) {
     let mut every = tokio::time::interval(STATUS_POLL);
@@ -684,6 +807,7 @@ impl Screens {
             status: Mutex::new(StatusBarModel::default()),
             manager: Mutex::new(ManagerAccess::new(opts.manager_pin.clone())),
             panes: Mutex::new(ManagerAreaModel::default()),
+            returns: Mutex::new(ReturnScreenModel::new(opts.language)),
             devices,
             changing_sale: tokio::sync::Mutex::new(()),
             till: till.as_weak(),
@@ -719,12 +843,17 @@ impl Screens {
         }
         let follower = rt.spawn(follow_sales(Arc::clone(&shared)));
         let status_poll = rt.spawn(poll_status(Arc::clone(&shared)));
+        let scans = shared
+            .devices
+            .as_ref()
+            .map(|_| rt.spawn(follow_scans(Arc::clone(&shared))));
         Ok(Screens {
             till,
             customer,
             shared,
             follower,
             status_poll,
+            scans,
             _tick: tick,
         })
     }
@@ -802,6 +931,68 @@ fn wire(till: &TillWindow, shared: &Arc<Shared>) {
             w.global::<ManagerArea>().set_open(false);
             bind::show_manager_area(&w, &ManagerAreaModel::default(), false);
         }
+    });
+
+    let returns = till.global::<ReturnScreen>();
+    let s = Arc::clone(shared);
+    returns.on_open_returns(move || {
+        lock(&s.returns).open();
+        s.show_return();
+    });
+    let s = Arc::clone(shared);
+    returns.on_close(move || {
+        lock(&s.returns).close();
+        s.show_return();
+    });
+    let s = Arc::clone(shared);
+    returns.on_edited(move |text| {
+        lock(&s.returns).set_transaction_id(text.as_str());
+        s.show_return();
+    });
+    let s = Arc::clone(shared);
+    returns.on_find(move || {
+        let id = lock(&s.returns).finding();
+        s.show_return();
+        if let Some(id) = id {
+            s.find_purchase(id);
+        }
+    });
+    let s = Arc::clone(shared);
+    returns.on_add(move |row| {
+        if let Ok(row) = usize::try_from(row) {
+            lock(&s.returns).add(row);
+            s.show_return();
+        }
+    });
+    let s = Arc::clone(shared);
+    returns.on_remove(move |row| {
+        if let Ok(row) = usize::try_from(row) {
+            lock(&s.returns).remove(row);
+            s.show_return();
+        }
+    });
+    let s = Arc::clone(shared);
+    returns.on_reason_edited(move |text| {
+        lock(&s.returns).set_reason(text.as_str());
+        s.show_return();
+    });
+    let s = Arc::clone(shared);
+    returns.on_restock_changed(move |on| {
+        lock(&s.returns).set_restock(on);
+    });
+    let s = Arc::clone(shared);
+    returns.on_refund(move || s.refund(None));
+    let s = Arc::clone(shared);
+    returns.on_approve(move |name, pin| {
+        s.refund(Some(ManagerApproval {
+            name: name.to_string(),
+            pin: pin.to_string(),
+        }));
+    });
+    let s = Arc::clone(shared);
+    returns.on_cancel_approval(move || {
+        lock(&s.returns).manager_canceled();
+        s.show_return();
     });
 
     let demo = till.global::<DemoControls>();

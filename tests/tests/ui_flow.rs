@@ -138,6 +138,21 @@ fn press(ui: &slint::Weak<TillWindow>, label: &str) {
     });
 }
 
+/// Types `text` into the text field labelled `label`, as a cashier typing or pasting would.
+fn type_into(ui: &slint::Weak<TillWindow>, label: &str, text: &str) {
+    wait_for(ui, label, None);
+    let (l, t) = (label.to_string(), text.to_string());
+    on_ui(ui, move |w| {
+        let field = find_all(w, &l)
+            .into_iter()
+            .find(|e| {
+                e.accessible_role() == Some(i_slint_backend_testing::AccessibleRole::TextInput)
+            })
+            .unwrap_or_else(|| panic!("no text field {l}"));
+        field.set_accessible_value(t);
+    });
+}
+
 /// The Klarna payment request the sandbox issued last.
 fn last_request(till: &Till, count: usize) -> String {
     let deadline = Instant::now() + PATIENCE;
@@ -269,6 +284,53 @@ fn live_status_scenario(till: &Till, rt: &tokio::runtime::Handle, ui: &slint::We
     wait_gone(ui, "Klarna offline");
 }
 
+/// A customer brings back one of two scarves bought online: the cashier finds the purchase by its
+/// Klarna transaction id, chooses one scarf, gives a reason and refunds; the slip comes up and
+/// Klarna refunds exactly one scarf.
+fn return_scenario(till: &Till, ui: &slint::Weak<TillWindow>) {
+    let tx = till
+        .sandbox
+        .seed_order(
+            "SEK",
+            "web-1",
+            vec![json!({"name": "Scarf", "reference": "S-1", "quantity": 2,
+                        "unit_price": 19900, "total_amount": 39800})],
+        )
+        .payment_transaction_id;
+    press(ui, "Return");
+    wait_for(ui, "Return a purchase", None);
+    type_into(ui, "Klarna transaction id", &tx);
+    press(ui, "Find purchase");
+    wait_for(ui, "Scarf*", Some("0 of 2 coming back"));
+    press(ui, "One more: Scarf*");
+    wait_for(ui, "Scarf*", Some("1 of 2 coming back"));
+    type_into(ui, "Reason", "Wrong colour");
+    press(ui, "Refund");
+    wait_for(ui, "Refund slip", None);
+    let slip = value_of(ui, "Refund slip").expect("the slip has text");
+    assert!(slip.contains("REFUND"), "{slip}");
+
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let refunds: Vec<i64> = till
+            .sandbox
+            .transactions()
+            .into_iter()
+            .filter(|t| t.payment_transaction_id == tx)
+            .flat_map(|t| t.payment_refunds)
+            .filter_map(|r| r["amount"].as_i64())
+            .collect();
+        if !refunds.is_empty() {
+            assert_eq!(refunds, vec![19900], "one refund of one scarf");
+            break;
+        }
+        assert!(Instant::now() < deadline, "Klarna got no refund");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    press(ui, "Close returns");
+    wait_gone(ui, "Return a purchase");
+}
+
 #[test]
 fn cashier_rings_up_pays_with_klarna_and_handles_decline_and_outage() {
     // One platform per process: this file has one test. Threading on, so the adapter's
@@ -311,6 +373,7 @@ fn cashier_rings_up_pays_with_klarna_and_handles_decline_and_outage() {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             cashier_scenario(&till, &ui);
             live_status_scenario(&till, &handle, &ui);
+            return_scenario(&till, &ui);
         }));
         // Stop the UI whatever happened, so that a failure is reported, not a hang.
         let _ = slint::quit_event_loop();

@@ -7,6 +7,7 @@ use slint::{ComponentHandle, Global, Image, Model, ModelRc, SharedString, VecMod
 
 use crate::manager_area::{ManagerAreaModel, PinAnswer};
 use crate::qr;
+use crate::return_screen::ReturnScreenView;
 use crate::sale_screen::{Outcome, PaymentPhase, SaleScreenView, Screen};
 use crate::screens;
 use crate::status_bar::{KlarnaHealth, StatusBarModel};
@@ -300,4 +301,54 @@ where
     window
         .global::<screens::ScreenLayout>()
         .set_split_customer_view(split);
+}
+
+/// The return screen as `view` says. The text fields the cashier types into are only written
+/// when the controller's text differs, so typing is never fought over.
+pub fn show_return<C>(window: &C, view: &ReturnScreenView)
+where
+    C: ComponentHandle,
+    for<'a> screens::ReturnScreen<'a>: Global<'a, C>,
+{
+    let g = window.global::<screens::ReturnScreen>();
+    if g.get_open() != view.open {
+        g.set_open(view.open);
+    }
+    if !view.open {
+        // Nothing of a finished return stays in the window.
+        g.set_reason(SharedString::new());
+        g.set_restock(true);
+    }
+    set_text(g.get_transaction_id(), &view.transaction_id, |t| {
+        g.set_transaction_id(t)
+    });
+    if g.get_has_purchase() != view.has_purchase {
+        g.set_has_purchase(view.has_purchase);
+    }
+    update_rows(
+        g.get_lines(),
+        view.lines.iter().map(|l| screens::ReturnLineRow {
+            name: l.name.as_str().into(),
+            returnable: l.returnable.as_str().into(),
+            selected: i32::try_from(l.selected).unwrap_or(i32::MAX),
+            can_add: l.can_add,
+            can_remove: l.can_remove,
+        }),
+        |m| g.set_lines(m),
+    );
+    set_text(g.get_amount(), &view.amount, |t| g.set_amount(t));
+    if g.get_can_find() != view.can_find {
+        g.set_can_find(view.can_find);
+    }
+    if g.get_can_refund() != view.can_refund {
+        g.set_can_refund(view.can_refund);
+    }
+    if g.get_needs_manager() != view.needs_manager {
+        g.set_needs_manager(view.needs_manager);
+    }
+    if g.get_busy() != view.busy {
+        g.set_busy(view.busy);
+    }
+    set_text(g.get_slip(), &view.slip, |t| g.set_slip(t));
+    set_text(g.get_error(), &view.error, |t| g.set_error(t));
 }

@@ -9,6 +9,7 @@ pub mod bind;
 pub mod language;
 pub mod manager_area;
 pub mod qr;
+pub mod return_screen;
 pub mod sale_screen;
 pub mod status_bar;
 
