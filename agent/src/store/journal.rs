@@ -148,6 +148,33 @@ pub(crate) struct Hashed<'a> {
     pub(crate) detail: &'a str,
 }
 
+impl<'a> Hashed<'a> {
+    /// The hashed fields of a new row made from `e` (its detail already serialized).
+    pub(crate) fn of(
+        seq: i64,
+        at: &'a str,
+        terminal_id: &'a str,
+        e: &'a JournalEntry,
+        detail: &'a str,
+    ) -> Self {
+        Hashed {
+            seq,
+            at,
+            terminal_id,
+            operator: &e.operator,
+            kind: e.kind.as_str(),
+            sale_id: e.sale_id.as_deref(),
+            attempt_id: e.attempt_id.as_deref(),
+            amount: e.amount,
+            currency: e.currency.as_deref(),
+            klarna_request_id: e.klarna_request_id.as_deref(),
+            klarna_transaction_id: e.klarna_transaction_id.as_deref(),
+            correlation_id: e.correlation_id.as_deref(),
+            detail,
+        }
+    }
+}
+
 pub(crate) fn chain_hash(prev_hash: &str, h: &Hashed<'_>) -> String {
     let mut d = Sha256::new();
     d.update(prev_hash.as_bytes());
@@ -191,21 +218,7 @@ impl WriteTx<'_> {
         let seq = prev_seq + 1;
         let at = crate::now_rfc3339();
         let detail = e.detail.to_string();
-        let hashed = Hashed {
-            seq,
-            at: &at,
-            terminal_id: self.terminal_id,
-            operator: &e.operator,
-            kind: e.kind.as_str(),
-            sale_id: e.sale_id.as_deref(),
-            attempt_id: e.attempt_id.as_deref(),
-            amount: e.amount,
-            currency: e.currency.as_deref(),
-            klarna_request_id: e.klarna_request_id.as_deref(),
-            klarna_transaction_id: e.klarna_transaction_id.as_deref(),
-            correlation_id: e.correlation_id.as_deref(),
-            detail: &detail,
-        };
+        let hashed = Hashed::of(seq, &at, self.terminal_id, &e, &detail);
         let hash = chain_hash(&prev_hash, &hashed);
         self.tx
             .prepare_cached(

@@ -279,24 +279,7 @@ impl WriteTx<'_> {
         for (at, e) in rows {
             seq += 1;
             let detail = e.detail.to_string();
-            let hash = chain_hash(
-                &prev,
-                &Hashed {
-                    seq,
-                    at: &at,
-                    terminal_id: self.terminal_id,
-                    operator: &e.operator,
-                    kind: e.kind.as_str(),
-                    sale_id: e.sale_id.as_deref(),
-                    attempt_id: e.attempt_id.as_deref(),
-                    amount: e.amount,
-                    currency: e.currency.as_deref(),
-                    klarna_request_id: e.klarna_request_id.as_deref(),
-                    klarna_transaction_id: e.klarna_transaction_id.as_deref(),
-                    correlation_id: e.correlation_id.as_deref(),
-                    detail: &detail,
-                },
-            );
+            let hash = chain_hash(&prev, &Hashed::of(seq, &at, self.terminal_id, &e, &detail));
             st.execute(params![
                 seq,
                 at,
