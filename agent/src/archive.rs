@@ -371,6 +371,9 @@ impl Db {
                     record.archived_at
                 ],
             )?;
+            // The archived rows leave the trigram index too: index any still waiting first, so
+            // the index's watermark never points below rows it does not hold.
+            w.index_text(None)?;
             w.tx.execute(
                 "DELETE FROM journal_text WHERE rowid BETWEEN ?1 AND ?2",
                 params![record.first_seq, record.last_seq],

@@ -166,7 +166,7 @@ fn table_row(e: &LogEntry) -> String {
 }
 
 pub fn log(a: LogArgs) -> anyhow::Result<ExitCode> {
-    let (_cfg, db) = open(&a.config)?;
+    let (_cfg, mut db) = open(&a.config)?;
     let q = LogQuery {
         from: a.from,
         to: a.to,
@@ -181,6 +181,13 @@ pub fn log(a: LogArgs) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     let f = q.filter()?;
+    if f.text.is_some() {
+        // Rows the running agent has not indexed yet: index them so the search can use the
+        // trigram index (without it, every row's text is read; the answer is the same).
+        if let Err(e) = db.index_text(None) {
+            eprintln!("warning: searching without the text index ({e})");
+        }
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let format = match a.format {

@@ -324,15 +324,15 @@ impl Db {
             if let Some(why) = refuse {
                 return Err(StoreError::OutboxFull(why));
             }
-            w.tx.execute(
+            w.tx.prepare_cached(
                 "INSERT INTO outbox (operation, transaction_id, amount, currency, body, idempotency_key,
                  reference, correlation_id, operator, state, next_attempt_at, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10, ?10)",
-                params![op.operation.as_str(), op.transaction_id, op.amount, op.currency, body, key,
+            )?.execute(params![op.operation.as_str(), op.transaction_id, op.amount, op.currency, body, key,
                     op.reference, corr, op.operator, ts(now)],
             )?;
             let id = w.tx.last_insert_rowid();
-            let o = w.tx.query_row(&format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1"), [id], row)?;
+            let o = w.tx.prepare_cached(&format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1"))?.query_row([id], row)?;
             with(w, &o)?;
             let mut e = entry(JournalKind::OutboxQueued, &o, &op.operator, serde_json::json!({}));
             e.sale_id = op.sale_id.clone();
@@ -395,11 +395,10 @@ impl Db {
     }
 
     fn outbox_next_due_at(&self) -> Result<Option<String>, StoreError> {
-        Ok(self.conn.query_row(
-            "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'",
-            [],
-            |r| r.get(0),
-        )?)
+        Ok(self
+            .conn
+            .prepare_cached("SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'")?
+            .query_row([], |r| r.get(0))?)
     }
 
     /// A manager puts an operation that needed attention back in the queue, or dismisses it.
@@ -430,10 +429,10 @@ impl Db {
             } else {
                 ("resolved", "dismiss")
             };
-            w.tx.execute(
+            w.tx.prepare_cached(
                 "UPDATE outbox SET state = ?2, attempts = 0, next_attempt_at = ?3 WHERE id = ?1",
-                params![id, state, ts(Utc::now())],
-            )?;
+            )?
+            .execute(params![id, state, ts(Utc::now())])?;
             w.journal(entry(
                 JournalKind::OutboxResolved,
                 &o,
@@ -457,24 +456,20 @@ impl Db {
         self.write(|w| {
           for (o, outcome) in results {
             // Only a pending row can move: a manager may have acted meanwhile.
-            let state: String = w.tx.query_row("SELECT state FROM outbox WHERE id = ?1", [o.id], |r| r.get(0))?;
+            let state: String = w.tx.prepare_cached("SELECT state FROM outbox WHERE id = ?1")?.query_row([o.id], |r| r.get(0))?;
             if state != "pending" {
                 continue;
             }
             match outcome {
                 Outcome::Sent(result) => {
-                    w.tx.execute(
-                        "UPDATE outbox SET state = 'sent', sent_at = ?2, attempts = attempts + 1, result = ?3,
-                         error_code = NULL, error_message = NULL WHERE id = ?1",
-                        params![o.id, ts(now), result.to_string()],
+                    w.tx.prepare_cached("UPDATE outbox SET state = 'sent', sent_at = ?2, attempts = attempts + 1, result = ?3,
+                         error_code = NULL, error_message = NULL WHERE id = ?1")?.execute(params![o.id, ts(now), result.to_string()],
                     )?;
                     w.journal(entry(JournalKind::OutboxSent, o, "kassa", serde_json::json!({"attempts": o.attempts + 1})))?;
                 }
                 Outcome::Final { code, message } => {
-                    w.tx.execute(
-                        "UPDATE outbox SET state = 'needs_attention', attempts = attempts + 1, error_code = ?2,
-                         error_message = ?3 WHERE id = ?1",
-                        params![o.id, code, message],
+                    w.tx.prepare_cached("UPDATE outbox SET state = 'needs_attention', attempts = attempts + 1, error_code = ?2,
+                         error_message = ?3 WHERE id = ?1")?.execute(params![o.id, code, message],
                     )?;
                     w.journal(entry(JournalKind::OutboxNeedsAttention, o, "kassa",
                         serde_json::json!({"error_code": code, "error_message": message})))?;
@@ -482,10 +477,8 @@ impl Db {
                 Outcome::Retry { after, maybe_applied, error } => {
                     let delay = after.unwrap_or_else(|| backoff(limits, o.attempts.clamp(0, 30) as u32, &mut rand::rng()));
                     let next = now + chrono::Duration::from_std(delay).unwrap_or_default();
-                    w.tx.execute(
-                        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, error_message = ?3,
-                         maybe_applied = maybe_applied OR ?4 WHERE id = ?1",
-                        params![o.id, ts(next), error, maybe_applied],
+                    w.tx.prepare_cached("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, error_message = ?3,
+                         maybe_applied = maybe_applied OR ?4 WHERE id = ?1")?.execute(params![o.id, ts(next), error, maybe_applied],
                     )?;
                 }
             }
@@ -500,21 +493,32 @@ fn summary_in(
     limits: &OutboxLimits,
     now: DateTime<Utc>,
 ) -> Result<OutboxSummary, StoreError> {
-    // Each figure reads only the rows of its state through an index: the table keeps every
-    // operation ever sent, and this runs on every enqueue.
-    let (pending, needs_attention, oldest): (i64, i64, Option<String>) = conn
-        .prepare_cached(
-            "SELECT (SELECT COUNT(*) FROM outbox WHERE state = 'pending'),
-                    (SELECT COUNT(*) FROM outbox WHERE state = 'needs_attention'),
-                    (SELECT created_at FROM outbox WHERE state = 'pending' ORDER BY state, created_at LIMIT 1)",
-        )?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    // Counts and totals come from `outbox_totals` (kept by triggers), the oldest through the
+    // age index: this runs on every enqueue, so it reads a few rows however long the queue is.
+    let mut pending = 0;
+    let mut needs_attention = 0;
+    let mut pending_totals = BTreeMap::new();
     let mut st = conn.prepare_cached(
-        "SELECT currency, SUM(amount) FROM outbox WHERE state = 'pending' GROUP BY currency",
+        "SELECT state, currency, count, total FROM outbox_totals
+         WHERE state IN ('pending', 'needs_attention') AND count > 0",
     )?;
-    let pending_totals: BTreeMap<String, i64> = st
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let (state, currency, count, total): (String, String, i64, i64) =
+            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+        if state == "pending" {
+            pending += count;
+            pending_totals.insert(currency, total);
+        } else {
+            needs_attention += count;
+        }
+    }
+    let oldest: Option<String> = conn
+        .prepare_cached(
+            "SELECT created_at FROM outbox WHERE state = 'pending' ORDER BY state, created_at LIMIT 1",
+        )?
+        .query_row([], |r| r.get(0))
+        .optional()?;
     let age = oldest
         .as_deref()
         .and_then(|o| DateTime::parse_from_rfc3339(o).ok())
@@ -890,5 +894,64 @@ mod tests {
             .map(|o| o.id)
             .collect();
         assert_eq!(due, vec![a.id, c.id]);
+    }
+
+    #[test]
+    fn the_running_totals_equal_the_queue_counted_by_hand() {
+        let (_d, mut db) = db();
+        let limits = OutboxLimits::default();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let mut ids = vec![];
+        for i in 0..60 {
+            let mut op = refund(rng.random_range(1..5_000));
+            op.currency = ["SEK", "EUR", "NOK"][i % 3].into();
+            op.transaction_id = format!("krn:payment:eu1:transaction:{}", i % 7);
+            ids.push(db.enqueue(&op, &limits, None).unwrap());
+        }
+        // The worker's outcomes and a manager's actions move rows between states.
+        let outcomes: Vec<(OutboxRow, Outcome)> = ids
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| match i % 4 {
+                0 => Some((o.clone(), Outcome::Sent(serde_json::json!({})))),
+                1 => Some((
+                    o.clone(),
+                    Outcome::Final {
+                        code: "X".into(),
+                        message: "no".into(),
+                    },
+                )),
+                _ => None,
+            })
+            .collect();
+        db.outbox_record(&outcomes, &limits).unwrap();
+        db.outbox_resolve(ids[1].id, true, "mia", "try again")
+            .unwrap();
+        db.outbox_resolve(ids[5].id, false, "mia", "done by phone")
+            .unwrap();
+
+        let s = db.outbox_summary(&limits).unwrap();
+        let count = |state: &str| -> i64 {
+            db.conn
+                .query_row(
+                    "SELECT COUNT(*) FROM outbox WHERE state = ?1",
+                    [state],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        assert_eq!(s.pending, count("pending"));
+        assert_eq!(s.needs_attention, count("needs_attention"));
+        let mut st = db
+            .conn
+            .prepare("SELECT currency, SUM(amount) FROM outbox WHERE state = 'pending' GROUP BY currency")
+            .unwrap();
+        let by_hand: BTreeMap<String, i64> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(s.pending_totals, by_hand);
+        assert_eq!(s.pending, 60 - 15 - 15 + 1);
     }
 }

@@ -205,11 +205,9 @@ impl Db {
     pub fn return_record(&self, id: &str) -> Result<ReturnRecord, StoreError> {
         let r = self
             .conn
-            .query_row(
-                "SELECT r.id, r.transaction_id, r.currency, r.amount, r.lines, r.reason, r.restock, r.operator,
+            .prepare_cached("SELECT r.id, r.transaction_id, r.currency, r.amount, r.lines, r.reason, r.restock, r.operator,
                         r.approved_by, r.outbox_id, o.state, r.created_at
-                 FROM returns r JOIN outbox o ON o.id = r.outbox_id WHERE r.id = ?1",
-                [id],
+                 FROM returns r JOIN outbox o ON o.id = r.outbox_id WHERE r.id = ?1")?.query_row([id],
                 |r| {
                     let lines: String = r.get(4)?;
                     Ok(ReturnRecord {
@@ -480,11 +478,9 @@ impl Terminal {
                     ));
                 }
                 db.enqueue_with(&op, &limits, |w, o| {
-                    w.tx.execute(
-                        "INSERT INTO returns (id, transaction_id, currency, amount, lines, reason, restock,
+                    w.tx.prepare_cached("INSERT INTO returns (id, transaction_id, currency, amount, lines, reason, restock,
                          proof_of_purchase, operator, approved_by, outbox_id, created_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                        params![rid, tid, cur, amount, lines_text, reason, restock, proof, op.operator,
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")?.execute(params![rid, tid, cur, amount, lines_text, reason, restock, proof, op.operator,
                             approver, o.id, crate::now_rfc3339()],
                     )?;
                     if let Some(m) = &approver {

@@ -756,11 +756,9 @@ impl Terminal {
             },
             |w, a, op| {
                 w.set_sale_state(&a.sale_id, SaleState::Paid)?;
-                let receipt_no: Option<i64> = w.tx.query_row(
-                    "SELECT receipt_no FROM sales WHERE id = ?1",
-                    [&a.sale_id],
-                    |r| r.get(0),
-                )?;
+                let receipt_no: Option<i64> =
+                    w.tx.prepare_cached("SELECT receipt_no FROM sales WHERE id = ?1")?
+                        .query_row([&a.sale_id], |r| r.get(0))?;
                 let mut e = entry(JournalKind::ReceiptIssued, a, op);
                 e.detail = serde_json::json!({"receipt_no": receipt_no});
                 w.journal(e)?;
@@ -1251,11 +1249,8 @@ impl Terminal {
                 use rusqlite::OptionalExtension;
                 Ok(db
                     .conn
-                    .query_row(
-                        "SELECT id FROM payment_attempts WHERE klarna_request_id = ?1",
-                        [&rid],
-                        |r| r.get(0),
-                    )
+                    .prepare_cached("SELECT id FROM payment_attempts WHERE klarna_request_id = ?1")?
+                    .query_row([&rid], |r| r.get(0))
                     .optional()?)
             })
             .await?;

@@ -123,6 +123,13 @@ fn store_err(e: StoreError) -> ApiError {
     internal(e)
 }
 
+/// Indexes the journal rows the idle indexer has not reached yet, so a text filter can use the
+/// index (the log is correct without it, only slower).
+fn catch_up(db: &mut crate::store::Db) -> Result<(), crate::store::LogError> {
+    db.index_text(None)?;
+    Ok(())
+}
+
 /// One page of the transaction log, newest first.
 #[utoipa::path(get, path = "/v1/log", params(LogQuery),
     responses((status = 200, body = LogPage), (status = 400, body = ApiError)))]
@@ -135,7 +142,7 @@ async fn log(
     let page = s
         .terminal
         .store()
-        .call(move |db| Ok(db.log_page(&f, before, limit)))
+        .call(move |db| Ok(catch_up(db).and_then(|()| db.log_page(&f, before, limit))))
         .await
         .map_err(store_err)??;
     Ok(Json(page))
@@ -166,7 +173,7 @@ async fn export(
         let page = s
             .terminal
             .store()
-            .call(move |db| Ok(db.log_page(&f, before, MAX_PAGE)))
+            .call(move |db| Ok(catch_up(db).and_then(|()| db.log_page(&f, before, MAX_PAGE))))
             .await
             .map_err(store_err)??;
         for e in &page.entries {

@@ -186,11 +186,8 @@ pub(crate) fn chain_hash(prev_hash: &str, h: &Hashed<'_>) -> String {
 
 pub(crate) fn tail(conn: &Connection) -> Result<Option<(i64, String)>, StoreError> {
     let live = conn
-        .query_row(
-            "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     // With every row archived, the chain goes on from the newest archive's last hash.
     match live {

@@ -300,7 +300,9 @@ impl LogFilter {
 
     /// The rows to read (`journal j`, or the trigram matches joined to it), the column that orders
     /// them newest first, the WHERE clause and its parameters.
-    fn sql(&self) -> (&'static str, &'static str, String, Vec<Box<dyn ToSql>>) {
+    /// The page query's parts. `indexed`: every row is in the trigram index, so a text filter
+    /// may use it; otherwise each row's text is tested directly (slower, never incomplete).
+    fn sql(&self, indexed: bool) -> (&'static str, &'static str, String, Vec<Box<dyn ToSql>>) {
         let mut from = "journal j";
         let mut key = "j.seq";
         let mut w: Vec<String> = Vec::new();
@@ -421,7 +423,7 @@ impl LogFilter {
         if let Some(t) = &self.text {
             // A reference leaves a handful of rows: testing each one's text directly is cheaper
             // than asking the trigram index about each (a millisecond a row for common words).
-            if t.chars().count() >= 3 && self.reference.is_none() {
+            if indexed && t.chars().count() >= 3 && self.reference.is_none() {
                 // The trigram index finds substrings of three characters or more; a phrase
                 // never spans two columns, so this is "a substring of one field".
                 let phrase = format!("\"{}\"", t.replace('"', "\"\""));
@@ -523,7 +525,10 @@ impl Db {
         filter.validate()?;
         let limit = limit.clamp(1, MAX_PAGE);
         let before = before.unwrap_or(i64::MAX);
-        let (from, key, clause, mut params) = filter.sql();
+        // Rows are indexed after their commit (store/text.rs): use the index only once it has
+        // them all. Callers that can write run `Db::index_text` first so that is the usual case.
+        let indexed = filter.text.is_none() || !self.text_index_behind()?;
+        let (from, key, clause, mut params) = filter.sql(indexed);
         params.push(Box::new(before));
         let before_p = params.len();
         params.push(Box::new(limit as i64));

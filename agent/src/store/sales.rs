@@ -142,25 +142,25 @@ impl WriteTx<'_> {
         l: &LineInput,
     ) -> Result<SaleLine, StoreError> {
         let total = validate_line(l, currency)?;
-        let line_no: i64 = self.tx.query_row(
-            "SELECT COALESCE(MAX(line_no), 0) + 1 FROM sale_lines WHERE sale_id = ?1",
-            [sale_id],
-            |r| r.get(0),
-        )?;
-        let sale_total: i64 = self.tx.query_row(
-            "SELECT COALESCE(SUM(total_amount), 0) FROM sale_lines WHERE sale_id = ?1",
-            [sale_id],
-            |r| r.get(0),
-        )?;
+        let line_no: i64 = self
+            .tx
+            .prepare_cached(
+                "SELECT COALESCE(MAX(line_no), 0) + 1 FROM sale_lines WHERE sale_id = ?1",
+            )?
+            .query_row([sale_id], |r| r.get(0))?;
+        let sale_total: i64 = self
+            .tx
+            .prepare_cached(
+                "SELECT COALESCE(SUM(total_amount), 0) FROM sale_lines WHERE sale_id = ?1",
+            )?
+            .query_row([sale_id], |r| r.get(0))?;
         if sale_total.saturating_add(total.minor) > KLARNA_MAX_AMOUNT {
             return Err(StoreError::Invalid(
                 "sale total would exceed the largest amount Klarna accepts".into(),
             ));
         }
-        self.tx.execute(
-            "INSERT INTO sale_lines (sale_id, line_no, name, reference, quantity, unit_price, total_amount)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![sale_id, line_no, l.name, l.reference, l.quantity, l.unit_price, total.minor],
+        self.tx.prepare_cached("INSERT INTO sale_lines (sale_id, line_no, name, reference, quantity, unit_price, total_amount)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?.execute(params![sale_id, line_no, l.name, l.reference, l.quantity, l.unit_price, total.minor],
         )?;
         let mut e = JournalEntry::new(JournalKind::LineAdded, operator);
         e.sale_id = Some(sale_id.into());
@@ -182,9 +182,8 @@ impl WriteTx<'_> {
     pub fn sale_state(&self, sale_id: &str) -> Result<SaleState, StoreError> {
         let s: Option<String> = self
             .tx
-            .query_row("SELECT state FROM sales WHERE id = ?1", [sale_id], |r| {
-                r.get(0)
-            })
+            .prepare_cached("SELECT state FROM sales WHERE id = ?1")?
+            .query_row([sale_id], |r| r.get(0))
             .optional()?;
         s.map(|s| SaleState::parse(&s))
             .ok_or_else(|| StoreError::NotFound(format!("sale {sale_id}")))
@@ -207,12 +206,10 @@ impl WriteTx<'_> {
 
     pub fn insert_attempt(&mut self, a: &AttemptRow) -> Result<(), StoreError> {
         self.tx
-            .execute(
-                "INSERT INTO payment_attempts (id, sale_id, state, amount, currency, correlation_id,
+            .prepare_cached("INSERT INTO payment_attempts (id, sale_id, state, amount, currency, correlation_id,
                  authorize_key, finalize_key, authorize_body, interop_token, deadline_at,
                  created_at, updated_at)
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?12)",
-                params![
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?12)")?.execute(params![
                     a.id,
                     a.sale_id,
                     a.state.as_str(),
@@ -240,11 +237,9 @@ impl WriteTx<'_> {
 
     /// Writes the attempt's mutable fields back.
     pub fn update_attempt(&mut self, a: &AttemptRow) -> Result<(), StoreError> {
-        self.tx.execute(
-            "UPDATE payment_attempts SET state = ?2, klarna_request_id = ?3, payment_request_url = ?4,
+        self.tx.prepare_cached("UPDATE payment_attempts SET state = ?2, klarna_request_id = ?3, payment_request_url = ?4,
              expires_at = ?5, klarna_transaction_id = ?6, cancel_confirmed = ?7, reason = ?8,
-             updated_at = ?9 WHERE id = ?1",
-            params![
+             updated_at = ?9 WHERE id = ?1")?.execute(params![
                 a.id,
                 a.state.as_str(),
                 a.klarna_request_id,
@@ -313,9 +308,7 @@ impl Db {
         lines: &[LineInput],
     ) -> Result<SaleView, StoreError> {
         self.write(|w| {
-            w.tx.execute(
-                "INSERT INTO sales (id, currency, state, operator, opened_at) VALUES (?1, ?2, 'open', ?3, ?4)",
-                params![id, currency.code(), operator, crate::now_rfc3339()],
+            w.tx.prepare_cached("INSERT INTO sales (id, currency, state, operator, opened_at) VALUES (?1, ?2, 'open', ?3, ?4)")?.execute(params![id, currency.code(), operator, crate::now_rfc3339()],
             )?;
             let mut e = JournalEntry::new(JournalKind::SaleOpened, operator);
             e.sale_id = Some(id.into());
@@ -361,9 +354,7 @@ impl Db {
     pub fn sale(&self, id: &str) -> Result<SaleView, StoreError> {
         let sale = self
             .conn
-            .query_row(
-                "SELECT id, currency, state, operator, opened_at, closed_at, receipt_no FROM sales WHERE id = ?1",
-                [id],
+            .prepare_cached("SELECT id, currency, state, operator, opened_at, closed_at, receipt_no FROM sales WHERE id = ?1")?.query_row([id],
                 |r| {
                     let cur: String = r.get(1)?;
                     let state: String = r.get(2)?;
@@ -435,10 +426,12 @@ impl Db {
 
     /// Records a webhook event id; false if it was seen before.
     pub fn remember_webhook_event(&mut self, event_id: &str) -> Result<bool, StoreError> {
-        let n = self.conn.execute(
-            "INSERT OR IGNORE INTO webhook_events (event_id, received_at) VALUES (?1, ?2)",
-            params![event_id, crate::now_rfc3339()],
-        )?;
+        let n = self
+            .conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO webhook_events (event_id, received_at) VALUES (?1, ?2)",
+            )?
+            .execute(params![event_id, crate::now_rfc3339()])?;
         Ok(n == 1)
     }
 }
