@@ -99,6 +99,8 @@ struct Inner {
     busy: crate::service::BusyMarker,
     /// A Klarna customer code scanned at the counter, for the next payment that brings none.
     customer_token: Mutex<Option<String>>,
+    /// The last view sent for each recent sale, so an unchanged sale is not sent again.
+    published: Arc<Mutex<HashMap<String, SaleView>>>,
 }
 
 /// Klarna as the cashier's status bar and `/health` show it.
@@ -149,6 +151,14 @@ fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         .map(|t| t.with_timezone(&chrono::Utc))
 }
 
+/// What the database thread made of a request to pay a sale.
+enum Prepared {
+    /// The attempt is stored; authorize may be sent.
+    Stored(AttemptRow),
+    /// The amount's eligibility must be asked of Klarna first (not cached, or too old).
+    AskEligibility(SaleView, PaymentOptions),
+}
+
 impl Terminal {
     /// Opens the store, builds the Klarna client and resumes every payment a restart interrupted.
     pub async fn start(
@@ -174,6 +184,7 @@ impl Terminal {
                 outbox_wake: Arc::new(Notify::new()),
                 busy: crate::service::BusyMarker::new(cfg_busy),
                 customer_token: Mutex::new(None),
+                published: Arc::new(Mutex::new(HashMap::new())),
             }),
         };
         t.recover().await?;
@@ -311,13 +322,16 @@ impl Terminal {
         let currency = currency.unwrap_or(self.inner.cfg.currency);
         let operator = operator.unwrap_or_else(|| self.inner.cfg.default_operator.clone());
         let id = uuid::Uuid::new_v4().to_string();
-        let view = self
+        let publish = self.publisher();
+        Ok(self
             .inner
             .store
-            .call(move |db| db.open_sale(&id, currency, &operator, &lines))
-            .await?;
-        self.publish(view.clone());
-        Ok(view)
+            .call(move |db| {
+                let v = db.open_sale(&id, currency, &operator, &lines)?;
+                publish(v.clone());
+                Ok(v)
+            })
+            .await?)
     }
 
     pub async fn add_lines(
@@ -328,13 +342,16 @@ impl Terminal {
     ) -> Result<SaleView, TerminalError> {
         let operator = operator.unwrap_or_else(|| self.inner.cfg.default_operator.clone());
         let id = sale_id.to_string();
-        let view = self
+        let publish = self.publisher();
+        Ok(self
             .inner
             .store
-            .call(move |db| db.add_lines(&id, &operator, &lines))
-            .await?;
-        self.publish(view.clone());
-        Ok(view)
+            .call(move |db| {
+                let v = db.add_lines(&id, &operator, &lines)?;
+                publish(v.clone());
+                Ok(v)
+            })
+            .await?)
     }
 
     pub async fn sale(&self, sale_id: &str) -> Result<SaleView, TerminalError> {
@@ -342,17 +359,39 @@ impl Terminal {
         Ok(self.inner.store.call(move |db| db.sale(&id)).await?)
     }
 
-    fn publish(&self, sale: SaleView) {
-        // No subscriber is fine: the state is in the database either way.
-        let _ = self.inner.events.send(SaleEvent { sale });
+    /// What sends a sale's event. It runs on the database thread, inside the job that read the
+    /// view, so events leave in the order of the writes they show (two tasks publishing from
+    /// their own threads could send an older view last). A view equal to the last one sent for
+    /// that sale is not sent again: a follower's poll that changed nothing stays quiet.
+    fn publisher(&self) -> impl FnOnce(SaleView) + Send + 'static {
         let t = self.clone();
-        tokio::spawn(async move { t.inner.busy.update(&t.inner.store).await });
+        let rt = tokio::runtime::Handle::current();
+        move |sale: SaleView| {
+            {
+                let mut last = t.inner.published.lock().unwrap_or_else(|e| e.into_inner());
+                if last.get(&sale.sale.id) == Some(&sale) {
+                    return;
+                }
+                if last.len() >= 1024 {
+                    last.clear();
+                }
+                last.insert(sale.sale.id.clone(), sale.clone());
+            }
+            // No subscriber is fine: the state is in the database either way.
+            let _ = t.inner.events.send(SaleEvent { sale });
+            rt.spawn(async move { t.inner.busy.update(&t.inner.store).await });
+        }
     }
 
-    async fn publish_sale(&self, sale_id: &str) {
-        if let Ok(v) = self.sale(sale_id).await {
-            self.publish(v);
-        }
+    /// Queues the sale's event behind the writes already queued; the caller does not wait.
+    fn publish_sale(&self, sale_id: &str) {
+        let id = sale_id.to_string();
+        let publish = self.publisher();
+        // Dropping the result's future leaves the job queued; only its answer is discarded.
+        let _queued = self.inner.store.submit(move |db| {
+            publish(db.sale(&id)?);
+            Ok(())
+        });
     }
 
     fn options<'a>(a: &'a AttemptRow, key: Option<&'a str>) -> CallOptions<'a> {
@@ -363,19 +402,20 @@ impl Terminal {
         }
     }
 
+    /// Whether Klarna said recently that this sale's currency and amount are eligible.
+    fn eligibility_known(&self, view: &SaleView) -> bool {
+        let key = (view.sale.currency.code().to_string(), view.total);
+        self.inner
+            .eligibility
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .is_some_and(|at| at.elapsed() < ELIGIBILITY_TTL)
+    }
+
     async fn check_eligibility(&self, view: &SaleView, corr: &str) -> Result<(), TerminalError> {
         let key = (view.sale.currency.code().to_string(), view.total);
-        let fresh = {
-            let cache = self
-                .inner
-                .eligibility
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            cache
-                .get(&key)
-                .is_some_and(|at| at.elapsed() < ELIGIBILITY_TTL)
-        };
-        if fresh {
+        if self.eligibility_known(view) {
             return Ok(());
         }
         let opts = CallOptions {
@@ -416,20 +456,6 @@ impl Terminal {
         opts: PaymentOptions,
     ) -> Result<AttemptRow, TerminalError> {
         let operator = operator.unwrap_or_else(|| self.inner.cfg.default_operator.clone());
-        let view = self.sale(sale_id).await?;
-        if view.sale.state != SaleState::Open {
-            return Err(TerminalError::Conflict(format!(
-                "sale {sale_id} is not open"
-            )));
-        }
-        if view.total <= 0 {
-            return Err(TerminalError::Invalid("the sale has nothing to pay".into()));
-        }
-        if view.live_attempt().is_some() {
-            return Err(TerminalError::Conflict(
-                "a payment is already in progress".into(),
-            ));
-        }
         // A QR payment cannot complete without Klarna: when it is known to be down, say so at once.
         let now = chrono::Utc::now();
         if let Some(m) = self.inner.health.in_maintenance(now) {
@@ -443,18 +469,145 @@ impl Terminal {
             return Err(TerminalError::KlarnaUnavailable("Klarna is offline".into()));
         }
         let corr = uuid::Uuid::new_v4().simple().to_string();
-        self.check_eligibility(&view, &corr).await?;
+        // One trip to the database thread reads the sale, checks it and stores the attempt with
+        // its idempotency key (durable before the request leaves the till). A second trip is
+        // needed only when Klarna must first be asked whether the amount is eligible.
+        let mut opts = Some(opts);
+        let mut asked: Option<(String, i64)> = None;
+        let attempt = loop {
+            let (t, id, op, c, checked) = (
+                self.clone(),
+                sale_id.to_string(),
+                operator.clone(),
+                corr.clone(),
+                asked.clone(),
+            );
+            let o = opts.take().unwrap_or_default();
+            let prepared = self
+                .inner
+                .store
+                .call(move |db| Ok(t.prepare_attempt(db, &id, &op, &c, o, checked)))
+                .await??;
+            match prepared {
+                Prepared::Stored(a) => break a,
+                Prepared::AskEligibility(view, o) => {
+                    self.check_eligibility(&view, &corr).await?;
+                    asked = Some((view.sale.currency.code().to_string(), view.total));
+                    opts = Some(o);
+                }
+            }
+        };
+        let attempt_id = attempt.id.clone();
+
+        let result = self
+            .inner
+            .klarna
+            .authorize_raw(
+                &attempt.authorize_body,
+                CallOptions {
+                    correlation_id: &attempt.correlation_id,
+                    idempotency_key: Some(&attempt.authorize_key),
+                    interoperability_token: attempt.interop_token.as_deref(),
+                    session_token: None,
+                },
+            )
+            .await;
+        let outcome = self.apply_authorize(&attempt, result).await;
+        // The row the transition wrote is the attempt as it now stands; read it again only when
+        // authorize's answer changed nothing (lost answer) or ended it some other way.
+        let latest = match &outcome {
+            Ok(Some(row)) => row.clone(),
+            _ => self.attempt(&attempt_id).await?,
+        };
+        if !latest.state.is_final() {
+            // Klarna's state was just read: the first look can wait one poll interval, except
+            // when authorize's answer was lost and must be asked for again at once.
+            let first = if latest.state == AttemptState::Requested {
+                Duration::ZERO
+            } else {
+                self.inner.cfg.payment.poll_interval()
+            };
+            self.spawn_follower_after(attempt_id, first);
+        }
+        self.publish_sale(sale_id);
+        outcome.map(|_| latest)
+    }
+
+    /// On the database thread: checks that the sale can be paid and, when its amount is known
+    /// to be eligible (or Klarna was just `asked` about this currency and amount), writes the attempt (with its keys and exact request body) and its
+    /// journal row in one durable transaction.
+    fn prepare_attempt(
+        &self,
+        db: &mut crate::store::Db,
+        sale_id: &str,
+        operator: &str,
+        corr: &str,
+        opts: PaymentOptions,
+        asked: Option<(String, i64)>,
+    ) -> Result<Prepared, TerminalError> {
+        let view = db.sale(sale_id)?;
+        if view.sale.state != SaleState::Open {
+            return Err(TerminalError::Conflict(format!(
+                "sale {sale_id} is not open"
+            )));
+        }
+        if view.total <= 0 {
+            return Err(TerminalError::Invalid("the sale has nothing to pay".into()));
+        }
+        if view.live_attempt().is_some() {
+            return Err(TerminalError::Conflict(
+                "a payment is already in progress".into(),
+            ));
+        }
+        let key = (view.sale.currency.code().to_string(), view.total);
+        if asked.as_ref() != Some(&key) && !self.eligibility_known(&view) {
+            return Ok(Prepared::AskEligibility(view, opts));
+        }
+        let token = self
+            .inner
+            .customer_token
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let scanned = token.is_some() && opts.interoperability_token.is_none();
         let opts = PaymentOptions {
-            interoperability_token: opts.interoperability_token.or_else(|| {
-                self.inner
-                    .customer_token
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .take()
-            }),
+            interoperability_token: opts.interoperability_token.or(token),
             ..opts
         };
+        let attempt = self.new_attempt(&view, corr, &opts)?;
+        let a = attempt.clone();
+        let stored = db.write(|w| {
+            if w.sale_state(&a.sale_id)? != SaleState::Open {
+                return Err(StoreError::Conflict("the sale is no longer open".into()));
+            }
+            w.insert_attempt(&a)?;
+            let mut e = entry(JournalKind::PaymentRequested, &a, operator);
+            e.detail = serde_json::json!({"idempotency_key": a.authorize_key});
+            w.journal(e)?;
+            Ok(())
+        });
+        if let Err(e) = stored {
+            if scanned {
+                // The scanned customer code is kept for the next try.
+                *self
+                    .inner
+                    .customer_token
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = opts.interoperability_token;
+            }
+            return Err(e.into());
+        }
+        Ok(Prepared::Stored(attempt))
+    }
 
+    /// The attempt for `view`: fresh ids, idempotency keys derived from them, and the exact
+    /// authorize body every retry will send.
+    fn new_attempt(
+        &self,
+        view: &SaleView,
+        corr: &str,
+        opts: &PaymentOptions,
+    ) -> Result<AttemptRow, TerminalError> {
         let attempt_id = uuid::Uuid::new_v4().to_string();
         let cfg = &self.inner.cfg;
         let key = |op: &str| {
@@ -510,7 +663,7 @@ impl Terminal {
             state: AttemptState::Requested,
             amount: view.total,
             currency: view.sale.currency.code().into(),
-            correlation_id: corr,
+            correlation_id: corr.to_string(),
             authorize_key: key("authorize"),
             finalize_key: key("finalize"),
             authorize_body: serde_json::to_string(&body)
@@ -526,52 +679,7 @@ impl Terminal {
             created_at: crate::now_rfc3339(),
             updated_at: crate::now_rfc3339(),
         };
-        // The idempotency key is durable before the request leaves the till.
-        let a = attempt.clone();
-        let op = operator.clone();
-        self.inner
-            .store
-            .call(move |db| {
-                db.write(|w| {
-                    if w.sale_state(&a.sale_id)? != SaleState::Open {
-                        return Err(StoreError::Conflict("the sale is no longer open".into()));
-                    }
-                    w.insert_attempt(&a)?;
-                    let mut e = entry(JournalKind::PaymentRequested, &a, &op);
-                    e.detail = serde_json::json!({"idempotency_key": a.authorize_key});
-                    w.journal(e)?;
-                    Ok(())
-                })
-            })
-            .await?;
-
-        let result = self
-            .inner
-            .klarna
-            .authorize_raw(
-                &attempt.authorize_body,
-                CallOptions {
-                    correlation_id: &attempt.correlation_id,
-                    idempotency_key: Some(&attempt.authorize_key),
-                    interoperability_token: attempt.interop_token.as_deref(),
-                    session_token: None,
-                },
-            )
-            .await;
-        let outcome = self.apply_authorize(&attempt, result).await;
-        let latest = self.attempt(&attempt_id).await?;
-        if !latest.state.is_final() {
-            // Klarna's state was just read: the first look can wait one poll interval, except
-            // when authorize's answer was lost and must be asked for again at once.
-            let first = if latest.state == AttemptState::Requested {
-                Duration::ZERO
-            } else {
-                self.inner.cfg.payment.poll_interval()
-            };
-            self.spawn_follower_after(attempt_id, first);
-        }
-        self.publish_sale(sale_id).await;
-        outcome.map(|()| latest)
+        Ok(attempt)
     }
 
     pub async fn attempt(&self, id: &str) -> Result<AttemptRow, TerminalError> {
@@ -604,7 +712,7 @@ impl Terminal {
         let row = self
             .inner
             .store
-            .call(move |db| {
+            .call_early(move |db, early| {
                 let write = |w: &mut WriteTx<'_>| {
                     let mut a = w.attempt(&id)?;
                     let Ok(next) = a.state.next(event) else {
@@ -622,6 +730,10 @@ impl Terminal {
                         w.journal(e)?;
                         extra(w, &a, &op)?;
                     }
+                    if relaxed {
+                        // Nor need it wait for the commit: the row is final once written here.
+                        early.answer(Some(a.clone()));
+                    }
                     Ok(Some(a))
                 };
                 if relaxed {
@@ -634,24 +746,27 @@ impl Terminal {
         Ok(row)
     }
 
-    /// Applies authorize's answer (first call or its retry) to the attempt.
+    /// Applies authorize's answer (first call or its retry) to the attempt; returns the attempt
+    /// as written when the answer moved it to a step-up or a decline.
     async fn apply_authorize(
         &self,
         a: &AttemptRow,
         result: Result<AuthorizeResponse, KlarnaError>,
-    ) -> Result<(), TerminalError> {
+    ) -> Result<Option<AttemptRow>, TerminalError> {
         match result {
             Ok(resp) => match resp.payment_transaction_response.result.as_str() {
                 "STEP_UP_REQUIRED" => {
                     let Some(req) = resp.payment_request else {
                         return self
                             .fail(a, "STEP_UP_REQUIRED without a payment request")
-                            .await;
+                            .await
+                            .map(|()| None);
                     };
                     let Some(url) = req.url().map(str::to_string) else {
                         return self
                             .fail(a, "payment request without a payment_request_url")
-                            .await;
+                            .await
+                            .map(|()| None);
                     };
                     let (rid, exp) = (req.payment_request_id.clone(), req.expires_at.clone());
                     self.transition(
@@ -665,12 +780,14 @@ impl Terminal {
                         },
                         |_, _, _| Ok(()),
                     )
-                    .await?;
-                    Ok(())
+                    .await
                 }
                 "APPROVED" => {
                     let Some(tx) = resp.payment_transaction else {
-                        return self.fail(a, "APPROVED without a payment transaction").await;
+                        return self
+                            .fail(a, "APPROVED without a payment transaction")
+                            .await
+                            .map(|()| None);
                     };
                     self.mark_paid(
                         &a.id,
@@ -678,6 +795,7 @@ impl Terminal {
                         tx.payment_transaction_id,
                     )
                     .await
+                    .map(|()| None)
                 }
                 "DECLINED" => {
                     let reason = resp
@@ -693,13 +811,12 @@ impl Terminal {
                         },
                         |_, _, _| Ok(()),
                     )
-                    .await?;
-                    Ok(())
+                    .await
                 }
-                other => {
-                    self.fail(a, &format!("unexpected authorize result {other:?}"))
-                        .await
-                }
+                other => self
+                    .fail(a, &format!("unexpected authorize result {other:?}"))
+                    .await
+                    .map(|()| None),
             },
             // Nothing reached Klarna: nothing to clean up, and the cashier learns it at once.
             Err(e @ KlarnaError::Unreachable(_)) => {
@@ -717,7 +834,7 @@ impl Terminal {
             // with the same key, which Klarna answers with the first result.
             Err(e) => {
                 tracing::warn!(attempt = %a.id, "authorize outcome unknown, will retry: {e}");
-                Ok(())
+                Ok(None)
             }
         }
     }
@@ -831,7 +948,7 @@ impl Terminal {
             };
             let sale_id = a.sale_id.clone();
             let step = self.follow_step(a).await;
-            self.publish_sale(&sale_id).await;
+            self.publish_sale(&sale_id);
             delay = match step {
                 Ok(Step::Done) => return,
                 Ok(Step::Again) => poll,
@@ -1234,9 +1351,16 @@ impl Terminal {
             self.wake(&attempt_id);
             self.spawn_follower(attempt_id);
         }
-        let view = self.sale(sale_id).await?;
-        self.publish(view.clone());
-        Ok(view)
+        let (id, publish) = (sale_id.to_string(), self.publisher());
+        Ok(self
+            .inner
+            .store
+            .call(move |db| {
+                let v = db.sale(&id)?;
+                publish(v.clone());
+                Ok(v)
+            })
+            .await?)
     }
 
     /// A webhook said a payment request changed: look at Klarna now instead of at the next poll.

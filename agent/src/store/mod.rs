@@ -177,6 +177,50 @@ impl Checkpointer {
     }
 }
 
+/// Lets a job answer its caller before it has finished (see `Store::call_early`).
+pub struct Early<T> {
+    tx: Option<oneshot::Sender<Result<T, StoreError>>>,
+}
+
+impl<T> Early<T> {
+    /// Answers the caller now; the job goes on (to commit, typically).
+    pub fn answer(&mut self, v: T) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Ok(v));
+        }
+    }
+}
+
+impl Store {
+    /// As `call`, but the job may answer through `Early::answer` and then go on working. Only
+    /// for writes whose loss is harmless (`Db::write_relaxed`): the caller does not wait for
+    /// the commit, and a commit that fails after the answer is only logged. Jobs still run in
+    /// order, so anything the caller asks next sees the committed state.
+    pub async fn call_early<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Db, &mut Early<T>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |db| {
+            let mut early = Early { tx: Some(tx) };
+            let r = f(db, &mut early);
+            match early.tx.take() {
+                Some(tx) => {
+                    let _ = tx.send(r);
+                }
+                None => {
+                    if let Err(e) = r {
+                        tracing::error!(error = %e, "a write failed after its caller was answered");
+                    }
+                }
+            }
+        });
+        self.jobs.send(job).map_err(|_| StoreError::Stopped)?;
+        rx.await.map_err(|_| StoreError::Stopped)?
+    }
+}
+
 impl Db {
     pub fn open(path: &Path, terminal_id: &str) -> Result<Db, StoreError> {
         let mut conn = Connection::open(path)?;
@@ -219,9 +263,14 @@ impl Db {
         &mut self,
         f: impl FnOnce(&mut WriteTx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        self.conn
+            .prepare_cached("PRAGMA synchronous = NORMAL")?
+            .execute([])?;
         let r = self.write(f);
-        let restored = self.conn.pragma_update(None, "synchronous", "FULL");
+        let restored = self
+            .conn
+            .prepare_cached("PRAGMA synchronous = FULL")
+            .and_then(|mut st| st.execute([]));
         let v = r?;
         restored?;
         Ok(v)

@@ -289,11 +289,10 @@ fn attempt_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<AttemptRow> {
 }
 
 fn query_attempt(conn: &rusqlite::Connection, id: &str) -> Result<AttemptRow, StoreError> {
-    conn.query_row(
-        &format!("SELECT {ATTEMPT_COLUMNS} FROM payment_attempts WHERE id = ?1"),
-        [id],
-        attempt_from,
-    )
+    conn.prepare_cached(&format!(
+        "SELECT {ATTEMPT_COLUMNS} FROM payment_attempts WHERE id = ?1"
+    ))?
+    .query_row([id], attempt_from)
     .optional()?
     .ok_or_else(|| StoreError::NotFound(format!("payment {id}")))
 }

@@ -195,6 +195,9 @@ CREATE TABLE journal_text_indexed (
 INSERT INTO journal_text_indexed (id, upto) VALUES (1, COALESCE(
     (SELECT MAX(seq) FROM journal), (SELECT MAX(last_seq) FROM journal_archives), 0));
 
+-- The open sales (a handful), asked after every sale event by the updater's busy marker.
+CREATE INDEX open_sales ON sales(state) WHERE state = 'open';
+
 -- Count and total per (state, currency), kept by triggers so an enqueue's limit check reads a
 -- few rows whatever the length of the queue.
 CREATE TABLE outbox_totals (
