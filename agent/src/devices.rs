@@ -49,6 +49,10 @@ pub enum DevicesError {
     /// `POST /v1/sales/{id}/receipt` prints it again once the printer is ready.
     #[error("the receipt was not printed: {0}; print it again once the printer is ready")]
     NotPrinted(DriverError),
+    /// A report was not printed; it stays in the database (`kassa report`) and can be printed
+    /// again.
+    #[error("the report was not printed: {0}; print it again once the printer is ready")]
+    ReportNotPrinted(DriverError),
     #[error(transparent)]
     Terminal(#[from] TerminalError),
 }
@@ -276,6 +280,7 @@ pub fn receipt_for(
         payment,
         qr_data: transaction,
         footer: words.footer.clone(),
+        ..Default::default()
     }
 }
 
@@ -619,6 +624,56 @@ impl Devices {
             .await
             .map_err(TerminalError::from)?;
         Ok(ids)
+    }
+
+    /// Prints an X- or Z-report on the receipt printer, at the printer's width. Whether it
+    /// printed is journaled as a manager action either way (a report is a manager's record).
+    pub async fn print_report(
+        &self,
+        report: &crate::reports::DayReport,
+        operator: Option<String>,
+    ) -> Result<(), DevicesError> {
+        let printer = self
+            .shared
+            .printer
+            .as_ref()
+            .ok_or(DevicesError::NoPrinter)?;
+        let cfg = self.shared.terminal.config();
+        let width = cfg.devices.printer.as_ref().map_or(48, |p| p.width);
+        let receipt = kassa_drivers::Receipt {
+            header: vec![
+                cfg.receipt
+                    .header
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| cfg.store_id.clone()),
+            ],
+            text: report
+                .to_text_width(width)
+                .lines()
+                .map(str::to_string)
+                .collect(),
+            ..Default::default()
+        };
+        let result = printer.print(receipt).await;
+        let operator = operator.unwrap_or_else(|| cfg.default_operator.clone());
+        let detail = serde_json::json!({
+            "action": "print_report",
+            "report": report.kind,
+            "close_no": report.close_no,
+            "printed": result.is_ok(),
+            "reason": result.as_ref().err().map(ToString::to_string),
+        });
+        let journaled = self
+            .shared
+            .terminal
+            .store()
+            .call(move |db| db.journal_manager_action(&operator, detail))
+            .await;
+        if let Err(err) = journaled {
+            tracing::error!("cannot journal the report print: {err}");
+        }
+        result.map_err(DevicesError::ReportNotPrinted)
     }
 
     /// Prints a paid sale's receipt again (after paper out, or for a customer who asks).

@@ -5,14 +5,14 @@
 use std::collections::{BTreeMap, HashSet};
 
 use rusqlite::{OptionalExtension, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::money::{Currency, Money};
 use crate::store::journal::GENESIS_HASH;
 use crate::store::{Db, JournalEntry, JournalKind, StoreError};
 
 /// A count and its amount in minor units.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Tally {
     pub count: i64,
     pub amount: i64,
@@ -26,7 +26,7 @@ impl Tally {
 }
 
 /// Payment attempts by how they ended, in the period.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttemptOutcomes {
     pub paid: Tally,
     pub declined: Tally,
@@ -38,7 +38,7 @@ pub struct AttemptOutcomes {
 }
 
 /// Everything a report says about one currency.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CurrencyTotals {
     pub currency: String,
     /// Sales paid (finalized) in the period.
@@ -53,7 +53,7 @@ pub struct CurrencyTotals {
     pub sales_abandoned: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ReportKind {
     X,
@@ -61,7 +61,7 @@ pub enum ReportKind {
 }
 
 /// An X- or Z-report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DayReport {
     pub kind: ReportKind,
     /// The Z-report's number; an X-report has none.
@@ -82,7 +82,7 @@ pub struct DayReport {
 }
 
 /// A stored day close, as an auditor lists them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DayClose {
     pub close_no: i64,
     pub closed_at: String,
@@ -263,6 +263,18 @@ impl Db {
         })
     }
 
+    /// The Z-report stored by day close `close_no`, to print or export it again.
+    pub fn day_close_report(&self, close_no: i64) -> Result<DayReport, StoreError> {
+        let json: String = self
+            .conn
+            .prepare_cached("SELECT report FROM day_closes WHERE close_no = ?1")?
+            .query_row([close_no], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("day close {close_no}")))?;
+        serde_json::from_str(&json)
+            .map_err(|e| StoreError::Invalid(format!("day close {close_no}: {e}")))
+    }
+
     /// Every day close, oldest first.
     pub fn day_closes(&self) -> Result<Vec<DayClose>, StoreError> {
         let mut st = self.conn.prepare_cached(
@@ -283,8 +295,10 @@ impl Db {
     }
 }
 
-/// Printer width in characters (80 mm paper at the usual font).
+/// Width of the report as a file or on screen; printed, it takes the printer's width.
 pub const WIDTH: usize = 40;
+/// Narrowest width the report's lines fit (a 58 mm printer has 32 columns).
+const MIN_WIDTH: usize = 32;
 
 fn money(amount: i64, currency: &str) -> String {
     match currency.parse::<Currency>() {
@@ -293,29 +307,38 @@ fn money(amount: i64, currency: &str) -> String {
     }
 }
 
-/// One line: label on the left, count and amount right-aligned, never wider than `WIDTH`.
-fn line(out: &mut String, label: &str, count: Option<i64>, amount: &str) {
+/// One line: label on the left, count and amount right-aligned, never wider than `width`.
+fn line(out: &mut String, width: usize, label: &str, count: Option<i64>, amount: &str) {
     let right = match count {
         Some(n) => format!("{n:>5} {amount:>14}"),
         None => format!("{amount:>20}"),
     };
-    let room = WIDTH.saturating_sub(right.chars().count() + 1);
+    let room = width.saturating_sub(right.chars().count() + 1);
     let label: String = label.chars().take(room).collect();
     out.push_str(&format!("{label:<room$} {right}\n"));
 }
 
 impl DayReport {
-    /// The report as the receipt printer prints it: plain text, 40 columns.
+    /// The report as plain text, 40 columns (files, the screen).
     pub fn to_text(&self) -> String {
+        self.to_text_width(WIDTH)
+    }
+
+    /// The report as plain text `width` columns wide (at least 32): a receipt printer's width.
+    pub fn to_text_width(&self, width: usize) -> String {
+        let width = width.max(MIN_WIDTH);
+        let line = |out: &mut String, label: &str, count: Option<i64>, amount: &str| {
+            line(out, width, label, count, amount)
+        };
         let mut out = String::new();
-        let rule = |c: char| std::iter::repeat_n(c, WIDTH).collect::<String>() + "\n";
+        let rule = |c: char| std::iter::repeat_n(c, width).collect::<String>() + "\n";
         let title = match (self.kind, self.close_no) {
             (ReportKind::Z, Some(n)) => format!("Z-REPORT (DAY CLOSE) #{n}"),
             (ReportKind::Z, None) => "Z-REPORT (DAY CLOSE)".into(),
             (ReportKind::X, _) => "X-REPORT (NOT A CLOSE)".into(),
         };
         out.push_str(&rule('='));
-        out.push_str(&format!("{title:^WIDTH$}\n"));
+        out.push_str(&format!("{title:^width$}\n"));
         out.push_str(&rule('='));
         line(&mut out, "Terminal", None, &self.terminal_id);
         line(
@@ -345,8 +368,10 @@ impl DayReport {
             &format!("{}..{}", self.first_seq, self.last_seq),
         );
         out.push_str("Chain head:\n");
-        for chunk in self.chain_head.as_bytes().chunks(WIDTH / 2 + 12) {
-            out.push_str(&format!("  {}\n", String::from_utf8_lossy(chunk)));
+        // Two halves of 32, indented where the paper has room: easy to read out and compare.
+        let indent = if width >= 34 { "  " } else { "" };
+        for chunk in self.chain_head.as_bytes().chunks(32) {
+            out.push_str(&format!("{indent}{}\n", String::from_utf8_lossy(chunk)));
         }
         if self.currencies.is_empty() {
             out.push_str(&rule('-'));
@@ -359,7 +384,7 @@ impl DayReport {
                 "{:<w$}{:>8}\n",
                 c.currency,
                 "count",
-                w = WIDTH - 8
+                w = width - 8
             ));
             line(&mut out, "Sales", Some(c.sales.count), &m(&c.sales));
             line(&mut out, "Returns", Some(c.returns.count), &m(&c.returns));

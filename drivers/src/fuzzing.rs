@@ -241,6 +241,7 @@ pub fn printer(data: &[u8]) {
     }
     let receipt = Receipt {
         header: vec![input.text(64)],
+        text: vec![input.text(64)],
         lines: vec![ReceiptLine::new(input.text(64), input.text(32))],
         totals: vec![ReceiptLine::new(input.text(32), input.text(64))],
         payment: vec![input.text(64)],

@@ -37,6 +37,8 @@ impl ReceiptLine {
 pub struct Receipt {
     /// Centred lines at the top; the first (the store's name) is printed bold and double size.
     pub header: Vec<String>,
+    /// Preformatted lines printed as they are, left-aligned (a report laid out by its caller).
+    pub text: Vec<String>,
     /// Sold items.
     pub lines: Vec<ReceiptLine>,
     /// Totals and VAT, printed bold after a rule.
@@ -108,6 +110,9 @@ pub fn encode_receipt(receipt: &Receipt, layout: &ReceiptLayout) -> Result<Vec<u
         }
     }
     out.extend_from_slice(&[ESC, 0x61, 0x00]);
+    for line in &receipt.text {
+        text_line(&mut out, line, layout.width);
+    }
     for line in &receipt.lines {
         amount_line(&mut out, line, layout.width);
     }

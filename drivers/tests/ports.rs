@@ -237,6 +237,7 @@ fn the_printed_receipt_carries_the_transaction_id_as_its_qr_code() {
         payment: vec!["Betalt med Klarna".into()],
         qr_data: Some(txn.into()),
         footer: vec!["Välkommen åter!".into()],
+        ..Default::default()
     };
     let rt = runtime();
     rt.block_on(printer.print(receipt)).expect("printed");

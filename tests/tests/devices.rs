@@ -387,3 +387,130 @@ async fn an_unplugged_display_shows_the_current_sale_again_when_it_is_plugged_ba
     wait_device(&till, "display", "connected").await;
     wait_screen(&counter, ["Socks      49.50 SEK", "Total     167.50 SEK"]).await;
 }
+
+/// The manager actions journaled for report prints: (report, printed).
+async fn report_prints(till: &Till) -> Vec<(String, bool)> {
+    let rows = till
+        .agent()
+        .terminal
+        .store()
+        .call(|db| db.journal_rows(0, 10_000))
+        .await
+        .expect("journal");
+    rows.iter()
+        .filter(|r| r.kind == "manager_action" && r.detail["action"] == "print_report")
+        .map(|r| {
+            (
+                r.detail["report"].as_str().unwrap_or("?").to_string(),
+                r.detail["printed"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn x_and_z_reports_print_on_the_receipt_printer_at_its_width() {
+    let counter = Counter::plug_in();
+    // 58 mm paper: 32 characters a line.
+    let till = Till::start_with(SandboxConfig::default(), |cfg| {
+        counter.configure(cfg);
+        if let Some(p) = cfg.devices.printer.as_mut() {
+            p.width = 32;
+        }
+    })
+    .await;
+    wait_device(&till, "printer", "connected").await;
+
+    // No paper: the print is refused, says why, and the manager's log shows it was not printed.
+    counter.printer.set_paper_out(true);
+    wait_device(&till, "printer", "paper_out").await;
+    let (status, body) = till.post("/v1/reports/x/print", json!({})).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "not_printed");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("report was not printed")),
+        "{body}"
+    );
+    assert_eq!(report_prints(&till).await, [("x".to_string(), false)]);
+    counter.printer.set_paper_out(false);
+    wait_device(&till, "printer", "connected").await;
+
+    // One paid sale of 118.00, then the X-report on paper.
+    let sale_id = till.open_sale().await;
+    pay(&till, &sale_id).await;
+    eventually("the sale's receipt", async || {
+        (counter.printer.receipts().len() == 1).then_some(())
+    })
+    .await;
+    let (status, x) = till
+        .post("/v1/reports/x/print?operator=mia", json!({}))
+        .await;
+    assert_eq!(status, 200, "{x}");
+    let printed = eventually("the printed X-report", async || {
+        counter.printer.receipts().into_iter().nth(1)
+    })
+    .await;
+    assert!(printed.cut, "a whole report, cut off the roll");
+    assert!(
+        printed.lines.iter().any(|l| l.contains("X-REPORT")),
+        "{printed:#?}"
+    );
+    let sales = printed
+        .lines
+        .iter()
+        .find(|l| l.starts_with("Sales "))
+        .unwrap_or_else(|| panic!("a Sales line in {printed:#?}"));
+    let total = x["currencies"][0]["sales"]["amount"]
+        .as_i64()
+        .expect("sales amount");
+    assert!(
+        sales.contains(" 1 ") && sales.ends_with(&format!("{}.{:02}", total / 100, total % 100)),
+        "{sales:?}"
+    );
+    assert!(
+        printed.lines.iter().all(|l| l.chars().count() <= 32),
+        "every line fits 58 mm paper: {printed:#?}"
+    );
+
+    // Close the day, then print its Z-report by number; an unknown close is a clear 404.
+    let z = till
+        .agent()
+        .terminal
+        .store()
+        .call(|db| db.close_day("mia"))
+        .await
+        .expect("closed");
+    let n = z.close_no.expect("a close number");
+    let (status, body) = till
+        .post(&format!("/v1/reports/z/{n}/print"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["chain_head"], z.chain_head.as_str());
+    let printed = eventually("the printed Z-report", async || {
+        counter.printer.receipts().into_iter().nth(2)
+    })
+    .await;
+    let text = printed.lines.join("\n");
+    assert!(
+        text.contains(&format!("Z-REPORT (DAY CLOSE) #{n}")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&z.chain_head[..32]) && text.contains(&z.chain_head[32..]),
+        "the chain head an auditor compares is on paper: {text}"
+    );
+    let (status, body) = till
+        .post(&format!("/v1/reports/z/{}/print", n + 1), json!({}))
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(
+        report_prints(&till).await,
+        [
+            ("x".to_string(), false),
+            ("x".to_string(), true),
+            ("z".to_string(), true)
+        ]
+    );
+}

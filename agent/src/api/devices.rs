@@ -38,7 +38,7 @@ impl From<DevicesError> for ApiError {
             DevicesError::NoPrinter => {
                 ApiError::new(StatusCode::CONFLICT, "no_printer", e.to_string())
             }
-            DevicesError::NotPrinted(_) => ApiError::new(
+            DevicesError::NotPrinted(_) | DevicesError::ReportNotPrinted(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not_printed",
                 e.to_string(),

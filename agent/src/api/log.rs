@@ -20,7 +20,7 @@ pub const PIN_HEADER: &str = "kassa-manager-pin";
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(log, export, x_report, z_report),
+    paths(log, export, x_report, z_report, print_x_report, print_z_report),
     components(schemas(LogPage, LogEntry, LogKind, DayReport))
 )]
 pub struct LogDoc;
@@ -31,6 +31,8 @@ pub fn routes() -> Router<ApiState> {
         .route("/v1/log/export", get(export))
         .route("/v1/reports/x", get(x_report))
         .route("/v1/reports/z", post(z_report))
+        .route("/v1/reports/x/print", post(print_x_report))
+        .route("/v1/reports/z/{close_no}/print", post(print_z_report))
 }
 
 /// The log's filters as query parameters; all optional, all must match.
@@ -120,7 +122,14 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 }
 
 fn store_err(e: StoreError) -> ApiError {
-    internal(e)
+    match e {
+        StoreError::NotFound(what) => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        ),
+        e => internal(e),
+    }
 }
 
 /// Indexes the journal rows the idle indexer has not reached yet, so a text filter can use the
@@ -275,4 +284,60 @@ async fn z_report(
     let mut resp = render(&r, q.format.as_deref())?;
     *resp.status_mut() = StatusCode::CREATED;
     Ok(resp)
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PrintQuery {
+    /// Who asked for the print (journaled); the configured default operator when absent.
+    pub operator: Option<String>,
+}
+
+/// Print the X-report (totals since the last close) on the receipt printer. The print, or the
+/// failure to print, is journaled.
+#[utoipa::path(post, path = "/v1/reports/x/print", params(PrintQuery),
+    responses((status = 200, body = DayReport), (status = 409, body = ApiError, description = "no receipt printer"),
+        (status = 503, body = ApiError, description = "the printer did not print (paper out, offline)")))]
+async fn print_x_report(
+    State(s): State<ApiState>,
+    Query(q): Query<PrintQuery>,
+) -> Result<Json<DayReport>, ApiError> {
+    let r = s
+        .terminal
+        .store()
+        .call(|db| db.x_report())
+        .await
+        .map_err(store_err)?;
+    printer(&s)?.print_report(&r, q.operator).await?;
+    Ok(Json(r))
+}
+
+/// Print a stored Z-report (day close `close_no`) on the receipt printer, the first time or
+/// again. The print, or the failure to print, is journaled.
+#[utoipa::path(post, path = "/v1/reports/z/{close_no}/print", params(("close_no" = i64, Path), PrintQuery),
+    responses((status = 200, body = DayReport), (status = 404, body = ApiError), (status = 409, body = ApiError),
+        (status = 503, body = ApiError)))]
+async fn print_z_report(
+    State(s): State<ApiState>,
+    axum::extract::Path(close_no): axum::extract::Path<i64>,
+    Query(q): Query<PrintQuery>,
+) -> Result<Json<DayReport>, ApiError> {
+    let r = s
+        .terminal
+        .store()
+        .call(move |db| db.day_close_report(close_no))
+        .await
+        .map_err(store_err)?;
+    printer(&s)?.print_report(&r, q.operator).await?;
+    Ok(Json(r))
+}
+
+fn printer(s: &ApiState) -> Result<&crate::devices::Devices, ApiError> {
+    s.devices.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "no_printer",
+            "the peripherals service is not running in this agent, so there is no printer",
+        )
+    })
 }
