@@ -124,10 +124,13 @@ fn load_rows(
                 e
             };
             push(&mut t, &mut rng, attempt(JournalKind::PaymentRequested, None));
-            push(&mut t, &mut rng, attempt(JournalKind::QrShown, None));
             let outcome = rng.random_range(0..100);
+            // The newest sales of a day are still being paid: those payments are in flight.
+            if outcome != 99 {
+                push(&mut t, &mut rng, attempt(JournalKind::QrShown, None));
+            }
             let (sale_state, attempt_state, tx_id) = match outcome {
-                0..70 => {
+                0..66 => {
                     let tx = format!("krn:payment:eu1:transaction:{}", hex(&mut rng, 16));
                     push(&mut t, &mut rng, attempt(JournalKind::PaymentCompleted, None));
                     push(&mut t, &mut rng, attempt(JournalKind::Finalized, Some(&tx)));
@@ -136,15 +139,15 @@ fn load_rows(
                     push(&mut t, &mut rng, e);
                     ("paid", "paid", Some(tx))
                 }
-                70..78 => {
+                66..74 => {
                     push(&mut t, &mut rng, attempt(JournalKind::PaymentDeclined, None));
                     ("open", "declined", None)
                 }
-                78..85 => {
+                74..80 => {
                     push(&mut t, &mut rng, attempt(JournalKind::PaymentExpired, None));
                     ("abandoned", "expired", None)
                 }
-                85..95 => {
+                80..90 => {
                     let mut e = attempt(JournalKind::PaymentCanceled, None);
                     e.detail = json!({"reason": "customer changed their mind"});
                     push(&mut t, &mut rng, e);
@@ -153,6 +156,18 @@ fn load_rows(
                     push(&mut t, &mut rng, e);
                     ("abandoned", "canceled", None)
                 }
+                // In flight: the QR on screen, the customer looking at it, approved but not yet
+                // finalized, or the request on its way to Klarna.
+                94..96 => ("open", "awaiting_customer", None),
+                96..98 => {
+                    push(&mut t, &mut rng, attempt(JournalKind::CustomerOpened, None));
+                    ("open", "customer_opened", None)
+                }
+                98 => {
+                    push(&mut t, &mut rng, attempt(JournalKind::PaymentCompleted, None));
+                    ("open", "completed", None)
+                }
+                99 => ("open", "requested", None),
                 _ => {
                     let mut e = attempt(JournalKind::PaymentFailed, None);
                     e.detail = json!({"reason": "Klarna refused: UNSUPPORTED_CURRENCY"});

@@ -119,6 +119,10 @@ fn random_filter(rng: &mut StdRng, h: &History) -> LogFilter {
             "queued",
             "sent",
             "canceled",
+            "awaiting_customer",
+            "customer_opened",
+            "completed",
+            "requested",
         ];
         f.state = Some(states[rng.random_range(0..states.len())].into());
     }
@@ -197,6 +201,15 @@ fn filters_return_exactly_the_rows_that_match() {
         matched_some > 60,
         "only {matched_some} filters matched rows"
     );
+    // Payments still in flight show their live state, and the state filter finds them.
+    for state in ["requested", "awaiting_customer", "customer_opened", "completed"] {
+        let f = LogFilter {
+            state: Some(state.into()),
+            ..Default::default()
+        };
+        assert!(!expected(&h, &f).is_empty(), "no {state} payment generated");
+        check(&db, &h, &f, 7);
+    }
 }
 
 #[test]
