@@ -219,6 +219,33 @@ impl Default for RetentionConfig {
     }
 }
 
+/// Keys in `[devices.<role>]` that no device reads. `deny_unknown_fields` cannot see through
+/// the sections' flattened port settings, so they are checked against the drivers' key lists:
+/// a typo (`widht = 32`) is an error, never a silent default.
+fn unknown_device_keys(text: &str) -> Vec<String> {
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return Vec::new();
+    };
+    let Some(devices) = table.get("devices").and_then(toml::Value::as_table) else {
+        return Vec::new();
+    };
+    let mut unknown = Vec::new();
+    for (role, section) in devices {
+        let (Some(keys), Some(section)) =
+            (kassa_drivers::config::role_keys(role), section.as_table())
+        else {
+            continue;
+        };
+        for key in section.keys() {
+            let key = key.as_str();
+            if !kassa_drivers::config::PORT_KEYS.contains(&key) && !keys.contains(&key) {
+                unknown.push(format!("devices.{role}.{key}"));
+            }
+        }
+    }
+    unknown
+}
+
 impl Config {
     /// Where archived journal files live.
     pub fn archive_dir(&self) -> PathBuf {
@@ -237,10 +264,15 @@ impl Config {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let parse_err = |message: String| ConfigError::Parse {
             path: path.into(),
-            message: e.to_string(),
-        })?;
+            message,
+        };
+        let cfg: Config = toml::from_str(text).map_err(|e| parse_err(e.to_string()))?;
+        let unknown = unknown_device_keys(text);
+        if !unknown.is_empty() {
+            return Err(parse_err(format!("unknown key(s): {}", unknown.join(", "))));
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -367,6 +399,19 @@ partner_account_id = "krn:partner:global:account:test:X"
         assert!(err.to_string().contains("colour"), "{err}");
         let err = Config::parse(&MINIMAL.replace("SEK", "XXY"), Path::new("t.toml")).unwrap_err();
         assert!(err.to_string().contains("XXY"), "{err}");
+        // Device sections flatten their port settings, which serde's own check cannot see into.
+        let printer = format!("{MINIMAL}\n[devices.printer]\npath = \"/dev/ttyS0\"\nwidht = 32\n");
+        let err = Config::parse(&printer, Path::new("t.toml")).unwrap_err();
+        assert!(err.to_string().contains("devices.printer.widht"), "{err}");
+        let fine = printer.replace("widht", "width");
+        let cfg = Config::parse(&fine, Path::new("t.toml")).unwrap();
+        assert_eq!(cfg.devices.printer.map(|p| p.width), Some(32));
+        let err = Config::parse(
+            &fine.replace("[devices.printer]", "[devices.printr]"),
+            Path::new("t.toml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("printr"), "{err}");
     }
 
     #[test]

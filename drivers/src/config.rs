@@ -13,6 +13,7 @@ use crate::scanner::ScanSuffix;
 
 /// Which USB serial adapter or device is meant, for when `/dev/ttyUSBn` numbering moves around.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UsbMatch {
     /// USB vendor id (TOML accepts `0x04b8`).
     pub vid: u16,
@@ -276,7 +277,7 @@ impl Default for CardReaderConfig {
 
 /// All peripherals of one terminal; each is optional (`[devices.printer]` etc. in the agent's TOML).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct DevicesConfig {
     pub display: Option<DisplayConfig>,
     pub scanner: Option<ScannerConfig>,
@@ -284,9 +285,76 @@ pub struct DevicesConfig {
     pub card_reader: Option<CardReaderConfig>,
 }
 
+/// The keys each `[devices.<role>]` section accepts. Serde cannot refuse unknown keys through
+/// the flattened `PortConfig`, so whoever reads the configuration checks against these; a key
+/// added to a config struct must be added here too, or the agent refuses it as unknown (the
+/// test below checks that every listed key is one serde reads).
+pub const PORT_KEYS: &[&str] = &[
+    "path",
+    "usb",
+    "baud",
+    "data_bits",
+    "parity",
+    "stop_bits",
+    "max_backoff_ms",
+];
+
+/// The role's own keys (besides `PORT_KEYS`), by section name; None for an unknown role.
+pub fn role_keys(role: &str) -> Option<&'static [&'static str]> {
+    Some(match role {
+        "display" => &["command_set", "labels"],
+        "scanner" => &["suffix", "timeout_ms"],
+        "printer" => &[
+            "width",
+            "qr_module_size",
+            "qr_error_correction",
+            "status_interval_ms",
+            "status_timeout_ms",
+        ],
+        "card_reader" => &["loyalty_prefixes", "timeout_ms"],
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every listed key is one the struct really reads: setting it changes the parsed value.
+    #[test]
+    fn the_key_lists_name_exactly_the_fields_serde_reads() {
+        let sample = |key: &str| -> &str {
+            match key {
+                "path" => "path = \"/dev/x\"",
+                "usb" => "usb = { vid = 1, pid = 2 }",
+                "baud" => "baud = 1234",
+                "data_bits" => "data_bits = 7",
+                "parity" => "parity = \"even\"",
+                "stop_bits" => "stop_bits = 2",
+                "max_backoff_ms" => "max_backoff_ms = 7",
+                "command_set" => "command_set = \"cd5220\"",
+                "labels" => "labels.total = \"Att betala\"",
+                "suffix" => "suffix = \"lf\"",
+                "timeout_ms" => "timeout_ms = 7",
+                "width" => "width = 33",
+                "qr_module_size" => "qr_module_size = 3",
+                "qr_error_correction" => "qr_error_correction = \"H\"",
+                "status_interval_ms" => "status_interval_ms = 7",
+                "status_timeout_ms" => "status_timeout_ms = 7",
+                "loyalty_prefixes" => "loyalty_prefixes = [\"99\"]",
+                other => panic!("no sample for {other}"),
+            }
+        };
+        for role in ["display", "scanner", "printer", "card_reader"] {
+            let plain: DevicesConfig = toml::from_str(&format!("[{role}]\n")).unwrap();
+            for key in PORT_KEYS.iter().chain(role_keys(role).unwrap()) {
+                let text = format!("[{role}]\n{}\n", sample(key));
+                let set: DevicesConfig =
+                    toml::from_str(&text).unwrap_or_else(|e| panic!("{role}.{key}: {e}"));
+                assert_ne!(set, plain, "{role}.{key} is listed but not read");
+            }
+        }
+    }
 
     #[test]
     fn the_agent_can_embed_device_config_in_its_toml() {

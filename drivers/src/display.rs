@@ -31,7 +31,7 @@ pub struct DisplayScreen {
 /// Words the layouts put around the caller's amounts; defaults are English, the agent may
 /// override them from its configuration for the store's language.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ScreenLabels {
     /// Label before the running or final total.
     pub total: String,

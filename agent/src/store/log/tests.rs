@@ -202,7 +202,12 @@ fn filters_return_exactly_the_rows_that_match() {
         "only {matched_some} filters matched rows"
     );
     // Payments still in flight show their live state, and the state filter finds them.
-    for state in ["requested", "awaiting_customer", "customer_opened", "completed"] {
+    for state in [
+        "requested",
+        "awaiting_customer",
+        "customer_opened",
+        "completed",
+    ] {
         let f = LogFilter {
             state: Some(state.into()),
             ..Default::default()
