@@ -612,9 +612,9 @@ impl Devices {
             .call(|db| {
                 let mut st = db.conn.prepare_cached(
                     "SELECT j.sale_id FROM journal j
-                     WHERE j.kind = 'receipt_issued' AND json_extract(j.detail, '$.printed') = 0
+                     WHERE j.kind = 'receipt_printed' AND json_extract(j.detail, '$.printed') = 0
                        AND NOT EXISTS (SELECT 1 FROM journal k
-                           WHERE k.sale_id = j.sale_id AND k.kind = 'receipt_issued'
+                           WHERE k.sale_id = j.sale_id AND k.kind = 'receipt_printed'
                              AND json_extract(k.detail, '$.printed') = 1 AND k.seq > j.seq)
                      GROUP BY j.sale_id ORDER BY MIN(j.seq) LIMIT 100",
                 )?;
@@ -800,7 +800,7 @@ impl Shared {
         let transaction = receipt.qr_data.clone();
         let result = printer.print(receipt).await;
         let operator = operator.unwrap_or_else(|| cfg.default_operator.clone());
-        let mut e = JournalEntry::new(JournalKind::ReceiptIssued, &operator);
+        let mut e = JournalEntry::new(JournalKind::ReceiptPrinted, &operator);
         e.sale_id = Some(sale.sale.id.clone());
         e.amount = Some(sale.total);
         e.currency = Some(sale.sale.currency.code().to_string());

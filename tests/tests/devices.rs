@@ -188,7 +188,7 @@ async fn receipt_prints(till: &Till, sale_id: &str) -> Vec<bool> {
         .await
         .expect("journal");
     rows.iter()
-        .filter(|r| r.kind == "receipt_issued")
+        .filter(|r| r.kind == "receipt_printed")
         .filter_map(|r| r.detail["printed"].as_bool())
         .collect()
 }
@@ -305,6 +305,20 @@ async fn a_paid_sale_prints_a_receipt_whose_qr_code_is_the_klarna_transaction_an
         (receipt_prints(&till, &sale_id).await == [true]).then_some(())
     })
     .await;
+    // The sale has one receipt (its number) and one print of it, each journaled once.
+    let id = sale_id.clone();
+    let kinds: Vec<String> = till
+        .agent()
+        .terminal
+        .store()
+        .call(move |db| db.journal_for_sale(&id))
+        .await
+        .expect("journal")
+        .into_iter()
+        .map(|r| r.kind)
+        .filter(|k| k.starts_with("receipt_"))
+        .collect();
+    assert_eq!(kinds, ["receipt_issued", "receipt_printed"]);
     assert_eq!(till.verify_journal().await.first_broken, None);
 }
 

@@ -26,6 +26,8 @@ pub enum JournalKind {
     PaymentFailed,
     Finalized,
     ReceiptIssued,
+    /// The receipt printer printed a paid sale's receipt, or could not (`printed`, `reason`).
+    ReceiptPrinted,
     SaleAbandoned,
     CancelConfirmed,
     /// The customer approved a request the till had already given up on: never finalized, so the
@@ -61,6 +63,7 @@ impl JournalKind {
             JournalKind::PaymentFailed => "payment_failed",
             JournalKind::Finalized => "finalized",
             JournalKind::ReceiptIssued => "receipt_issued",
+            JournalKind::ReceiptPrinted => "receipt_printed",
             JournalKind::SaleAbandoned => "sale_abandoned",
             JournalKind::CancelConfirmed => "cancel_confirmed",
             JournalKind::CompletedAfterAbandon => "completed_after_abandon",

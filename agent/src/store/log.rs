@@ -33,6 +33,7 @@ pub const SALE_KINDS: &[&str] = &[
     "sale_opened",
     "line_added",
     "receipt_issued",
+    "receipt_printed",
     "sale_abandoned",
 ];
 pub const PAYMENT_KINDS: &[&str] = &[
