@@ -319,6 +319,29 @@ pub async fn run(opts: DemoOptions) -> DemoResult<bool> {
     Ok(paid && report.first_broken.is_none())
 }
 
+/// The PIN that opens the demo's manager area (printed at start; never for a real store).
+#[cfg(feature = "ui")]
+pub const DEMO_MANAGER_PIN: &str = "1234";
+
+/// Sets the store's manager PIN to the demo PIN unless one is set, so the manager area opens.
+#[cfg(feature = "ui")]
+async fn set_demo_manager_pin(store: &crate::store::Store) -> DemoResult<()> {
+    if store.call(|db| db.manager_pin_hash()).await?.is_some() {
+        return Ok(());
+    }
+    // Hashing is slow on purpose: off the runtime's workers and the database thread.
+    let phc = tokio::task::spawn_blocking(|| crate::manager::hash_pin(DEMO_MANAGER_PIN)).await??;
+    store
+        .call(move |db| {
+            if db.manager_pin_hash()?.is_none() {
+                db.set_manager_pin(&phc, "demo")?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(())
+}
+
 /// How `kassa demo` opens its windows.
 #[cfg(feature = "ui")]
 pub struct WindowOptions {
@@ -364,6 +387,7 @@ pub fn run_windowed(rt: &tokio::runtime::Runtime, opts: WindowOptions) -> DemoRe
         let locale = cfg.klarna.locale.clone();
         let token = uuid::Uuid::new_v4().simple().to_string();
         let agent = Agent::start(cfg, Secret::new(sandbox.api_key()), Secret::new(token)).await?;
+        set_demo_manager_pin(agent.terminal.store()).await?;
         let online_order = seed_online_order(&sandbox);
         println!("Online order:     {online_order} (Winter coat, 2 scarves; to return in store)");
         DemoResult::Ok((Arc::new(sandbox), agent, locale, peripherals))
@@ -375,7 +399,9 @@ pub fn run_windowed(rt: &tokio::runtime::Runtime, opts: WindowOptions) -> DemoRe
     });
     println!("Klarna sandbox:   {}", sandbox.base_url());
     println!("Local API:        http://{}", agent.api_addr);
-    println!("Manager PIN:      1234 (demo only)");
+    println!(
+        "Manager PIN:      {DEMO_MANAGER_PIN} (demo only; a store sets its own with `kassa manager set-pin`)"
+    );
     println!("Tap products, then \"Pay with Klarna\"; play the customer with the demo buttons");
     println!("or open the customer page shown under the QR code in a browser.");
 
@@ -396,7 +422,6 @@ pub fn run_windowed(rt: &tokio::runtime::Runtime, opts: WindowOptions) -> DemoRe
         language,
         customer_view: opts.customer_view,
         fullscreen: opts.fullscreen,
-        manager_pin: "1234".into(),
         products: demo_products(),
         demo: Some(hooks),
     };

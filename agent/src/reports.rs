@@ -156,7 +156,13 @@ fn compute(
         let mut q = st.query([upto])?;
         while let Some(r) = q.next()? {
             let kind: String = r.get(0)?;
-            let id: Option<String> = r.get(1)?;
+            // The outbox journals its ids as integers (generated history as text): either
+            // names the same operation.
+            let id: Option<String> = match r.get::<_, rusqlite::types::Value>(1)? {
+                rusqlite::types::Value::Integer(n) => Some(n.to_string()),
+                rusqlite::types::Value::Text(t) => Some(t),
+                _ => None,
+            };
             if kind == "outbox_queued" {
                 if r.get::<_, Option<String>>(2)?.as_deref() == Some("refund") {
                     queued.push((id, r.get(3)?, r.get(4)?));

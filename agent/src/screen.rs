@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use kassa_ui::amount::Currency;
 use kassa_ui::amount::format_amount;
-use kassa_ui::manager_area::TransactionRow;
-use kassa_ui::manager_area::{DeviceRow, HealthRow, ManagerAccess, ManagerAreaModel, OutboxRow};
+use kassa_ui::manager_area::{
+    DeviceRow, HealthRow, LogKindChoice, LogPane, LogQuery, ManagerAccess, ManagerAreaModel,
+    OutboxRow, PinAnswer, PinCheck, ReportPane, TransactionRow,
+};
 use kassa_ui::return_screen::{PurchaseLineSnapshot, PurchaseSnapshot, ReturnScreenModel};
 use kassa_ui::sale_screen::{
     LineSnapshot, PaymentPhase, PaymentSnapshot, Product, Refusal, SaleSnapshot, SaleStatus,
@@ -23,19 +25,24 @@ use kassa_ui::{Language, SaleScreenModel, bind};
 use tokio::runtime::Handle;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::devices::{DeviceEvent, DeviceStatus, Devices};
+use crate::devices::{DeviceEvent, DeviceRole, DeviceStatus, Devices};
 use crate::health::{CategoryFigures, KlarnaState, Window};
+use crate::manager::ManagerError;
 use crate::outbox::OutboxState;
 use crate::payment::AttemptState;
+use crate::reports::DayReport;
 use crate::returns::{ManagerApproval, Purchase, ReturnLine, ReturnRequest};
-use crate::store::{LineInput, LogEntry, LogFilter, SaleState, SaleView};
+use crate::store::{LineInput, LogEntry, LogError, LogFilter, LogKind, SaleState, SaleView};
 use crate::terminal::{KlarnaStatus, Terminal, TerminalError};
 
 /// How often the status bar (and an open manager area) asks the agent for Klarna's state, the
 /// outbox and the devices: often enough that the cashier sees an outage within a second or two.
 const STATUS_POLL: Duration = Duration::from_secs(1);
-/// Rows in the manager area's transaction log and outbox panes; more would not fit on screen.
+/// Rows in the manager area's outbox pane, and in each page of its transaction log ("Show
+/// older" adds the next page); more would not fit on screen.
 const PANE_ROWS: usize = 30;
+/// Who the manager area's actions are journaled as: the PIN pad knows no names.
+const MANAGER: &str = "manager";
 
 /// Where the customer sees the sale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -89,8 +96,6 @@ pub struct ScreenOptions {
     pub customer_view: CustomerViewMode,
     /// Kiosk mode: the cashier's window covers the whole screen.
     pub fullscreen: bool,
-    /// Opens the manager area; an empty PIN keeps it shut.
-    pub manager_pin: String,
     /// Product buttons on the sale screen (the demo's catalogue).
     pub products: Vec<Product>,
     pub demo: Option<DemoHooks>,
@@ -132,9 +137,15 @@ struct Shared {
     rt: Handle,
     sale: Mutex<SaleScreenModel>,
     status: Mutex<StatusBarModel>,
+    /// The manager area's PIN pad; the store's PIN is checked by `crate::manager`.
     manager: Mutex<ManagerAccess>,
     /// The manager area's panes as last read from the agent; refreshed while it is unlocked.
     panes: Mutex<ManagerAreaModel>,
+    /// The transaction log pane's filter and pages; its rows are shown as `panes.transactions`.
+    log: Mutex<LogPane>,
+    /// The X/Z report pane, and the report it shows (kept for "Print").
+    reports: Mutex<ReportPane>,
+    report: Mutex<Option<DayReport>>,
     /// The return screen.
     returns: Mutex<ReturnScreenModel>,
     /// The peripherals, for their states and the reprint button; `None` in setups without them.
@@ -284,33 +295,123 @@ fn money(minor: i64, currency: &str, language: Language) -> String {
     )
 }
 
-/// The manager area's panes from what the agent holds.
+/// "14:02" for a time today, "19 Nov 14:02" before, in the till's local time.
+fn log_time(rfc3339: &str, now: chrono::DateTime<chrono::Local>) -> String {
+    match chrono::DateTime::parse_from_rfc3339(rfc3339) {
+        Ok(t) => {
+            let t = t.with_timezone(&chrono::Local);
+            if t.date_naive() == now.date_naive() {
+                t.format("%H:%M").to_string()
+            } else {
+                t.format("%d %b %H:%M").to_string()
+            }
+        }
+        Err(_) => rfc3339.to_owned(),
+    }
+}
+
+/// One log row as the manager reads it: when, what happened (and where it stands now), and
+/// the amount.
+fn log_row(
+    e: &LogEntry,
+    now: chrono::DateTime<chrono::Local>,
+    language: Language,
+) -> TransactionRow {
+    let r = &e.row;
+    let detail = |key: &str| r.detail.get(key).and_then(|v| v.as_str());
+    let event = match r.kind.as_str() {
+        // A manager action says which action (and whether it was refused).
+        "manager_action" => {
+            let action = detail("action")
+                .unwrap_or("manager action")
+                .replace('_', " ");
+            match detail("outcome") {
+                Some(outcome) => format!("{action} · {outcome}"),
+                None => action,
+            }
+        }
+        // An outbox row says which operation; its state follows.
+        k if k.starts_with("outbox_") => detail("operation").unwrap_or("outbox").replace('_', " "),
+        k => k.replace('_', " "),
+    };
+    let mut text = capitalised(&event);
+    if let Some(state) = &e.state {
+        text.push_str(" · ");
+        text.push_str(&state.replace('_', " "));
+    }
+    TransactionRow {
+        time: log_time(&r.at, now),
+        amount: match (r.amount, r.currency.as_deref()) {
+            (Some(a), Some(c)) => money(a, c, language),
+            _ => String::new(),
+        },
+        state: text,
+    }
+}
+
+fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The store's filter for what the log pane asks, exactly as `kassa log` would build it from
+/// `--kind`, `--text` and `--from` (the start of the period's first local day).
+fn log_filter(
+    query: &LogQuery,
+    now: chrono::DateTime<chrono::Local>,
+) -> Result<LogFilter, LogError> {
+    use kassa_ui::manager_area::LogKindChoice as K;
+    let kind = match query.kind {
+        K::All => None,
+        K::Sales => Some(LogKind::Sale),
+        K::Payments => Some(LogKind::Payment),
+        K::Returns => Some(LogKind::Return),
+        K::Refunds => Some(LogKind::Refund),
+        K::Outbox => Some(LogKind::Outbox),
+        K::Manager => Some(LogKind::Manager),
+    };
+    let mut filter = LogFilter {
+        kinds: kind.into_iter().collect(),
+        text: query.text.clone().filter(|t| !t.is_empty()),
+        ..Default::default()
+    };
+    if let Some(days) = query.period.days() {
+        filter = filter.from(&period_start(now, days).to_rfc3339())?;
+    }
+    filter.validate()?;
+    Ok(filter)
+}
+
+/// Local midnight `days - 1` days before `now`'s day: the start of "today" or "the last 7 days".
+fn period_start(
+    now: chrono::DateTime<chrono::Local>,
+    days: u32,
+) -> chrono::DateTime<chrono::FixedOffset> {
+    let day = now
+        .date_naive()
+        .checked_sub_days(chrono::Days::new(u64::from(days.saturating_sub(1))))
+        .unwrap_or(chrono::NaiveDate::MIN);
+    day.and_time(chrono::NaiveTime::MIN)
+        .and_local_timezone(chrono::Local)
+        // A day that starts in a daylight-saving gap starts at the gap's end.
+        .earliest()
+        .unwrap_or_else(|| now - chrono::Duration::days(i64::from(days)))
+        .fixed_offset()
+}
+
+/// The manager area's read-only panes (outbox, Klarna's health, devices) from what the agent
+/// holds; the log's rows come from the log pane.
 fn manager_panes(
-    log: &[LogEntry],
     outbox: &[crate::outbox::OutboxRow],
     health: &[CategoryFigures],
     devices: Option<&[DeviceStatus]>,
     language: Language,
 ) -> ManagerAreaModel {
     ManagerAreaModel {
-        transactions: log
-            .iter()
-            .map(|e| TransactionRow {
-                time: local_time(&e.row.at),
-                amount: match (e.row.amount, e.row.currency.as_deref()) {
-                    (Some(a), Some(c)) => money(a, c, language),
-                    _ => String::new(),
-                },
-                state: match &e.state {
-                    Some(state) => format!(
-                        "{} · {}",
-                        e.row.kind.replace('_', " "),
-                        state.replace('_', " ")
-                    ),
-                    None => e.row.kind.replace('_', " "),
-                },
-            })
-            .collect(),
+        transactions: Vec::new(),
         outbox: outbox
             .iter()
             // The pane lists what still needs sending or a manager's decision.
@@ -424,22 +525,15 @@ impl Shared {
         if !lock(&self.manager).is_unlocked() {
             return;
         }
+        // The newest log rows too, unless the manager is paging through older ones.
+        let query = lock(&self.log).refresh();
+        self.ask_log(query);
         let read = self
             .terminal
             .store()
-            .call(|db| {
-                let log = db
-                    .log_page(&LogFilter::default(), None, PANE_ROWS)
-                    .map(|page| page.entries)
-                    .unwrap_or_else(|e| {
-                        tracing::warn!("the manager area cannot read the log: {e}");
-                        Vec::new()
-                    });
-                let outbox = db.outbox_list(None, 500)?;
-                Ok((log, outbox))
-            })
+            .call(|db| db.outbox_list(None, 500))
             .await;
-        let (log, mut outbox) = match read {
+        let mut outbox = match read {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!("the manager area cannot read the store: {e}");
@@ -455,19 +549,230 @@ impl Shared {
             .table(Window::FiveMinutes, chrono::Utc::now());
         let devices = self.devices.as_ref().map(Devices::statuses);
         let language = lock(&self.sale).language();
-        let panes = manager_panes(&log, &outbox, &health, devices.as_deref(), language);
+        let mut panes = manager_panes(&outbox, &health, devices.as_deref(), language);
         {
             let mut shown = lock(&self.panes);
+            // The log's rows are the log pane's to change (`show_log`).
+            panes.transactions = shown.transactions.clone();
             if *shown == panes {
                 return;
             }
-            *shown = panes.clone();
+            *shown = panes;
         }
+        self.show_manager_panes();
+    }
+
+    /// Sends the manager area's panes as they are now. The window reads them when it applies
+    /// the update, so a late update never shows older rows over newer ones.
+    fn show_manager_panes(self: &Arc<Self>) {
         let shared = Arc::clone(self);
         let _ = self.till.upgrade_in_event_loop(move |w| {
-            // The manager may have left between the read and now: show nothing then.
+            // The manager may have left meanwhile: show nothing then.
             let unlocked = lock(&shared.manager).is_unlocked();
+            let panes = lock(&shared.panes).clone();
             bind::show_manager_area(&w, &panes, unlocked);
+        });
+    }
+
+    /// The agent's answer to a PIN entered on the pad: the store's hash decides, and the
+    /// opening is journaled like every manager action (a refusal is journaled by `authorize`).
+    async fn check_pin(self: &Arc<Self>, check: PinCheck, pin: String) {
+        let store = self.terminal.store();
+        let answer = match crate::manager::authorize(store, Some(pin), "open_manager_area", MANAGER)
+            .await
+        {
+            Ok(()) => {
+                let opened = lock(&self.manager).record(check, true, now_unix_ms());
+                // Every manager action is journaled: one that cannot be is not done.
+                if opened == Some(PinAnswer::Opened) && !self.journal_opening().await {
+                    lock(&self.manager).lock();
+                    Some(PinAnswer::Unavailable)
+                } else {
+                    opened
+                }
+            }
+            Err(ManagerError::WrongPin) => lock(&self.manager).record(check, false, now_unix_ms()),
+            Err(ManagerError::NoPin) => {
+                lock(&self.manager).check_failed(check);
+                Some(PinAnswer::NoPin)
+            }
+            Err(e) => {
+                tracing::warn!("the manager PIN could not be checked: {e}");
+                lock(&self.manager).check_failed(check);
+                Some(PinAnswer::Unavailable)
+            }
+        };
+        // `None`: the manager left while the PIN was checked; the pad shows nothing new.
+        let Some(answer) = answer else { return };
+        let _ = self.till.upgrade_in_event_loop(move |w| {
+            bind::show_pin_answer(&w, answer);
+        });
+        if answer == PinAnswer::Opened {
+            self.show_manager_panes();
+            self.show_reports();
+            let query = lock(&self.log).first_page();
+            self.ask_log(Some(query));
+            // Fresh figures now rather than at the next poll.
+            self.refresh_manager().await;
+        }
+    }
+
+    /// Journals that the manager area was opened; `false` if the journal cannot take it.
+    async fn journal_opening(&self) -> bool {
+        let detail = serde_json::json!({"action": "open_manager_area", "outcome": "ok"});
+        let journaled = self
+            .terminal
+            .store()
+            .call(move |db| db.journal_manager_action(MANAGER, detail))
+            .await;
+        match journaled {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!("the manager area stays shut: cannot journal its opening: {e}");
+                false
+            }
+        }
+    }
+
+    /// Reads the log page `query` asks for (nothing if `None`) and shows it.
+    fn ask_log(self: &Arc<Self>, query: Option<LogQuery>) {
+        let Some(query) = query else { return };
+        self.show_log();
+        let shared = Arc::clone(self);
+        self.rt.spawn(async move { shared.read_log(query).await });
+    }
+
+    async fn read_log(self: &Arc<Self>, query: LogQuery) {
+        let now = chrono::Local::now();
+        let read = match log_filter(&query, now) {
+            Err(e) => Err(e.to_string()),
+            Ok(filter) => {
+                let before = query.before;
+                let page = self
+                    .terminal
+                    .store()
+                    .call(move |db| {
+                        if filter.text.is_some() {
+                            // Rows not indexed yet: index them so the search can use the
+                            // trigram index (the answer is the same without, only slower).
+                            db.index_text(None)?;
+                        }
+                        Ok(db.log_page(&filter, before, PANE_ROWS))
+                    })
+                    .await;
+                match page {
+                    Ok(Ok(page)) => Ok(page),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(e) => Err(format!("the log cannot be read: {e}")),
+                }
+            }
+        };
+        let changed = match read {
+            Ok(page) => {
+                let language = lock(&self.sale).language();
+                let rows = page
+                    .entries
+                    .iter()
+                    .map(|e| log_row(e, now, language))
+                    .collect();
+                lock(&self.log).page_read(query.ticket, rows, page.next_before)
+            }
+            Err(message) => {
+                tracing::info!("the manager area's log: {message}");
+                lock(&self.log).page_failed(query.ticket, message)
+            }
+        };
+        if changed {
+            self.show_log();
+        }
+    }
+
+    /// Sends the log pane (its filter, and its rows with the other panes) to the window.
+    fn show_log(self: &Arc<Self>) {
+        let view = {
+            let log = lock(&self.log);
+            lock(&self.panes).transactions = log.rows().to_vec();
+            log.view()
+        };
+        let _ = self
+            .till
+            .upgrade_in_event_loop(move |w| bind::show_log_pane(&w, &view));
+        self.show_manager_panes();
+    }
+
+    fn show_reports(&self) {
+        let view = lock(&self.reports).view();
+        let _ = self
+            .till
+            .upgrade_in_event_loop(move |w| bind::show_report_pane(&w, &view));
+    }
+
+    /// Shows `report` in the report pane (and keeps it for printing), or why there is none.
+    fn report_read(&self, what: &str, report: Result<DayReport, crate::store::StoreError>) {
+        match report {
+            Ok(report) => {
+                lock(&self.reports).report_shown(report.to_text());
+                *lock(&self.report) = Some(report);
+            }
+            Err(e) => {
+                tracing::warn!("the manager area's {what}: {e}");
+                lock(&self.reports).report_failed(format!("The {what} could not be made: {e}"));
+            }
+        }
+        self.show_reports();
+    }
+
+    /// The X-report: the totals since the last day close; changes nothing.
+    fn x_report(self: &Arc<Self>) {
+        if !lock(&self.manager).is_unlocked() || !lock(&self.reports).x_report() {
+            return;
+        }
+        self.show_reports();
+        let shared = Arc::clone(self);
+        self.rt.spawn(async move {
+            let report = shared.terminal.store().call(|db| db.x_report()).await;
+            shared.report_read("X-report", report);
+        });
+    }
+
+    /// The day close, once the manager confirmed it. The PIN was checked when the area opened;
+    /// `close_day` journals the close itself.
+    fn close_day(self: &Arc<Self>) {
+        if !lock(&self.manager).is_unlocked() || !lock(&self.reports).confirm_close_day() {
+            return;
+        }
+        self.show_reports();
+        let shared = Arc::clone(self);
+        self.rt.spawn(async move {
+            let report = shared
+                .terminal
+                .store()
+                .call(|db| db.close_day(MANAGER))
+                .await;
+            shared.report_read("Z-report", report);
+        });
+    }
+
+    /// Prints the report shown on the receipt printer.
+    fn print_report(self: &Arc<Self>) {
+        let report = lock(&self.report).clone();
+        let (Some(devices), Some(report)) = (self.devices.clone(), report) else {
+            return;
+        };
+        if !lock(&self.manager).is_unlocked() || !lock(&self.reports).print() {
+            return;
+        }
+        self.show_reports();
+        let shared = Arc::clone(self);
+        self.rt.spawn(async move {
+            match devices.print_report(&report, Some(MANAGER.into())).await {
+                Ok(()) => lock(&shared.reports).printed(),
+                Err(e) => {
+                    tracing::warn!("report not printed: {e}");
+                    lock(&shared.reports).print_failed(e.to_string());
+                }
+            }
+            shared.show_reports();
         });
     }
 
@@ -791,6 +1096,12 @@ impl Screens {
         bind::use_split_layout(&till, opts.customer_view == CustomerViewMode::Split);
         bind::show_demo_controls(&till, opts.demo.is_some(), false);
         bind::show_manager_area(&till, &ManagerAreaModel::default(), false);
+        let has_printer = devices
+            .as_ref()
+            .is_some_and(|d| d.state(DeviceRole::Printer).is_some());
+        let mut reports = ReportPane::new();
+        reports.set_printer(has_printer);
+        bind::show_report_pane(&till, &reports.view());
 
         let mut model = SaleScreenModel::new(
             opts.language,
@@ -805,8 +1116,11 @@ impl Screens {
             rt: rt.clone(),
             sale: Mutex::new(model),
             status: Mutex::new(StatusBarModel::default()),
-            manager: Mutex::new(ManagerAccess::new(opts.manager_pin.clone())),
+            manager: Mutex::new(ManagerAccess::new()),
             panes: Mutex::new(ManagerAreaModel::default()),
+            log: Mutex::new(LogPane::new()),
+            reports: Mutex::new(reports),
+            report: Mutex::new(None),
             returns: Mutex::new(ReturnScreenModel::new(opts.language)),
             devices,
             changing_sale: tokio::sync::Mutex::new(()),
@@ -910,16 +1224,25 @@ fn wire(till: &TillWindow, shared: &Arc<Shared>) {
     let manager = till.global::<ManagerArea>();
     let s = Arc::clone(shared);
     manager.on_unlock(move |pin| {
-        let answer = lock(&s.manager).try_pin(pin.as_str(), now_unix_ms());
-        let unlocked = lock(&s.manager).is_unlocked();
-        if let Some(w) = s.till.upgrade() {
-            bind::show_pin_answer(&w, answer);
-            bind::show_manager_area(&w, &lock(&s.panes), unlocked);
+        // An Enter on an empty pad is a slip, not a guess: nothing to check or journal.
+        if pin.is_empty() {
+            return;
         }
-        if unlocked {
-            // Fresh figures now rather than at the next poll.
-            let shared = Arc::clone(&s);
-            s.rt.spawn(async move { shared.refresh_manager().await });
+        let check = lock(&s.manager).begin_check(now_unix_ms());
+        match check {
+            Ok(check) => {
+                if let Some(w) = s.till.upgrade() {
+                    bind::show_pin_answer(&w, PinAnswer::Checking);
+                }
+                let shared = Arc::clone(&s);
+                let pin = pin.to_string();
+                s.rt.spawn(async move { shared.check_pin(check, pin).await });
+            }
+            Err(answer) => {
+                if let Some(w) = s.till.upgrade() {
+                    bind::show_pin_answer(&w, answer);
+                }
+            }
         }
     });
     let s = Arc::clone(shared);
@@ -927,11 +1250,55 @@ fn wire(till: &TillWindow, shared: &Arc<Shared>) {
         lock(&s.manager).lock();
         // Nothing of the manager's data is kept once the area is left.
         *lock(&s.panes) = ManagerAreaModel::default();
+        lock(&s.log).clear();
+        lock(&s.reports).clear();
+        *lock(&s.report) = None;
         if let Some(w) = s.till.upgrade() {
             w.global::<ManagerArea>().set_open(false);
+            // The next manager finds the pad without the last one's "wrong PIN".
+            bind::show_pin_answer(&w, PinAnswer::Opened);
             bind::show_manager_area(&w, &ManagerAreaModel::default(), false);
+            bind::show_log_pane(&w, &lock(&s.log).view());
+            bind::show_report_pane(&w, &lock(&s.reports).view());
         }
     });
+    let s = Arc::clone(shared);
+    manager.on_log_text_edited(move |text| {
+        let query = lock(&s.log).set_text(text.as_str());
+        s.ask_log(query);
+    });
+    let s = Arc::clone(shared);
+    manager.on_log_kind_chosen(move |i| {
+        let query = LogKindChoice::from_index(i).and_then(|k| lock(&s.log).choose_kind(k));
+        s.ask_log(query);
+    });
+    let s = Arc::clone(shared);
+    manager.on_log_period_chosen(move |i| {
+        let query = kassa_ui::manager_area::LogPeriod::from_index(i)
+            .and_then(|p| lock(&s.log).choose_period(p));
+        s.ask_log(query);
+    });
+    let s = Arc::clone(shared);
+    manager.on_log_older(move || {
+        let query = lock(&s.log).older();
+        s.ask_log(query);
+    });
+    let s = Arc::clone(shared);
+    manager.on_x_report(move || s.x_report());
+    let s = Arc::clone(shared);
+    manager.on_close_day(move || {
+        lock(&s.reports).ask_close_day();
+        s.show_reports();
+    });
+    let s = Arc::clone(shared);
+    manager.on_cancel_close_day(move || {
+        lock(&s.reports).cancel_close_day();
+        s.show_reports();
+    });
+    let s = Arc::clone(shared);
+    manager.on_confirm_close_day(move || s.close_day());
+    let s = Arc::clone(shared);
+    manager.on_print_report(move || s.print_report());
 
     let returns = till.global::<ReturnScreen>();
     let s = Arc::clone(shared);
@@ -1040,6 +1407,7 @@ mod tests {
     use crate::devices::DeviceRole;
     use crate::health::{Breaker, Maintenance};
     use crate::outbox::OutboxSummary;
+    use kassa_ui::manager_area::LogPeriod;
 
     fn klarna(state: KlarnaState, pending: i64, needs_attention: i64) -> KlarnaStatus {
         KlarnaStatus {
@@ -1108,12 +1476,145 @@ mod tests {
         assert!(text.ends_with("(Klarna upgrade)"), "{text}");
     }
 
+    fn query(kind: LogKindChoice, period: LogPeriod, text: Option<&str>) -> LogQuery {
+        LogQuery {
+            ticket: 1,
+            text: text.map(str::to_string),
+            kind,
+            period,
+            before: None,
+        }
+    }
+
+    #[test]
+    fn the_log_panes_filters_are_the_ones_kassa_log_builds() {
+        let now = chrono::Local::now();
+        let midnight = now
+            .date_naive()
+            .and_time(chrono::NaiveTime::MIN)
+            .and_local_timezone(chrono::Local)
+            .earliest()
+            .expect("today has a start");
+        let cli = |from: Option<String>, kind: Option<&str>, text: Option<&str>| {
+            crate::api::log::LogQuery {
+                from,
+                kind: kind.map(str::to_string),
+                text: text.map(str::to_string),
+                ..Default::default()
+            }
+            .filter()
+            .expect("a valid filter")
+        };
+        assert_eq!(
+            log_filter(
+                &query(LogKindChoice::Sales, LogPeriod::Today, Some("mug")),
+                now
+            )
+            .expect("valid"),
+            cli(Some(midnight.to_rfc3339()), Some("sale"), Some("mug"))
+        );
+        let week = midnight.date_naive() - chrono::Days::new(6);
+        assert_eq!(
+            period_start(now, 7).date_naive(),
+            week,
+            "today and the six days before"
+        );
+        for (choice, kind) in [
+            (LogKindChoice::Payments, "payment"),
+            (LogKindChoice::Returns, "return"),
+            (LogKindChoice::Refunds, "refund"),
+            (LogKindChoice::Outbox, "outbox"),
+            (LogKindChoice::Manager, "manager"),
+        ] {
+            assert_eq!(
+                log_filter(&query(choice, LogPeriod::All, None), now).expect("valid"),
+                cli(None, Some(kind), None)
+            );
+        }
+        assert_eq!(
+            log_filter(&query(LogKindChoice::All, LogPeriod::All, None), now).expect("valid"),
+            LogFilter::default(),
+            "everything, like `kassa log` without flags"
+        );
+    }
+
+    fn entry(kind: &str, at: &str, amount: Option<i64>, detail: serde_json::Value) -> LogEntry {
+        let row = crate::store::JournalRow {
+            seq: 1,
+            at: at.into(),
+            terminal_id: "till-1".into(),
+            operator: "manager".into(),
+            kind: kind.into(),
+            sale_id: None,
+            attempt_id: None,
+            amount,
+            currency: amount.map(|_| "SEK".into()),
+            klarna_request_id: None,
+            klarna_transaction_id: None,
+            correlation_id: None,
+            detail: detail.clone(),
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        LogEntry::new(row, detail.to_string(), None)
+    }
+
+    #[test]
+    fn a_log_row_says_what_happened_when_and_how_much() {
+        let now = chrono::Local::now();
+        let today = now.with_timezone(&chrono::Utc).to_rfc3339();
+        let mut sale = entry(
+            "receipt_issued",
+            &today,
+            Some(14_900),
+            serde_json::json!({}),
+        );
+        sale.state = Some("paid".into());
+        let row = log_row(&sale, now, Language::English);
+        assert_eq!(
+            row.time,
+            now.format("%H:%M").to_string(),
+            "today: the time alone"
+        );
+        assert_eq!(row.state, "Receipt issued · paid");
+        assert_eq!(row.amount, "SEK\u{a0}149.00");
+
+        let refused = entry(
+            "manager_action",
+            "2020-02-03T12:00:00Z",
+            None,
+            serde_json::json!({"action": "open_manager_area", "outcome": "refused"}),
+        );
+        let row = log_row(&refused, now, Language::English);
+        assert_eq!(row.state, "Open manager area · refused");
+        assert_eq!(row.amount, "");
+        let then = chrono::DateTime::parse_from_rfc3339("2020-02-03T12:00:00Z")
+            .expect("a time")
+            .with_timezone(&chrono::Local);
+        assert_eq!(
+            row.time,
+            then.format("%d %b %H:%M").to_string(),
+            "another day: the date too"
+        );
+
+        let mut refund = entry(
+            "outbox_queued",
+            &today,
+            Some(12_000),
+            serde_json::json!({"operation": "refund", "outbox_id": 3}),
+        );
+        refund.state = Some("queued".into());
+        assert_eq!(
+            log_row(&refund, now, Language::English).state,
+            "Refund · queued"
+        );
+    }
+
     #[test]
     fn a_till_without_devices_says_so_in_the_manager_area() {
-        let panes = manager_panes(&[], &[], &[], None, Language::English);
+        let panes = manager_panes(&[], &[], None, Language::English);
         assert!(panes.no_devices);
         let panes = manager_panes(
-            &[],
             &[],
             &[],
             Some(&[device(DeviceRole::Printer, "cover_open", false)]),

@@ -226,6 +226,7 @@ fn a_whole_receipt() {
         payment: vec!["Klarna".into()],
         qr_data: Some("krn:payment:eu1:transaction:x".into()),
         footer: vec!["Tack!".into()],
+        ..Default::default()
     };
     let layout = ReceiptLayout {
         width: 16,

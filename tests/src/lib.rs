@@ -174,6 +174,23 @@ impl Till {
         rows.into_iter().map(|r| r.kind).collect()
     }
 
+    /// Sets the store's manager PIN, as `kassa manager set-pin` does (only its Argon2 hash is
+    /// stored; the change is journaled as done by `operator`).
+    pub async fn set_manager_pin(&self, pin: &str, operator: &str) {
+        let pin = pin.to_string();
+        let phc = tokio::task::spawn_blocking(move || kassa_agent::manager::hash_pin(&pin))
+            .await
+            .expect("hashing finishes")
+            .expect("a PIN of 4 to 12 digits");
+        let operator = operator.to_string();
+        self.agent()
+            .terminal
+            .store()
+            .call(move |db| db.set_manager_pin(&phc, &operator))
+            .await
+            .expect("the PIN is stored");
+    }
+
     pub async fn verify_journal(&self) -> kassa_agent::store::VerifyReport {
         self.agent()
             .terminal

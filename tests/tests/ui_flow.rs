@@ -1,7 +1,8 @@
 //! The cashier's screens driven end to end: Slint's testing backend (no display) runs the real
 //! windows and adapter against a till and its Klarna sandbox. The cashier taps by accessible
 //! label; the sandbox plays the customer; the screen must follow the agent, including the status
-//! bar's live view of Klarna and the outbox, and the manager area's panes.
+//! bar's live view of Klarna and the outbox, and the manager area: its PIN (checked against the
+//! store's hash), the filtered transaction log and the X/Z reports.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
@@ -9,8 +10,10 @@ use std::time::{Duration, Instant};
 
 use i_slint_backend_testing::ElementHandle;
 use i_slint_backend_testing::testing_backend::{TestingBackend, TestingBackendOptions};
+use kassa_agent::api::log::LogQuery;
 use kassa_agent::demo::demo_products;
 use kassa_agent::screen::{CustomerViewMode, ScreenOptions, Screens};
+use kassa_agent::store::LogEntry;
 use kassa_tests::{CustomerAction, Till};
 use kassa_ui::Language;
 use kassa_ui::screens::TillWindow;
@@ -331,6 +334,285 @@ fn return_scenario(till: &Till, ui: &slint::Weak<TillWindow>) {
     wait_gone(ui, "Return a purchase");
 }
 
+/// The values of the transaction log's rows on screen ("time | event · state | amount").
+fn log_rows_on_screen(ui: &slint::Weak<TillWindow>) -> Vec<String> {
+    on_ui(ui, |w| {
+        find_all(w, "Log row")
+            .into_iter()
+            .filter_map(|e| e.accessible_value().map(|v| v.to_string()))
+            .collect()
+    })
+}
+
+/// What `kassa log --from <local midnight> [--kind K] [--text T]` lists, newest first.
+fn kassa_log_today(
+    till: &Till,
+    rt: &tokio::runtime::Handle,
+    kind: Option<&str>,
+    text: Option<&str>,
+) -> Vec<LogEntry> {
+    let midnight = chrono::Local::now()
+        .date_naive()
+        .and_time(chrono::NaiveTime::MIN)
+        .and_local_timezone(chrono::Local)
+        .earliest()
+        .expect("today has a start");
+    let filter = LogQuery {
+        from: Some(midnight.to_rfc3339()),
+        kind: kind.map(str::to_string),
+        text: text.map(str::to_string),
+        ..Default::default()
+    }
+    .filter()
+    .expect("a valid filter");
+    rt.block_on(till.agent().terminal.store().call(move |db| {
+        db.index_text(None)?;
+        Ok(db.log_page(&filter, None, 50))
+    }))
+    .expect("the store answers")
+    .expect("the log reads")
+    .entries
+}
+
+/// How a manager recognises a log row: what happened, where it stands, and the amount.
+fn row_says(on_screen: &str, e: &LogEntry) -> bool {
+    let parts: Vec<&str> = on_screen.split(" | ").collect();
+    let [_, event, amount] = parts[..] else {
+        return false;
+    };
+    let event = event.to_lowercase();
+    let what = match e.row.detail.get("action").and_then(|a| a.as_str()) {
+        Some(action) if e.row.kind == "manager_action" => action.replace('_', " "),
+        _ => e.row.kind.replace('_', " "),
+    };
+    let amount_ok = match e.row.amount {
+        Some(a) => amount == format!("SEK\u{a0}{}.{:02}", a / 100, a % 100),
+        None => amount.is_empty(),
+    };
+    event.starts_with(&what)
+        && e.state
+            .as_ref()
+            .is_none_or(|s| event.ends_with(&s.replace('_', " ")))
+        && amount_ok
+}
+
+/// Waits until the log on screen lists exactly what `expected` reads from the store, row for
+/// row (read again each time: a row journaled meanwhile shows up in both), and returns it.
+fn wait_for_log(
+    ui: &slint::Weak<TillWindow>,
+    expected: impl Fn() -> Vec<LogEntry>,
+) -> Vec<LogEntry> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let rows = log_rows_on_screen(ui);
+        let expected = expected();
+        if rows.len() == expected.len() && rows.iter().zip(&expected).all(|(r, e)| row_says(r, e)) {
+            return expected;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the log shows {rows:#?}\nbut `kassa log` lists {:#?}",
+            expected
+                .iter()
+                .map(|e| (&e.row.kind, &e.state, e.row.amount))
+                .collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Rings up one product, has the customer approve, and returns the paid sale's id.
+fn sell(
+    till: &Till,
+    ui: &slint::Weak<TillWindow>,
+    product: &str,
+    total: &str,
+    amount: i64,
+) -> String {
+    press(ui, product);
+    wait_for(ui, "Total", Some(total));
+    let asked = till.sandbox.requests().len();
+    press(ui, "Pay with Klarna");
+    let request = last_request(till, asked + 1);
+    wait_for(ui, "QR code to pay with Klarna", None);
+    till.sandbox
+        .customer(&request, CustomerAction::Approve)
+        .expect("the sandbox knows the request");
+    wait_for(ui, "Paid", None);
+    let sale = till
+        .sandbox
+        .transactions()
+        .into_iter()
+        .rev()
+        .find(|t| t.amount == amount)
+        .and_then(|t| t.payment_transaction_reference)
+        .expect("Klarna has the purchase, referenced by the sale id");
+    press(ui, "New sale");
+    sale
+}
+
+/// The manager area: a wrong PIN is refused and journaled; the right one opens it. Two sales are
+/// paid; searching one's id lists exactly its rows, as `kassa log` does, and so does a kind
+/// filter; the X-report shows the day's totals; the day close asks first, then closes.
+fn manager_scenario(till: &Till, rt: &tokio::runtime::Handle, ui: &slint::Weak<TillWindow>) {
+    let nbsp = '\u{a0}';
+    // Two more sales, paid: the open one from before gets a coffee mug, then a tote bag alone.
+    wait_for(ui, "Total", Some(&format!("SEK{nbsp}49.50")));
+    let first = sell(till, ui, "Coffee mug*", &format!("SEK{nbsp}138.50"), 13_850);
+    let second = sell(till, ui, "Tote bag*", &format!("SEK{nbsp}149.00"), 14_900);
+    assert_ne!(first, second);
+
+    let refused = || {
+        rt.block_on(
+            till.agent()
+                .terminal
+                .store()
+                .call(|db| db.journal_rows(0, 10_000)),
+        )
+        .expect("the journal reads")
+        .into_iter()
+        .filter(|r| {
+            r.kind == "manager_action"
+                && r.detail["action"] == "open_manager_area"
+                && r.detail["outcome"] == "refused"
+        })
+        .count()
+    };
+    assert_eq!(refused(), 0);
+    press(ui, "Manager");
+    for digit in ["9", "9", "9", "9", "Enter"] {
+        press(ui, digit);
+    }
+    wait_for(ui, "Wrong PIN, try again", None);
+    assert_eq!(refused(), 1, "the wrong PIN is journaled as refused");
+    wait_gone(ui, "Search the log");
+    for digit in ["1", "2", "3", "4", "Enter"] {
+        press(ui, digit);
+    }
+    wait_for(ui, "Search the log", None);
+
+    // The second sale's id finds exactly its rows, today's, as `kassa log --text` does.
+    type_into(ui, "Search the log", &second);
+    let expected = wait_for_log(ui, || kassa_log_today(till, rt, None, Some(&second)));
+    let journal = rt.block_on(till.journal_kinds(&second));
+    assert_eq!(
+        expected
+            .iter()
+            .rev()
+            .map(|e| &e.row.kind)
+            .collect::<Vec<_>>(),
+        journal.iter().collect::<Vec<_>>(),
+        "the search finds every row of the sale and nothing else"
+    );
+    let rows = log_rows_on_screen(ui);
+    assert!(
+        rows.iter().any(|r| r.contains(&format!("SEK{nbsp}149.00"))),
+        "{rows:#?}"
+    );
+    assert!(
+        rows.iter()
+            .all(|r| !r.contains(&format!("SEK{nbsp}138.50"))),
+        "nothing of the other sale: {rows:#?}"
+    );
+
+    // Only its payments.
+    press(ui, "Payments");
+    let payments = wait_for_log(ui, || {
+        kassa_log_today(till, rt, Some("payment"), Some(&second))
+    });
+    assert!(!payments.is_empty() && payments.len() < expected.len());
+
+    // Manager actions, any text: the refused PIN and the openings are there.
+    type_into(ui, "Search the log", "");
+    press(ui, "Manager actions");
+    wait_for_log(ui, || kassa_log_today(till, rt, Some("manager"), None));
+    let rows = log_rows_on_screen(ui);
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("Open manager area · refused")),
+        "{rows:#?}"
+    );
+    assert!(
+        rows.iter().any(|r| r.contains("Open manager area · ok")),
+        "{rows:#?}"
+    );
+
+    // The X-report: the day's paid sales and their amount, as the store counts them.
+    press(ui, "Reports");
+    wait_for(ui, "No receipt printer configured", None);
+    let print = on_ui(ui, |w| {
+        find_button(w, "No receipt printer configured").and_then(|b| b.accessible_enabled())
+    });
+    assert_eq!(print, Some(false), "nothing to print on");
+    press(ui, "X-report");
+    let deadline = Instant::now() + PATIENCE;
+    let text = loop {
+        if let Some(text) = value_of(ui, "Report")
+            && text.contains("X-REPORT")
+        {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no X-report on screen: {:?}; {:?}",
+            value_of(ui, "Report status"),
+            on_ui(ui, labels_on_screen)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let x = rt
+        .block_on(till.agent().terminal.store().call(|db| db.x_report()))
+        .expect("the X-report");
+    let sek = x
+        .currencies
+        .iter()
+        .find(|c| c.currency == "SEK")
+        .expect("SEK sales");
+    assert!(sek.sales.count >= 3, "three sales were paid today: {sek:?}");
+    let sales_line = text
+        .lines()
+        .find(|l| l.starts_with("Sales "))
+        .unwrap_or_else(|| panic!("a Sales line in {text}"));
+    assert_eq!(
+        sales_line.split_whitespace().collect::<Vec<_>>(),
+        [
+            "Sales".to_string(),
+            sek.sales.count.to_string(),
+            format!("{}.{:02}", sek.sales.amount / 100, sek.sales.amount % 100)
+        ],
+        "{text}"
+    );
+
+    // Closing the day asks first; "Cancel" closes nothing.
+    let closes = || {
+        rt.block_on(till.agent().terminal.store().call(|db| db.day_closes()))
+            .expect("day closes read")
+            .len()
+    };
+    press(ui, "Close day (Z-report)");
+    wait_for(ui, "This closes the day; it cannot be undone.", None);
+    press(ui, "Cancel");
+    wait_gone(ui, "This closes the day; it cannot be undone.");
+    assert_eq!(closes(), 0);
+    press(ui, "Close day (Z-report)");
+    press(ui, "Close the day");
+    let deadline = Instant::now() + PATIENCE;
+    while !value_of(ui, "Report").is_some_and(|t| t.contains("Z-REPORT (DAY CLOSE) #1")) {
+        assert!(Instant::now() < deadline, "no Z-report on screen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(closes(), 1);
+
+    // Leaving locks the area: nothing of the manager's data stays on screen.
+    press(ui, "Close manager area");
+    wait_gone(ui, "Report");
+    wait_gone(ui, "Log row");
+    press(ui, "Manager");
+    wait_for(ui, "Manager PIN", None);
+    wait_gone(ui, "Search the log");
+    press(ui, "Close manager area");
+}
+
 #[test]
 fn cashier_rings_up_pays_with_klarna_and_handles_decline_and_outage() {
     // One platform per process: this file has one test. Threading on, so the adapter's
@@ -352,13 +634,14 @@ fn cashier_rings_up_pays_with_klarna_and_handles_decline_and_outage() {
         c.outbox.backoff_cap_ms = 200;
         c.health.breaker_cooldown_ms = 200;
     }));
+    // The manager area opens with the store's PIN, as set with `kassa manager set-pin`.
+    rt.block_on(till.set_manager_pin("1234", "owner"));
     let screens = Screens::open_with_devices(
         till.agent().terminal.clone(),
         rt.handle().clone(),
         ScreenOptions {
             language: Language::English,
             customer_view: CustomerViewMode::Split,
-            manager_pin: "1234".into(),
             products: demo_products(),
             ..Default::default()
         },
@@ -374,6 +657,7 @@ fn cashier_rings_up_pays_with_klarna_and_handles_decline_and_outage() {
             cashier_scenario(&till, &ui);
             live_status_scenario(&till, &handle, &ui);
             return_scenario(&till, &ui);
+            manager_scenario(&till, &handle, &ui);
         }));
         // Stop the UI whatever happened, so that a failure is reported, not a hang.
         let _ = slint::quit_event_loop();

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 
 use slint::{ComponentHandle, Global, Image, Model, ModelRc, SharedString, VecModel};
 
-use crate::manager_area::{ManagerAreaModel, PinAnswer};
+use crate::manager_area::{LogPaneView, ManagerAreaModel, PinAnswer, ReportPaneView};
 use crate::qr;
 use crate::return_screen::ReturnScreenView;
 use crate::sale_screen::{Outcome, PaymentPhase, SaleScreenView, Screen};
@@ -276,9 +276,56 @@ where
         .global::<screens::ManagerArea>()
         .set_pin_state(match answer {
             PinAnswer::Opened => screens::PinState::Waiting,
+            PinAnswer::Checking => screens::PinState::Checking,
             PinAnswer::Wrong => screens::PinState::Wrong,
             PinAnswer::Paused => screens::PinState::LockedOut,
+            PinAnswer::NoPin => screens::PinState::NoPin,
+            PinAnswer::Unavailable => screens::PinState::Unavailable,
         });
+}
+
+/// The log pane's filter and state; its rows travel in `ManagerAreaModel::transactions`. The
+/// search text is only written when it differs, so typing is never fought over.
+pub fn show_log_pane<C>(window: &C, view: &LogPaneView)
+where
+    C: ComponentHandle,
+    for<'a> screens::ManagerArea<'a>: Global<'a, C>,
+{
+    let g = window.global::<screens::ManagerArea>();
+    set_text(g.get_log_text(), &view.text, |t| g.set_log_text(t));
+    if g.get_log_kind() != view.kind.index() {
+        g.set_log_kind(view.kind.index());
+    }
+    if g.get_log_period() != view.period.index() {
+        g.set_log_period(view.period.index());
+    }
+    set_text(g.get_log_problem(), &view.problem, |t| g.set_log_problem(t));
+    if g.get_log_more() != view.can_show_older {
+        g.set_log_more(view.can_show_older);
+    }
+    if g.get_log_busy() != view.busy {
+        g.set_log_busy(view.busy);
+    }
+}
+
+/// The report pane: the report shown, the day close's confirmation and printing.
+pub fn show_report_pane<C>(window: &C, view: &ReportPaneView)
+where
+    C: ComponentHandle,
+    for<'a> screens::ManagerArea<'a>: Global<'a, C>,
+{
+    let g = window.global::<screens::ManagerArea>();
+    set_text(g.get_report_text(), &view.text, |t| g.set_report_text(t));
+    g.set_report_confirming(view.confirming);
+    g.set_report_busy(view.busy);
+    g.set_report_can_ask(view.can_ask);
+    g.set_has_printer(view.has_printer);
+    g.set_can_print(view.can_print);
+    set_text(g.get_report_message(), &view.message, |t| {
+        g.set_report_message(t)
+    });
+    g.set_report_problem(view.problem);
+    g.set_report_printed(view.printed);
 }
 
 /// The demo's customer buttons and Klarna switch; never shown outside `kassa demo`.

@@ -23,8 +23,8 @@ fn sums(h: &History, upto_row: usize) -> Sums {
     let id = |e: &JournalEntry| {
         e.detail
             .get("outbox_id")
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
+            .and_then(|v| v.as_i64())
+            .map(|n| n.to_string())
     };
     let done: HashSet<String> = rows
         .iter()

@@ -56,10 +56,10 @@ pub(crate) fn load(
     Ok(h)
 }
 
-#[allow(clippy::too_many_arguments)]
 /// How many of the newest generated sales still have their payment in flight.
 const IN_FLIGHT: usize = 8;
 
+#[allow(clippy::too_many_arguments)]
 fn load_rows(
     db: &mut Db,
     mut rng: StdRng,
@@ -193,7 +193,8 @@ fn load_rows(
                     e.currency = Some(currency.into());
                     e.detail = json!({"reason": "wrong size"});
                     push(&mut t, &mut rng, e);
-                    let outbox_id = format!("ob-{tag}-{n:07}");
+                    // Integers, as the real outbox journals them; unique across loads.
+                    let outbox_id = h.first_seq * 10_000_000 + n as i64;
                     let outbox = |kind: JournalKind, operation: &str| {
                         let mut e = JournalEntry::new(kind, op);
                         e.sale_id = Some(sale_id.clone());
@@ -201,7 +202,7 @@ fn load_rows(
                         e.currency = Some(currency.into());
                         e.klarna_transaction_id = Some(tx.clone());
                         e.detail = json!({"operation": operation, "outbox_id": outbox_id,
-                            "idempotency_key": format!("idem-{outbox_id}")});
+                            "idempotency_key": format!("idem-{tag}-{outbox_id}")});
                         e
                     };
                     push(&mut t, &mut rng, outbox(JournalKind::OutboxQueued, "refund"));
@@ -222,7 +223,8 @@ fn load_rows(
                     e.sale_id = Some(sale_id.clone());
                     e.amount = Some(total);
                     e.currency = Some(currency.into());
-                    e.detail = json!({"operation": "capture", "outbox_id": format!("ob-{tag}-{n:07}"),
+                    e.detail = json!({"operation": "capture",
+                        "outbox_id": h.first_seq * 10_000_000 + n as i64,
                         "idempotency_key": format!("idem-c-{n}")});
                     push(&mut t, &mut rng, e);
                 }
