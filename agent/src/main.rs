@@ -31,6 +31,19 @@ enum Command {
     Run {
         #[arg(long, short, default_value = "/etc/kassa/kassa.toml")]
         config: PathBuf,
+        /// Also open the cashier's window (and the customer's view) on this display; without it
+        /// the agent is driven through its local API only.
+        #[arg(long)]
+        window: bool,
+        /// With --window: the cashier's window covers the whole screen (kiosk).
+        #[arg(long, requires = "window")]
+        fullscreen: bool,
+        /// With --window: en, sv or de (default: from klarna.locale).
+        #[arg(long, requires = "window")]
+        language: Option<String>,
+        /// With --window: where the customer sees the sale: window, split or off.
+        #[arg(long, requires = "window", default_value = "window")]
+        customer_view: String,
     },
     /// Run a whole till against the embedded Klarna sandbox in a throwaway data directory.
     #[cfg(feature = "sim")]
@@ -198,6 +211,23 @@ fn main() -> ExitCode {
             }
         };
     }
+    // A till with its window: Slint's event loop needs the main thread as well.
+    if let Command::Run {
+        config,
+        window: true,
+        fullscreen,
+        language,
+        customer_view,
+    } = &cli.command
+    {
+        return match run_with_window(&rt, config, *fullscreen, language.clone(), customer_view) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("kassa: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match rt.block_on(run(cli.command)) {
         Ok(code) => code,
         Err(e) => {
@@ -205,6 +235,79 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `kassa run --window`: the agent on the runtime's workers, the cashier's and customer's windows
+/// on this thread; returns when the cashier's window closes.
+#[cfg(feature = "ui")]
+fn run_with_window(
+    rt: &tokio::runtime::Runtime,
+    config: &std::path::Path,
+    fullscreen: bool,
+    language: Option<String>,
+    customer_view: &str,
+) -> anyhow::Result<()> {
+    use kassa_agent::screen::{ScreenOptions, run_with_devices};
+    let customer_view = customer_view.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cfg = Config::load(config)?;
+    let language = language
+        .unwrap_or_else(|| cfg.klarna.locale.clone())
+        .parse()
+        .unwrap_or_else(|e| {
+            eprintln!("kassa: {e}; the screens speak English");
+            kassa_ui::Language::English
+        });
+    // Quick keys on the sale screen: the configured catalogue's first items (the rest scan).
+    let products = cfg
+        .catalogue
+        .iter()
+        .take(12)
+        .map(|c| kassa_ui::sale_screen::Product {
+            name: c.name.clone(),
+            reference: c.gtin.clone(),
+            unit_price: c.unit_price,
+        })
+        .collect();
+    let agent = rt.block_on(Agent::start_from_config(cfg))?;
+    println!("kassa agent listening on http://{}", agent.api_addr);
+    kassa_agent::service::notify_ready();
+    rt.spawn(kassa_agent::service::watchdog(
+        agent.terminal.store().clone(),
+    ));
+    // systemd's stop (SIGTERM) or Ctrl-C closes the windows, so the agent shuts down in order.
+    rt.spawn(async {
+        shutdown_signal().await;
+        kassa_agent::screen::quit();
+    });
+    let opts = ScreenOptions {
+        language,
+        customer_view,
+        fullscreen,
+        products,
+        demo: None,
+    };
+    let shown = run_with_devices(
+        agent.terminal.clone(),
+        rt.handle().clone(),
+        opts,
+        Some(agent.devices.clone()),
+    );
+    // The agent owns tasks on the runtime: drop it inside it.
+    rt.block_on(async move { drop(agent) });
+    Ok(shown?)
+}
+
+#[cfg(not(feature = "ui"))]
+fn run_with_window(
+    _rt: &tokio::runtime::Runtime,
+    _config: &std::path::Path,
+    _fullscreen: bool,
+    _language: Option<String>,
+    _customer_view: &str,
+) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "this build of kassa has no window (built without the `ui` feature); run without --window"
+    )
 }
 
 fn open_db(config: &std::path::Path) -> anyhow::Result<Db> {
@@ -238,7 +341,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Devices { config } => cli::devices::list(&config).await,
         Command::Slo { config, window } => cli::slo(&config, &window).await,
         Command::Selftest { config } => Ok(cli::selftest(&config)),
-        Command::Run { config } => {
+        Command::Run { config, .. } => {
             let cfg = Config::load(&config)?;
             let agent = Agent::start_from_config(cfg).await?;
             println!("kassa agent listening on http://{}", agent.api_addr);

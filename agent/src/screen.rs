@@ -1386,6 +1386,13 @@ pub fn run(terminal: Terminal, rt: Handle, opts: ScreenOptions) -> Result<(), Sc
     run_with_devices(terminal, rt, opts, None)
 }
 
+/// Closes the windows `run` opened (from any thread), so it returns.
+pub fn quit() {
+    let _ = slint::invoke_from_event_loop(|| {
+        let _ = slint::quit_event_loop();
+    });
+}
+
 /// As `run`, with the till's peripherals (see `Screens::open_with_devices`).
 pub fn run_with_devices(
     terminal: Terminal,
