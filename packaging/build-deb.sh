@@ -14,8 +14,9 @@ case "$profile" in
     *) out_dir="$target_dir/$profile" ;;
 esac
 
-# Terminal builds leave out the embedded Klarna sandbox (the agent's default `sim` feature).
-cargo build --profile "$profile" -p kassa-agent --no-default-features --bin kassa
+# Terminal builds leave out the embedded Klarna sandbox (the agent's default `sim` feature) and
+# keep the cashier's window (`ui`: `kassa run --window`).
+cargo build --profile "$profile" -p kassa-agent --no-default-features --features ui --bin kassa
 cargo build --profile "$profile" -p kassa-packaging --bin kassa-update
 
 if [ -n "${KASSA_ROOT_JSON:-}" ]; then
