@@ -23,6 +23,9 @@ pub struct Agent {
     /// Where the local API listens (useful when the config said port 0).
     pub api_addr: SocketAddr,
     server: tokio::task::JoinHandle<()>,
+    /// Held while the agent runs: a second agent on the same data (the service and a kiosk
+    /// window, say) would follow the same payments and send the same outbox.
+    _lock: std::fs::File,
 }
 
 impl Drop for Agent {
@@ -39,6 +42,15 @@ pub enum StartError {
     Terminal(#[from] TerminalError),
     #[error(transparent)]
     Devices(#[from] DevicesError),
+    #[error(
+        "another kassa agent is already running on {0} (stop it first: `systemctl stop kassa`, or close the till's window)"
+    )]
+    AlreadyRunning(std::path::PathBuf),
+    #[error("cannot lock {path}: {source}")]
+    Lock {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -53,6 +65,7 @@ impl Agent {
         klarna_key: Secret,
         api_token: Secret,
     ) -> Result<Agent, StartError> {
+        let lock = lock_data_dir(&cfg.data_dir)?;
         let metrics = Metrics::new();
         let health = Arc::new(Health::new(cfg.health.clone()));
         let observer: crate::klarna::CallObserver = {
@@ -103,6 +116,7 @@ impl Agent {
             metrics,
             api_addr,
             server,
+            _lock: lock,
         })
     }
 
@@ -111,5 +125,27 @@ impl Agent {
         let key = cfg.klarna_api_key()?;
         let token = cfg.api_token()?;
         Self::start(cfg, key, token).await
+    }
+}
+
+/// Takes the data directory's agent lock (released by the kernel when the process dies, so a
+/// crash never leaves a stale lock behind).
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, StartError> {
+    let path = dir.join("agent.lock");
+    let err = |source| StartError::Lock {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(err)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StartError::AlreadyRunning(dir.into())),
+        Err(std::fs::TryLockError::Error(e)) => Err(err(e)),
     }
 }
