@@ -306,16 +306,10 @@ async fn a_paid_sale_prints_a_receipt_whose_qr_code_is_the_klarna_transaction_an
     })
     .await;
     // The sale has one receipt (its number) and one print of it, each journaled once.
-    let id = sale_id.clone();
     let kinds: Vec<String> = till
-        .agent()
-        .terminal
-        .store()
-        .call(move |db| db.journal_for_sale(&id))
+        .journal_kinds(&sale_id)
         .await
-        .expect("journal")
         .into_iter()
-        .map(|r| r.kind)
         .filter(|k| k.starts_with("receipt_"))
         .collect();
     assert_eq!(kinds, ["receipt_issued", "receipt_printed"]);

@@ -50,7 +50,7 @@ impl From<DevicesError> for ApiError {
     }
 }
 
-fn service(s: &ApiState) -> Result<&Devices, ApiError> {
+pub(super) fn service(s: &ApiState) -> Result<&Devices, ApiError> {
     s.devices.as_ref().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

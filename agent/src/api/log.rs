@@ -249,13 +249,7 @@ async fn x_report(
     State(s): State<ApiState>,
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, ApiError> {
-    let r = s
-        .terminal
-        .store()
-        .call(|db| db.x_report())
-        .await
-        .map_err(store_err)?;
-    render(&r, q.format.as_deref())
+    render(&current_x_report(&s).await?, q.format.as_deref())
 }
 
 /// Close the day (Z-report). Needs the manager PIN in the `Kassa-Manager-Pin` header; a wrong
@@ -302,13 +296,10 @@ async fn print_x_report(
     State(s): State<ApiState>,
     Query(q): Query<PrintQuery>,
 ) -> Result<Json<DayReport>, ApiError> {
-    let r = s
-        .terminal
-        .store()
-        .call(|db| db.x_report())
-        .await
-        .map_err(store_err)?;
-    printer(&s)?.print_report(&r, q.operator).await?;
+    let r = current_x_report(&s).await?;
+    super::devices::service(&s)?
+        .print_report(&r, q.operator)
+        .await?;
     Ok(Json(r))
 }
 
@@ -328,16 +319,17 @@ async fn print_z_report(
         .call(move |db| db.day_close_report(close_no))
         .await
         .map_err(store_err)?;
-    printer(&s)?.print_report(&r, q.operator).await?;
+    super::devices::service(&s)?
+        .print_report(&r, q.operator)
+        .await?;
     Ok(Json(r))
 }
 
-fn printer(s: &ApiState) -> Result<&crate::devices::Devices, ApiError> {
-    s.devices.as_ref().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            "no_printer",
-            "the peripherals service is not running in this agent, so there is no printer",
-        )
-    })
+/// Totals since the last day close, as they stand now.
+async fn current_x_report(s: &ApiState) -> Result<DayReport, ApiError> {
+    s.terminal
+        .store()
+        .call(|db| db.x_report())
+        .await
+        .map_err(store_err)
 }
