@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::app::Agent;
 use crate::config::{Config, Secret};
 use crate::outbox::{NewOperation, Operation, OutboxLimits};
-use crate::store::{Db, JournalEntry, JournalKind};
+use crate::store::{Db, JournalEntry, JournalKind, Store};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -160,10 +160,12 @@ fn bare_insert(conn: &mut rusqlite::Connection, i: i64) -> BenchResult<()> {
     Ok(())
 }
 
-/// Durable journal append and durable outbox enqueue, each against a bare insert.
-fn storage(base: &std::path::Path, iterations: usize) -> BenchResult<()> {
+/// Durable journal append and durable outbox enqueue, each against a bare insert. Both go
+/// through the agent's own `Store` (its database thread and background checkpointer), as every
+/// write of a running till does.
+async fn storage(base: &std::path::Path, iterations: usize) -> BenchResult<()> {
     let dir = tempfile::tempdir_in(base)?;
-    let mut db = Db::open(&dir.path().join("kassa.db"), "bench-till")?;
+    let store = Store::open(&dir.path().join("kassa.db"), "bench-till")?;
     let mut bare = bare_insert_db(dir.path())?;
     let limits = OutboxLimits {
         max_count: 1_000_000,
@@ -177,12 +179,16 @@ fn storage(base: &std::path::Path, iterations: usize) -> BenchResult<()> {
         base_j.push(t.elapsed());
 
         let t = Instant::now();
-        db.write(|w| {
-            let mut e = JournalEntry::new(JournalKind::LineAdded, "bench");
-            e.amount = Some(i);
-            e.currency = Some("SEK".into());
-            w.journal(e)
-        })?;
+        store
+            .call(move |db| {
+                db.write(|w| {
+                    let mut e = JournalEntry::new(JournalKind::LineAdded, "bench");
+                    e.amount = Some(i);
+                    e.currency = Some("SEK".into());
+                    w.journal(e)
+                })
+            })
+            .await?;
         journal.push(t.elapsed());
 
         let t = Instant::now();
@@ -199,8 +205,11 @@ fn storage(base: &std::path::Path, iterations: usize) -> BenchResult<()> {
             operator: "bench".into(),
             sale_id: None,
         };
+        let l = limits.clone();
         let t = Instant::now();
-        db.enqueue(&op, &limits, None)?;
+        store
+            .call(move |db| Ok(db.enqueue(&op, &l, None)))
+            .await??;
         enqueue.push(t.elapsed());
     }
     report(
@@ -214,6 +223,60 @@ fn storage(base: &std::path::Path, iterations: usize) -> BenchResult<()> {
         "bare insert, same pragmas",
         enqueue,
         base_o,
+    );
+    Ok(())
+}
+
+/// Pages each kind of commit writes to the WAL (a commit's fsync covers all of them, so this is
+/// what the latencies above grow with): measured with checkpoints off on a fresh database.
+fn pages_per_commit(base: &std::path::Path) -> BenchResult<()> {
+    const N: i64 = 200;
+    let dir = tempfile::tempdir_in(base)?;
+    let mut db = Db::open(&dir.path().join("kassa.db"), "bench-till")?;
+    let mut bare = bare_insert_db(dir.path())?;
+    for c in [&db.conn, &bare] {
+        c.pragma_update(None, "wal_autocheckpoint", 0)?;
+    }
+    let frames = |name: &str| -> BenchResult<f64> {
+        let len = std::fs::metadata(dir.path().join(format!("{name}-wal")))?.len();
+        Ok(len.saturating_sub(32) as f64 / (4096.0 + 24.0))
+    };
+    let limits = OutboxLimits {
+        max_count: 1_000_000,
+        default_max_total: i64::MAX / 4,
+        ..Default::default()
+    };
+    let (b0, k0) = (frames("bare.db")?, frames("kassa.db")?);
+    for i in 0..N {
+        bare_insert(&mut bare, i)?;
+        db.write(|w| {
+            let mut e = JournalEntry::new(JournalKind::LineAdded, "bench");
+            e.amount = Some(i);
+            e.currency = Some("SEK".into());
+            w.journal(e)
+        })?;
+    }
+    let (b1, k1) = (frames("bare.db")?, frames("kassa.db")?);
+    for i in 0..N {
+        let op = NewOperation {
+            operation: Operation::Refund,
+            transaction_id: format!("krn:payment:eu1:transaction:{}", i % 50),
+            currency: "SEK".into(),
+            amount: 100,
+            line_items: vec![],
+            reference: format!("r-{i}"),
+            operator: "bench".into(),
+            sale_id: None,
+        };
+        db.enqueue(&op, &limits, None)?;
+    }
+    let k2 = frames("kassa.db")?;
+    let n = N as f64;
+    println!(
+        "WAL pages per commit                 bare insert {:.1}, journal append {:.1}, outbox enqueue {:.1}",
+        (b1 - b0) / n,
+        (k1 - k0) / n,
+        (k2 - k1) / n
     );
     Ok(())
 }
@@ -387,7 +450,8 @@ pub async fn run(opts: BenchOptions) -> BenchResult<()> {
     println!("databases in {}", base.display());
     if opts.iterations > 0 {
         payment_path(&base, opts.iterations).await?;
-        storage(&base, opts.iterations)?;
+        storage(&base, opts.iterations).await?;
+        pages_per_commit(&base)?;
     }
     if opts.drain_count > 0 {
         outbox_drain(&base, opts.drain_count, opts.drain_rate).await?;

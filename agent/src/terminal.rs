@@ -18,8 +18,8 @@ use crate::money::Currency;
 use crate::outbox::{NewOperation, OutboxError, OutboxRow, OutboxSummary, OutboxWorker};
 use crate::payment::{AttemptState, PaymentEvent};
 use crate::store::{
-    AttemptRow, JournalEntry, JournalKind, LineInput, SaleState, SaleView, Store, StoreError,
-    WriteTx,
+    AttemptRow, JournalEntry, JournalKind, LineInput, PaymentDraft, SaleState, SaleView, Store,
+    StoreError, WriteTx,
 };
 
 /// Namespace for kassa's UUIDv5 idempotency keys (Klarna recommends v5).
@@ -323,11 +323,12 @@ impl Terminal {
         let operator = operator.unwrap_or_else(|| self.inner.cfg.default_operator.clone());
         let id = uuid::Uuid::new_v4().to_string();
         let publish = self.publisher();
+        let t = self.clone();
         Ok(self
             .inner
             .store
             .call(move |db| {
-                let v = db.open_sale(&id, currency, &operator, &lines)?;
+                let v = db.open_sale(&id, currency, &operator, &lines, |v| t.draft_for(v))?;
                 publish(v.clone());
                 Ok(v)
             })
@@ -343,11 +344,12 @@ impl Terminal {
         let operator = operator.unwrap_or_else(|| self.inner.cfg.default_operator.clone());
         let id = sale_id.to_string();
         let publish = self.publisher();
+        let t = self.clone();
         Ok(self
             .inner
             .store
             .call(move |db| {
-                let v = db.add_lines(&id, &operator, &lines)?;
+                let v = db.add_lines(&id, &operator, &lines, |v| t.draft_for(v))?;
                 publish(v.clone());
                 Ok(v)
             })
@@ -574,18 +576,34 @@ impl Terminal {
             interoperability_token: opts.interoperability_token.or(token),
             ..opts
         };
-        let attempt = self.new_attempt(&view, corr, &opts)?;
+        // The sale's draft was committed durably with its lines: when it is exactly the attempt
+        // this press would make, its key is already on disk and the attempt's own commit need
+        // not wait for it (a power cut that loses the commit leaves the draft, and the next
+        // press replays the same request). Anything else gets fresh ids and a durable commit.
+        let draft = db.payment_draft(sale_id)?;
+        let mut attempt =
+            self.new_attempt(&view, corr, &opts, draft.as_ref().map(|d| &*d.attempt_id))?;
+        let prepared = draft.as_ref().is_some_and(|d| d.matches(&attempt));
+        if draft.is_some() && !prepared {
+            attempt = self.new_attempt(&view, corr, &opts, None)?;
+        }
         let a = attempt.clone();
-        let stored = db.write(|w| {
+        let write = |w: &mut WriteTx<'_>| {
             if w.sale_state(&a.sale_id)? != SaleState::Open {
                 return Err(StoreError::Conflict("the sale is no longer open".into()));
             }
             w.insert_attempt(&a)?;
+            w.put_draft(&a.sale_id, None)?;
             let mut e = entry(JournalKind::PaymentRequested, &a, operator);
             e.detail = serde_json::json!({"idempotency_key": a.authorize_key});
             w.journal(e)?;
             Ok(())
-        });
+        };
+        let stored = if prepared {
+            db.write_relaxed(write)
+        } else {
+            db.write(write)
+        };
         if let Err(e) = stored {
             if scanned {
                 // The scanned customer code is kept for the next try.
@@ -600,15 +618,41 @@ impl Terminal {
         Ok(Prepared::Stored(attempt))
     }
 
-    /// The attempt for `view`: fresh ids, idempotency keys derived from them, and the exact
-    /// authorize body every retry will send.
+    /// The payment to prepare for `view` (an open sale with something to pay and no payment in
+    /// flight): the attempt a "Pay" press without options would start. Written in the commit
+    /// that changed the sale; see `PaymentDraft`.
+    fn draft_for(&self, view: &SaleView) -> Option<PaymentDraft> {
+        if view.sale.state != SaleState::Open || view.total <= 0 || view.live_attempt().is_some() {
+            return None;
+        }
+        let a = self
+            .new_attempt(view, "", &PaymentOptions::default(), None)
+            .ok()?;
+        Some(PaymentDraft {
+            attempt_id: a.id,
+            authorize_key: a.authorize_key,
+            finalize_key: a.finalize_key,
+            authorize_body: a.authorize_body,
+        })
+    }
+
+    /// Prepares the sale's next payment in this transaction (or drops the draft when there is
+    /// nothing to prepare), after a write that left it open without a payment in flight.
+    fn redraft(&self, w: &mut WriteTx<'_>, sale_id: &str) -> Result<(), StoreError> {
+        let view = w.sale(sale_id)?;
+        w.put_draft(sale_id, self.draft_for(&view).as_ref())
+    }
+
+    /// The attempt for `view`: ids (fresh, or the draft's `id`), idempotency keys derived from
+    /// them, and the exact authorize body every retry will send.
     fn new_attempt(
         &self,
         view: &SaleView,
         corr: &str,
         opts: &PaymentOptions,
+        id: Option<&str>,
     ) -> Result<AttemptRow, TerminalError> {
-        let attempt_id = uuid::Uuid::new_v4().to_string();
+        let attempt_id = id.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
         let cfg = &self.inner.cfg;
         let key = |op: &str| {
             uuid::Uuid::new_v5(
@@ -709,6 +753,7 @@ impl Terminal {
             event,
             PaymentEvent::StepUpRequired | PaymentEvent::CustomerOpened
         );
+        let t = self.clone();
         let row = self
             .inner
             .store
@@ -729,6 +774,10 @@ impl Terminal {
                         }
                         w.journal(e)?;
                         extra(w, &a, &op)?;
+                        if next.is_final() {
+                            // The sale may be paid again at once: prepare that payment too.
+                            t.redraft(w, &a.sale_id)?;
+                        }
                     }
                     if relaxed {
                         // Nor need it wait for the commit: the row is final once written here.
@@ -1309,6 +1358,7 @@ impl Terminal {
     ) -> Result<SaleView, TerminalError> {
         let operator = operator.unwrap_or_else(|| self.inner.cfg.default_operator.clone());
         let sid = sale_id.to_string();
+        let t = self.clone();
         let canceled: Option<String> = self
             .inner
             .store
@@ -1333,6 +1383,9 @@ impl Terminal {
                         canceled = Some(a.id);
                     } else if !abandon {
                         return Err(StoreError::Conflict("no payment is in progress".into()));
+                    }
+                    if !abandon {
+                        t.redraft(w, &sid)?;
                     }
                     if abandon {
                         w.set_sale_state(&sid, SaleState::Abandoned)?;

@@ -39,6 +39,7 @@ fn till() -> (tempfile::TempDir, PathBuf) {
             "SEK".parse().expect("SEK"),
             "ann",
             &lines,
+            |_| None,
         )
         .expect("sale opens");
     }

@@ -331,3 +331,102 @@ async fn amounts_klarna_does_not_offer_are_refused_before_any_request() {
     assert_eq!(body["error"]["code"], "klarna_not_eligible");
     assert!(till.sandbox.requests().is_empty());
 }
+
+/// Copies the database files (the WAL too: committed pages may still be there).
+fn copy_db(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for suffix in ["", "-wal"] {
+        let name = format!("kassa.db{suffix}");
+        let _ = std::fs::remove_file(to.join(&name));
+        if from.join(&name).exists() {
+            std::fs::copy(from.join(&name), to.join(&name)).unwrap();
+        }
+    }
+    let _ = std::fs::remove_file(to.join("kassa.db-shm"));
+}
+
+/// Starting a payment does not wait for the disk: the sale's draft, with the request's key and
+/// exact body, was committed with its lines. A power cut that loses the start leaves the till
+/// with the sale and its draft; the next press sends the same key and body, Klarna answers with
+/// the request it already made, and the customer's approval during the outage is not lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_start_lost_in_a_power_cut_is_replayed_from_the_sales_draft() {
+    let mut till = Till::start().await;
+    let sale = till.open_sale().await;
+    let data = till.cfg.data_dir.clone();
+    let before_press = till.dir.path().join("before-press");
+    till.agent = None;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    copy_db(&data, &before_press);
+    till.restart().await;
+
+    let (status, first) = till.start_payment(&sale).await;
+    assert_eq!(status, 201, "{first}");
+    let rid = request_id(&first);
+    // The power goes; the customer approves on their phone meanwhile. What the disk kept is
+    // the state before the press (the start's commit was not yet flushed).
+    till.agent = None;
+    till.sandbox.customer(&rid, CustomerAction::Open).unwrap();
+    till.sandbox
+        .customer(&rid, CustomerAction::Approve)
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    copy_db(&before_press, &data);
+    till.restart().await;
+    let v = till.sale(&sale).await;
+    assert_eq!(v["state"], "open", "{v}");
+    assert_eq!(v["payments"].as_array().map(Vec::len), Some(0), "{v}");
+
+    let (status, again) = till.start_payment(&sale).await;
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(
+        request_id(&again),
+        rid,
+        "Klarna answered with the first request"
+    );
+    assert_eq!(again["id"], first["id"], "the draft's attempt, both times");
+    till.wait_sale(&sale, "paid after the replay", |v| v["state"] == "paid")
+        .await;
+    assert_eq!(till.sandbox.requests().len(), 1, "one payment request");
+    assert_eq!(till.sandbox.hits("authorize"), 2);
+    assert_eq!(till.transactions_for(&sale), 1);
+    assert_eq!(till.verify_journal().await.first_broken, None);
+}
+
+/// The draft is what a press without options would send; a press with interoperability data
+/// sends something else, so it gets fresh keys (committed durably before its request) and
+/// leaves the draft's keys unused. A cancel prepares the next press again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_press_that_differs_from_the_draft_uses_fresh_keys() {
+    let till = Till::start().await;
+    let sale = till.open_sale().await;
+    // Keys and bodies never leave the till's API: read them where they are kept.
+    let db = || kassa_agent::store::Db::open(&till.cfg.database_path(), "reader").unwrap();
+    let draft = |sale: &str| db().payment_draft(sale).unwrap();
+    let attempt = |a: &serde_json::Value| db().attempt(a["id"].as_str().unwrap()).unwrap();
+    let prepared = draft(&sale).expect("the open sale has a draft");
+    let (status, a) = till
+        .post(
+            &format!("/v1/sales/{sale}/payments"),
+            json!({"interoperability_data": {"loyalty": "gold"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{a}");
+    let a = attempt(&a);
+    assert_ne!(a.authorize_key, prepared.authorize_key);
+    assert_ne!(a.id, prepared.attempt_id);
+    assert!(a.authorize_body.contains("loyalty"));
+    assert_eq!(draft(&sale), None, "a payment in flight has no draft");
+
+    let (status, v) = till
+        .post(&format!("/v1/sales/{sale}/payments/cancel"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let next = draft(&sale).expect("the cancel prepared the next press");
+    let (status, b) = till.start_payment(&sale).await;
+    assert_eq!(status, 201, "{b}");
+    let b = attempt(&b);
+    assert_ne!(next.authorize_key, a.authorize_key);
+    assert!(next.matches(&b), "the press sent the draft");
+    assert_eq!(till.sandbox.requests().len(), 2);
+}

@@ -17,7 +17,9 @@ use tokio::sync::oneshot;
 
 pub use journal::{JournalEntry, JournalKind, JournalRow, VerifyReport};
 pub use log::{LogEntry, LogError, LogFilter, LogKind, LogPage, MAX_PAGE};
-pub use sales::{AttemptRow, AttemptState, LineInput, SaleLine, SaleRow, SaleState, SaleView};
+pub use sales::{
+    AttemptRow, AttemptState, LineInput, PaymentDraft, SaleLine, SaleRow, SaleState, SaleView,
+};
 
 /// What went wrong in the store. `Busy` and `Io` are worth retrying; the rest are caller errors.
 #[derive(Debug, thiserror::Error)]

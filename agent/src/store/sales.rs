@@ -201,6 +201,9 @@ impl WriteTx<'_> {
             ),
             params![sale_id, state.as_str(), crate::now_rfc3339()],
         )?;
+        if state != SaleState::Open {
+            self.put_draft(sale_id, None)?;
+        }
         Ok(())
     }
 
@@ -257,6 +260,62 @@ impl WriteTx<'_> {
     pub fn attempt(&self, id: &str) -> Result<AttemptRow, StoreError> {
         query_attempt(&self.tx, id)
     }
+
+    /// The sale as this transaction sees it.
+    pub fn sale(&self, id: &str) -> Result<SaleView, StoreError> {
+        query_sale(&self.tx, id)
+    }
+
+    /// Stores the payment prepared for the sale as it now stands, or (None) removes it.
+    pub fn put_draft(
+        &mut self,
+        sale_id: &str,
+        draft: Option<&PaymentDraft>,
+    ) -> Result<(), StoreError> {
+        match draft {
+            Some(d) => self
+                .tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO payment_drafts
+                     (sale_id, attempt_id, authorize_key, finalize_key, authorize_body)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![
+                    sale_id,
+                    d.attempt_id,
+                    d.authorize_key,
+                    d.finalize_key,
+                    d.authorize_body
+                ])?,
+            None => self
+                .tx
+                .prepare_cached("DELETE FROM payment_drafts WHERE sale_id = ?1")?
+                .execute([sale_id])?,
+        };
+        Ok(())
+    }
+}
+
+/// The payment a "Pay" press would start for an open sale as it stands: ids, idempotency keys
+/// and the exact authorize body, committed durably with the write that last changed the sale.
+/// Starting the payment can then send the request without first waiting for the disk: its key
+/// is already on it (see `Terminal::start_payment`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentDraft {
+    pub attempt_id: String,
+    pub authorize_key: String,
+    pub finalize_key: String,
+    pub authorize_body: String,
+}
+
+impl PaymentDraft {
+    /// Whether `a` would send exactly this draft's request under its keys.
+    pub fn matches(&self, a: &AttemptRow) -> bool {
+        self.attempt_id == a.id
+            && self.authorize_key == a.authorize_key
+            && self.finalize_key == a.finalize_key
+            && self.authorize_body == a.authorize_body
+    }
 }
 
 const ATTEMPT_COLUMNS: &str = "id, sale_id, state, amount, currency, correlation_id, authorize_key,
@@ -297,14 +356,71 @@ fn query_attempt(conn: &rusqlite::Connection, id: &str) -> Result<AttemptRow, St
     .ok_or_else(|| StoreError::NotFound(format!("payment {id}")))
 }
 
+fn query_sale(conn: &rusqlite::Connection, id: &str) -> Result<SaleView, StoreError> {
+    let sale = conn
+        .prepare_cached("SELECT id, currency, state, operator, opened_at, closed_at, receipt_no FROM sales WHERE id = ?1")?.query_row([id],
+            |r| {
+                let cur: String = r.get(1)?;
+                let state: String = r.get(2)?;
+                Ok((r.get(0)?, cur, state, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+            },
+        )
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("sale {id}")))?;
+    let currency: Currency = sale
+        .1
+        .parse()
+        .map_err(|e: crate::money::MoneyError| StoreError::Invalid(e.to_string()))?;
+    let sale = SaleRow {
+        id: sale.0,
+        currency,
+        state: SaleState::parse(&sale.2),
+        operator: sale.3,
+        opened_at: sale.4,
+        closed_at: sale.5,
+        receipt_no: sale.6,
+    };
+    let mut st = conn.prepare_cached(
+        "SELECT line_no, name, reference, quantity, unit_price, total_amount FROM sale_lines
+         WHERE sale_id = ?1 ORDER BY line_no",
+    )?;
+    let lines: Vec<SaleLine> = st
+        .query_map([id], |r| {
+            Ok(SaleLine {
+                line_no: r.get(0)?,
+                name: r.get(1)?,
+                reference: r.get(2)?,
+                quantity: r.get(3)?,
+                unit_price: r.get(4)?,
+                total_amount: r.get(5)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let total = lines.iter().map(|l| l.total_amount).sum();
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {ATTEMPT_COLUMNS} FROM payment_attempts WHERE sale_id = ?1 ORDER BY created_at, rowid"
+    ))?;
+    let payments = st
+        .query_map([id], attempt_from)?
+        .collect::<Result<_, _>>()?;
+    Ok(SaleView {
+        sale,
+        lines,
+        total,
+        payments,
+    })
+}
+
 impl Db {
-    /// Opens a sale with its first lines; journals the opening and each line.
+    /// Opens a sale with its first lines; journals the opening and each line. `draft` prepares
+    /// the sale's payment in the same commit (None: nothing to prepare).
     pub fn open_sale(
         &mut self,
         id: &str,
         currency: Currency,
         operator: &str,
         lines: &[LineInput],
+        draft: impl FnOnce(&SaleView) -> Option<PaymentDraft>,
     ) -> Result<SaleView, StoreError> {
         self.write(|w| {
             w.tx.prepare_cached("INSERT INTO sales (id, currency, state, operator, opened_at) VALUES (?1, ?2, 'open', ?3, ?4)")?.execute(params![id, currency.code(), operator, crate::now_rfc3339()],
@@ -316,9 +432,10 @@ impl Db {
             for l in lines {
                 w.insert_line(id, currency, operator, l)?;
             }
-            Ok(())
-        })?;
-        self.sale(id)
+            let view = w.sale(id)?;
+            w.put_draft(id, draft(&view).as_ref())?;
+            Ok(view)
+        })
     }
 
     /// Adds lines to an open sale with no payment in flight.
@@ -327,6 +444,7 @@ impl Db {
         sale_id: &str,
         operator: &str,
         lines: &[LineInput],
+        draft: impl FnOnce(&SaleView) -> Option<PaymentDraft>,
     ) -> Result<SaleView, StoreError> {
         let view = self.sale(sale_id)?;
         if view.sale.state != SaleState::Open {
@@ -345,65 +463,33 @@ impl Db {
             for l in lines {
                 w.insert_line(sale_id, currency, operator, l)?;
             }
-            Ok(())
-        })?;
-        self.sale(sale_id)
+            let view = w.sale(sale_id)?;
+            w.put_draft(sale_id, draft(&view).as_ref())?;
+            Ok(view)
+        })
     }
 
     pub fn sale(&self, id: &str) -> Result<SaleView, StoreError> {
-        let sale = self
+        query_sale(&self.conn, id)
+    }
+
+    /// The payment prepared for the sale as it stands, if any (see `PaymentDraft`).
+    pub fn payment_draft(&self, sale_id: &str) -> Result<Option<PaymentDraft>, StoreError> {
+        Ok(self
             .conn
-            .prepare_cached("SELECT id, currency, state, operator, opened_at, closed_at, receipt_no FROM sales WHERE id = ?1")?.query_row([id],
-                |r| {
-                    let cur: String = r.get(1)?;
-                    let state: String = r.get(2)?;
-                    Ok((r.get(0)?, cur, state, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
-                },
-            )
-            .optional()?
-            .ok_or_else(|| StoreError::NotFound(format!("sale {id}")))?;
-        let currency: Currency = sale
-            .1
-            .parse()
-            .map_err(|e: crate::money::MoneyError| StoreError::Invalid(e.to_string()))?;
-        let sale = SaleRow {
-            id: sale.0,
-            currency,
-            state: SaleState::parse(&sale.2),
-            operator: sale.3,
-            opened_at: sale.4,
-            closed_at: sale.5,
-            receipt_no: sale.6,
-        };
-        let mut st = self.conn.prepare_cached(
-            "SELECT line_no, name, reference, quantity, unit_price, total_amount FROM sale_lines
-             WHERE sale_id = ?1 ORDER BY line_no",
-        )?;
-        let lines: Vec<SaleLine> = st
-            .query_map([id], |r| {
-                Ok(SaleLine {
-                    line_no: r.get(0)?,
-                    name: r.get(1)?,
-                    reference: r.get(2)?,
-                    quantity: r.get(3)?,
-                    unit_price: r.get(4)?,
-                    total_amount: r.get(5)?,
+            .prepare_cached(
+                "SELECT attempt_id, authorize_key, finalize_key, authorize_body
+                 FROM payment_drafts WHERE sale_id = ?1",
+            )?
+            .query_row([sale_id], |r| {
+                Ok(PaymentDraft {
+                    attempt_id: r.get(0)?,
+                    authorize_key: r.get(1)?,
+                    finalize_key: r.get(2)?,
+                    authorize_body: r.get(3)?,
                 })
-            })?
-            .collect::<Result<_, _>>()?;
-        let total = lines.iter().map(|l| l.total_amount).sum();
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {ATTEMPT_COLUMNS} FROM payment_attempts WHERE sale_id = ?1 ORDER BY created_at, rowid"
-        ))?;
-        let payments = st
-            .query_map([id], attempt_from)?
-            .collect::<Result<_, _>>()?;
-        Ok(SaleView {
-            sale,
-            lines,
-            total,
-            payments,
-        })
+            })
+            .optional()?)
     }
 
     pub fn attempt(&self, id: &str) -> Result<AttemptRow, StoreError> {

@@ -9,6 +9,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(crate::outbox::MIGRATION),
         M::up(crate::returns::MIGRATION),
         M::up(V5_WRITE_PATH),
+        M::up(V6_PAYMENT_DRAFTS),
     ])
 }
 
@@ -229,6 +230,72 @@ CREATE TRIGGER outbox_totals_delete AFTER DELETE ON outbox BEGIN
     UPDATE outbox_totals SET count = count - 1, total = total - OLD.amount
         WHERE state = OLD.state AND currency = OLD.currency;
 END;
+"#;
+
+/// A payment prepared for each open sale in the same durable commit as the sale's lines, so
+/// starting the payment need not wait for the disk before the request leaves; and the attempts
+/// table without the indexes nothing reads, with the one a sale's view reads (issue 2).
+const V6_PAYMENT_DRAFTS: &str = r#"
+-- The attempt a "Pay" press would start now: its id, its idempotency keys and the exact
+-- authorize body. Starting the payment moves it into payment_attempts in a commit that does not
+-- wait for the disk; if a power cut loses that commit, the draft is still here, so the next
+-- press sends the same key and body and Klarna answers with the request it already made.
+CREATE TABLE payment_drafts (
+    sale_id         TEXT PRIMARY KEY REFERENCES sales(id),
+    attempt_id      TEXT NOT NULL,
+    authorize_key   TEXT NOT NULL,
+    finalize_key    TEXT NOT NULL,
+    authorize_body  TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+
+-- Every index is a page to write in each commit that starts or moves a payment. The keys are
+-- derived from the attempt's (unique) id, so their own unique indexes checked nothing; Klarna's
+-- ids are unique where present, and absent until Klarna answers. A sale's view reads its
+-- attempts by sale, which no index served (it scanned every attempt the till ever made).
+CREATE TABLE payment_attempts_v6 (
+    id                  TEXT PRIMARY KEY,
+    sale_id             TEXT NOT NULL REFERENCES sales(id),
+    state               TEXT NOT NULL,
+    amount              INTEGER NOT NULL,
+    currency            TEXT NOT NULL,
+    correlation_id      TEXT NOT NULL,
+    -- Idempotency keys are stored before the request that uses them is sent (here, or in the
+    -- sale's draft).
+    authorize_key       TEXT NOT NULL,
+    finalize_key        TEXT NOT NULL,
+    -- The exact authorize body, so a retry after a crash is byte-identical.
+    authorize_body      TEXT NOT NULL,
+    interop_token       TEXT,
+    klarna_request_id   TEXT,
+    payment_request_url TEXT,
+    expires_at          TEXT,
+    deadline_at         TEXT NOT NULL,
+    klarna_transaction_id TEXT,
+    -- For a canceled attempt: has Klarna confirmed the cancel (or another final state)?
+    cancel_confirmed    INTEGER NOT NULL DEFAULT 0,
+    reason              TEXT,
+    created_at          TEXT NOT NULL,
+    updated_at          TEXT NOT NULL
+) STRICT;
+INSERT INTO payment_attempts_v6 (id, sale_id, state, amount, currency, correlation_id,
+        authorize_key, finalize_key, authorize_body, interop_token, klarna_request_id,
+        payment_request_url, expires_at, deadline_at, klarna_transaction_id, cancel_confirmed,
+        reason, created_at, updated_at)
+    SELECT id, sale_id, state, amount, currency, correlation_id, authorize_key, finalize_key,
+        authorize_body, interop_token, klarna_request_id, payment_request_url, expires_at,
+        deadline_at, klarna_transaction_id, cancel_confirmed, reason, created_at, updated_at
+    FROM payment_attempts ORDER BY rowid;
+DROP TABLE payment_attempts;
+ALTER TABLE payment_attempts_v6 RENAME TO payment_attempts;
+CREATE UNIQUE INDEX one_live_attempt_per_sale ON payment_attempts(sale_id)
+    WHERE state IN ('requested', 'awaiting_customer', 'customer_opened', 'completed');
+CREATE INDEX attempts_by_state ON payment_attempts(state);
+CREATE INDEX attempts_by_sale ON payment_attempts(sale_id);
+CREATE INDEX attempt_states ON payment_attempts(id, state);
+CREATE UNIQUE INDEX attempts_by_klarna_request ON payment_attempts(klarna_request_id)
+    WHERE klarna_request_id IS NOT NULL;
+CREATE UNIQUE INDEX attempts_by_klarna_transaction ON payment_attempts(klarna_transaction_id)
+    WHERE klarna_transaction_id IS NOT NULL;
 "#;
 
 #[cfg(test)]
