@@ -488,7 +488,9 @@ impl Terminal {
             let prepared = self
                 .inner
                 .store
-                .call(move |db| Ok(t.prepare_attempt(db, &id, &op, &c, o, checked)))
+                .call_early(move |db, early| {
+                    Ok(t.prepare_attempt(db, early, &id, &op, &c, o, checked))
+                })
                 .await??;
             match prepared {
                 Prepared::Stored(a) => break a,
@@ -536,11 +538,14 @@ impl Terminal {
     }
 
     /// On the database thread: checks that the sale can be paid and, when its amount is known
-    /// to be eligible (or Klarna was just `asked` about this currency and amount), writes the attempt (with its keys and exact request body) and its
-    /// journal row in one durable transaction.
+    /// to be eligible (or Klarna was just `asked` about this currency and amount), writes the
+    /// attempt (with its keys and exact request body) and its journal row in one transaction:
+    /// durable before the answer, unless the sale's draft already holds exactly this request.
+    #[allow(clippy::too_many_arguments)]
     fn prepare_attempt(
         &self,
         db: &mut crate::store::Db,
+        early: &mut crate::store::Early<Result<Prepared, TerminalError>>,
         sale_id: &str,
         operator: &str,
         corr: &str,
@@ -597,6 +602,12 @@ impl Terminal {
             let mut e = entry(JournalKind::PaymentRequested, &a, operator);
             e.detail = serde_json::json!({"idempotency_key": a.authorize_key});
             w.journal(e)?;
+            if prepared {
+                // Nor need the request wait for this commit: if it is lost (a crash before the
+                // WAL write, a power cut after it), the draft is still there and the next press
+                // replays the same request.
+                early.answer(Ok(Prepared::Stored(a.clone())));
+            }
             Ok(())
         };
         let stored = if prepared {
