@@ -262,9 +262,11 @@ impl Db {
             |r| r.get(0),
         )?;
         // The longest run of rows that are all older than the cutoff: a clock that went back
-        // must not pull a newer row into an archive.
+        // must not pull a newer row into an archive. (Through the lookup index on `at`, once
+        // it holds every row.)
+        self.index_journal(None)?;
         let first_new: Option<i64> = self.conn.query_row(
-            "SELECT MIN(seq) FROM journal WHERE at >= ?1",
+            "SELECT MIN(seq) FROM journal_lookup WHERE at >= ?1",
             [cutoff],
             |r| r.get(0),
         )?;
@@ -371,11 +373,15 @@ impl Db {
                     record.archived_at
                 ],
             )?;
-            // The archived rows leave the trigram index too: index any still waiting first, so
-            // the index's watermark never points below rows it does not hold.
-            w.index_text(None)?;
+            // The archived rows leave the derived indexes too: index any still waiting first,
+            // so the watermark never points below rows they do not hold.
+            w.index_journal(None)?;
             w.tx.execute(
                 "DELETE FROM journal_text WHERE rowid BETWEEN ?1 AND ?2",
+                params![record.first_seq, record.last_seq],
+            )?;
+            w.tx.execute(
+                "DELETE FROM journal_lookup WHERE seq BETWEEN ?1 AND ?2",
                 params![record.first_seq, record.last_seq],
             )?;
             w.tx.execute(

@@ -184,7 +184,7 @@ pub fn log(a: LogArgs) -> anyhow::Result<ExitCode> {
     if f.text.is_some() {
         // Rows the running agent has not indexed yet: index them so the search can use the
         // trigram index (without it, every row's text is read; the answer is the same).
-        if let Err(e) = db.index_text(None) {
+        if let Err(e) = db.index_journal(None) {
             eprintln!("warning: searching without the text index ({e})");
         }
     }

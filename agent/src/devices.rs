@@ -610,13 +610,15 @@ impl Devices {
             .terminal
             .store()
             .call(|db| {
+                // The lookup indexes hold every row once the journal's tail is indexed.
+                db.index_journal(None)?;
                 let mut st = db.conn.prepare_cached(
-                    "SELECT j.sale_id FROM journal j
-                     WHERE j.kind = 'receipt_printed' AND json_extract(j.detail, '$.printed') = 0
-                       AND NOT EXISTS (SELECT 1 FROM journal k
-                           WHERE k.sale_id = j.sale_id AND k.kind = 'receipt_printed'
-                             AND json_extract(k.detail, '$.printed') = 1 AND k.seq > j.seq)
-                     GROUP BY j.sale_id ORDER BY MIN(j.seq) LIMIT 100",
+                    "SELECT l.sale_id FROM journal_lookup l JOIN journal j ON j.seq = l.seq
+                     WHERE l.kind = 'receipt_printed' AND json_extract(j.detail, '$.printed') = 0
+                       AND NOT EXISTS (SELECT 1 FROM journal_lookup m JOIN journal k ON k.seq = m.seq
+                           WHERE m.sale_id = l.sale_id AND m.kind = 'receipt_printed'
+                             AND json_extract(k.detail, '$.printed') = 1 AND m.seq > l.seq)
+                     GROUP BY l.sale_id ORDER BY MIN(l.seq) LIMIT 100",
                 )?;
                 let rows = st.query_map([], |r| r.get::<_, String>(0))?;
                 Ok(rows.collect::<Result<Vec<_>, _>>()?)

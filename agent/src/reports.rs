@@ -139,19 +139,24 @@ fn compute(
         }
     }
     // Pending refunds: every queued refund up to the report without a sent or resolved row.
-    // One pass over the outbox rows, from the `journal_outbox` index alone (whose expressions
-    // these are, unchanged): a year holds tens of thousands, each on its own table page.
+    // One pass over the outbox rows, from the `journal_outbox` index alone (a year holds tens
+    // of thousands, each on its own table page), plus the rows not indexed yet.
     {
         let mut done: HashSet<String> = HashSet::new();
         let mut queued: Vec<(Option<String>, Option<String>, i64)> = Vec::new();
         let mut st = conn.prepare_cached(
-            "SELECT kind,
+            "SELECT kind, outbox_id, operation, currency, COALESCE(amount, 0)
+             FROM journal_lookup
+             WHERE kind LIKE 'outbox%'
+               AND kind IN ('outbox_queued', 'outbox_sent', 'outbox_resolved') AND seq <= ?1
+             UNION ALL
+             SELECT kind,
                  (CASE WHEN json_valid(detail) THEN json_extract(detail, '$.outbox_id') END),
                  (CASE WHEN json_valid(detail) THEN json_extract(detail, '$.operation') END),
                  currency, COALESCE(amount, 0)
              FROM journal
-             WHERE kind LIKE 'outbox%'
-               AND kind IN ('outbox_queued', 'outbox_sent', 'outbox_resolved') AND seq <= ?1",
+             WHERE seq > (SELECT upto FROM journal_indexed) AND seq <= ?1
+               AND kind IN ('outbox_queued', 'outbox_sent', 'outbox_resolved')",
         )?;
         let mut q = st.query([upto])?;
         while let Some(r) = q.next()? {

@@ -655,7 +655,7 @@ impl Shared {
                         if filter.text.is_some() {
                             // Rows not indexed yet: index them so the search can use the
                             // trigram index (the answer is the same without, only slower).
-                            db.index_text(None)?;
+                            db.index_journal(None)?;
                         }
                         Ok(db.log_page(&filter, before, PANE_ROWS))
                     })

@@ -366,7 +366,7 @@ fn kassa_log_today(
     .filter()
     .expect("a valid filter");
     rt.block_on(till.agent().terminal.store().call(move |db| {
-        db.index_text(None)?;
+        db.index_journal(None)?;
         Ok(db.log_page(&filter, None, 50))
     }))
     .expect("the store answers")

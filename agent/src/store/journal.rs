@@ -294,7 +294,12 @@ impl Db {
 
     pub fn journal_for_sale(&self, sale_id: &str) -> Result<Vec<JournalRow>, StoreError> {
         let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM journal WHERE sale_id = ?1 ORDER BY seq"
+            "SELECT {COLUMNS} FROM journal WHERE seq IN (
+                 SELECT seq FROM journal_lookup WHERE sale_id = ?1
+                 UNION ALL
+                 SELECT seq FROM journal WHERE seq > (SELECT upto FROM journal_indexed)
+                     AND sale_id = ?1)
+             ORDER BY seq"
         ))?;
         let rows = st.query_map(params![sale_id], row_from)?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -299,25 +299,31 @@ impl LogFilter {
             })
     }
 
-    /// The rows to read (`journal j`, or the trigram matches joined to it), the column that orders
-    /// them newest first, the WHERE clause and its parameters.
-    /// The page query's parts. `indexed`: every row is in the trigram index, so a text filter
-    /// may use it; otherwise each row's text is tested directly (slower, never incomplete).
-    fn sql(&self, indexed: bool) -> (&'static str, &'static str, String, Vec<Box<dyn ToSql>>) {
-        let mut from = "journal j";
+    /// The page query's parts for `rows`: what to read (`journal_lookup j` with its indexes,
+    /// the trigram matches joined to it, or the journal's unindexed tail as `journal j`), the
+    /// column that orders them newest first, and the WHERE clause; its parameters are appended
+    /// to `p` (numbered, so the two parts can share one statement).
+    fn sql(&self, rows: Rows, p: &mut Vec<Box<dyn ToSql>>) -> (String, &'static str, String) {
+        let indexed = rows == Rows::Indexed;
+        let mut from = if indexed {
+            "journal_lookup j"
+        } else {
+            "journal j"
+        };
         let mut key = "j.seq";
+        let mut detail = "j.detail";
+        let operation = if indexed { "j.operation" } else { OPERATION };
         let mut w: Vec<String> = Vec::new();
-        let mut p: Vec<Box<dyn ToSql>> = Vec::new();
         let bind = |p: &mut Vec<Box<dyn ToSql>>, v: Box<dyn ToSql>| {
             p.push(v);
             format!("?{}", p.len())
         };
         if let Some(f) = &self.at_from {
-            let b = bind(&mut p, Box::new(f.clone()));
+            let b = bind(p, Box::new(f.clone()));
             w.push(format!("j.at >= {b}"));
         }
         if let Some(u) = &self.at_until {
-            let b = bind(&mut p, Box::new(u.clone()));
+            let b = bind(p, Box::new(u.clone()));
             w.push(format!("j.at < {b}"));
         }
         if !self.kinds.is_empty() {
@@ -357,7 +363,7 @@ impl LogFilter {
             }
             if refund_only && !self.kinds.contains(&LogKind::Outbox) {
                 any.push(format!(
-                    "({col} IN ({}) AND {OPERATION} = 'refund')",
+                    "({col} IN ({}) AND {operation} = 'refund')",
                     list(OUTBOX_KINDS)
                 ));
             }
@@ -375,7 +381,7 @@ impl LogFilter {
             if ["queued", "sent", "needs_attention", "resolved"].contains(&s.as_str()) {
                 // Only outbox rows have these states, and theirs is in the kind: use its index
                 // rather than computing every row's state.
-                let b = bind(&mut p, Box::new(format!("outbox_{s}")));
+                let b = bind(p, Box::new(format!("outbox_{s}")));
                 w.push(format!("j.kind = {b}"));
             } else if [
                 "requested",
@@ -388,34 +394,34 @@ impl LogFilter {
                 // Attempts still in flight are a handful at any time (one a sale at most), so
                 // start from them rather than testing every row's state; sales never have these
                 // states, and outbox rows have their own.
-                let b = bind(&mut p, Box::new(s.clone()));
+                let b = bind(p, Box::new(s.clone()));
                 w.push(format!(
                     "j.attempt_id IN (SELECT a.id FROM payment_attempts a WHERE a.state = {b})
                      AND j.kind NOT LIKE 'outbox%'"
                 ));
             } else {
-                let b = bind(&mut p, Box::new(s.clone()));
+                let b = bind(p, Box::new(s.clone()));
                 w.push(format!("{STATE} = {b}"));
             }
         }
         if let Some(m) = self.min_amount {
-            let b = bind(&mut p, Box::new(m));
+            let b = bind(p, Box::new(m));
             w.push(format!("j.amount >= {b}"));
         }
         if let Some(m) = self.max_amount {
-            let b = bind(&mut p, Box::new(m));
+            let b = bind(p, Box::new(m));
             w.push(format!("j.amount <= {b}"));
         }
         if let Some(c) = &self.currency {
-            let b = bind(&mut p, Box::new(c.clone()));
+            let b = bind(p, Box::new(c.clone()));
             w.push(format!("j.currency = {b}"));
         }
         if let Some(o) = &self.operator {
-            let b = bind(&mut p, Box::new(o.clone()));
+            let b = bind(p, Box::new(o.clone()));
             w.push(format!("j.operator = {b}"));
         }
         if let Some(r) = &self.reference {
-            let b = bind(&mut p, Box::new(r.clone()));
+            let b = bind(p, Box::new(r.clone()));
             w.push(format!(
                 "(j.sale_id = {b} OR j.attempt_id = {b} OR j.klarna_request_id = {b}
                   OR j.klarna_transaction_id = {b} OR j.correlation_id = {b})"
@@ -428,15 +434,19 @@ impl LogFilter {
                 // The trigram index finds substrings of three characters or more; a phrase
                 // never spans two columns, so this is "a substring of one field".
                 let phrase = format!("\"{}\"", t.replace('"', "\"\""));
-                let b = bind(&mut p, Box::new(phrase));
+                let b = bind(p, Box::new(phrase));
                 // Read the matches newest first from the trigram index itself (it takes the
                 // order and the keyset bound on rowid), so a page stops after its rows instead of
                 // collecting every match of a common word first. CROSS JOIN keeps it outermost.
-                from = "journal_text t CROSS JOIN journal j ON j.seq = t.rowid";
+                from = "journal_text t CROSS JOIN journal_lookup j ON j.seq = t.rowid";
                 key = "t.rowid";
                 w.push(format!("t.journal_text MATCH {b}"));
             } else {
-                w.push(text_scan(bind(&mut p, Box::new(t.to_lowercase()))));
+                if indexed {
+                    // The text itself is only in the journal (read for these rows alone).
+                    detail = "d.detail";
+                }
+                w.push(text_scan(bind(p, Box::new(t.to_lowercase())), detail));
             }
         }
         let clause = if w.is_empty() {
@@ -444,12 +454,26 @@ impl LogFilter {
         } else {
             w.join(" AND ")
         };
-        (from, key, clause, p)
+        let from = if detail == "d.detail" {
+            format!("{from} LEFT JOIN journal d ON d.seq = j.seq")
+        } else {
+            from.to_string()
+        };
+        (from, key, clause)
     }
 }
 
-/// "The lower-cased text bound as `b` is in one of the fields", tested row by row.
-fn text_scan(b: String) -> String {
+/// Where a page query's rows come from: the indexed rows (up to the watermark of
+/// `store/text.rs`) or the tail the indexes do not hold yet, read from the journal itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rows {
+    Indexed,
+    Tail,
+}
+
+/// "The lower-cased text bound as `b` is in one of the fields", tested row by row (`detail`:
+/// where the row's detail is).
+fn text_scan(b: String, detail: &str) -> String {
     let any = [
         "j.operator",
         "j.sale_id",
@@ -457,7 +481,7 @@ fn text_scan(b: String) -> String {
         "j.klarna_request_id",
         "j.klarna_transaction_id",
         "j.correlation_id",
-        "j.detail",
+        detail,
     ]
     .iter()
     .map(|f| format!("instr(lower({f}), {b}) > 0"))
@@ -526,22 +550,28 @@ impl Db {
         filter.validate()?;
         let limit = limit.clamp(1, MAX_PAGE);
         let before = before.unwrap_or(i64::MAX);
-        // Rows are indexed after their commit (store/text.rs): use the index only once it has
-        // them all. Callers that can write run `Db::index_text` first so that is the usual case.
-        let indexed = filter.text.is_none() || !self.text_index_behind()?;
-        let (from, key, clause, mut params) = filter.sql(indexed);
+        // Rows are indexed after their commit (store/text.rs): the indexed ones are found through
+        // the indexes, the tail after the watermark by reading it. Callers that can write run
+        // `Db::index_journal` first, so the tail is usually empty.
+        let upto = self.journal_indexed_upto()?;
+        let mut params: Vec<Box<dyn ToSql>> = Vec::new();
+        let (_, _, tail) = filter.sql(Rows::Tail, &mut params);
+        let (from, key, clause) = filter.sql(Rows::Indexed, &mut params);
         params.push(Box::new(before));
         let before_p = params.len();
         params.push(Box::new(limit as i64));
         let limit_p = params.len();
+        params.push(Box::new(upto));
+        let upto_p = params.len();
         let cols = COLUMNS
             .split(',')
             .map(|c| format!("j.{}", c.trim()))
             .collect::<Vec<_>>()
             .join(", ");
-        let sql = if from == "journal j" && clause == "1" {
+        let sql = if clause == "1" && from == "journal_lookup j" {
             // No filter: the primary key alone orders and bounds the page, so there is nothing
             // to find first (and an export, thousands of rows a page, reads them in one pass).
+            params.truncate(limit_p);
             format!(
                 "SELECT {cols}, {STATE} FROM journal j WHERE j.seq < ?{before_p}
                  ORDER BY j.seq DESC LIMIT ?{limit_p}"
@@ -552,8 +582,14 @@ impl Db {
             // and computes every matching row (a whole day for a date range) before sorting.
             format!(
                 "SELECT {cols}, {STATE} FROM journal j WHERE j.seq IN (
-                     SELECT j.seq FROM {from} WHERE {clause} AND {key} < ?{before_p}
-                     ORDER BY {key} DESC LIMIT ?{limit_p})
+                     SELECT seq FROM (
+                         SELECT j.seq AS seq FROM journal j
+                         WHERE j.seq > ?{upto_p} AND j.seq < ?{before_p} AND {tail}
+                         UNION ALL
+                         SELECT seq FROM (SELECT {key} AS seq FROM {from}
+                             WHERE {clause} AND {key} < ?{before_p}
+                             ORDER BY {key} DESC LIMIT ?{limit_p}))
+                     ORDER BY seq DESC LIMIT ?{limit_p})
                  ORDER BY j.seq DESC"
             )
         };

@@ -84,7 +84,7 @@ impl Store {
                         match rx.recv_timeout(IDLE) {
                             Ok(job) => job,
                             Err(mpsc::RecvTimeoutError::Timeout) => {
-                                behind = match db.index_text(Some(text::IDLE_BATCH)) {
+                                behind = match db.index_journal(Some(text::IDLE_BATCH)) {
                                     Ok(n) => n == text::IDLE_BATCH,
                                     Err(e) => {
                                         tracing::warn!(error = %e, "indexing the journal's text failed; a search will retry");

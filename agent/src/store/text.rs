@@ -1,6 +1,8 @@
-//! The trigram index of the journal's text, filled after the commit instead of inside it: the
-//! database thread indexes new rows in batches when it is idle, and a text search first indexes
-//! whatever is left. A payment's writes no longer pay for FTS5 (a segment flushed per commit).
+//! The journal's derived indexes (the trigram index of its text and `journal_lookup`, which
+//! carries every lookup index), filled after the commit instead of inside it: the database
+//! thread indexes new rows in batches when it is idle, and readers take rows past the watermark
+//! from the journal itself (or index them first). A journal row costs its commit one page
+//! instead of ten, and FTS5 no longer flushes a segment per commit.
 
 use rusqlite::{OptionalExtension, params};
 
@@ -10,34 +12,42 @@ use super::{Db, StoreError, WriteTx};
 pub(crate) const IDLE_BATCH: i64 = 500;
 
 impl Db {
-    /// Indexes up to `max` rows not yet in the trigram index (all of them with `None`); returns
-    /// how many it indexed. The index is derived data, so the commit need not wait for the disk.
-    pub fn index_text(&mut self, max: Option<i64>) -> Result<i64, StoreError> {
-        if !self.text_index_behind()? {
+    /// Indexes up to `max` rows not yet indexed (all of them with `None`); returns how many it
+    /// indexed. The indexes are derived data, so the commit need not wait for the disk.
+    pub fn index_journal(&mut self, max: Option<i64>) -> Result<i64, StoreError> {
+        if !self.journal_index_behind()? {
             return Ok(0);
         }
-        self.write_relaxed(|w| w.index_text(max))
+        self.write_relaxed(|w| w.index_journal(max))
     }
 
     /// Whether journal rows wait to be indexed (a read, cheap enough to ask when idle).
-    pub fn text_index_behind(&self) -> Result<bool, StoreError> {
+    pub fn journal_index_behind(&self) -> Result<bool, StoreError> {
         Ok(self
             .conn
             .prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM journal
-                 WHERE seq > (SELECT upto FROM journal_text_indexed))",
+                 WHERE seq > (SELECT upto FROM journal_indexed))",
             )?
+            .query_row([], |r| r.get(0))?)
+    }
+
+    /// The last journal row the derived indexes hold; rows after it are read from the journal.
+    pub fn journal_indexed_upto(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT upto FROM journal_indexed")?
             .query_row([], |r| r.get(0))?)
     }
 }
 
 impl WriteTx<'_> {
-    /// As `Db::index_text`, inside this transaction (which also reads the watermark, so two
+    /// As `Db::index_journal`, inside this transaction (which also reads the watermark, so two
     /// processes never index the same rows twice).
-    pub(crate) fn index_text(&mut self, max: Option<i64>) -> Result<i64, StoreError> {
+    pub(crate) fn index_journal(&mut self, max: Option<i64>) -> Result<i64, StoreError> {
         let upto: i64 = self
             .tx
-            .prepare_cached("SELECT upto FROM journal_text_indexed")?
+            .prepare_cached("SELECT upto FROM journal_indexed")?
             .query_row([], |r| r.get(0))?;
         let last: Option<i64> = self
             .tx
@@ -59,7 +69,21 @@ impl WriteTx<'_> {
             )?
             .execute(params![upto, end])?;
         self.tx
-            .prepare_cached("UPDATE journal_text_indexed SET upto = ?1")?
+            .prepare_cached(
+                "INSERT INTO journal_lookup (seq, at, operator, kind, sale_id, attempt_id, amount,
+                     currency, klarna_request_id, klarna_transaction_id, correlation_id, outbox_id,
+                     operation)
+                 SELECT seq, at, operator, kind, sale_id, attempt_id, amount, currency,
+                     klarna_request_id, klarna_transaction_id, correlation_id,
+                     CASE WHEN kind LIKE 'outbox%' AND json_valid(detail)
+                         THEN json_extract(detail, '$.outbox_id') END,
+                     CASE WHEN kind LIKE 'outbox%' AND json_valid(detail)
+                         THEN json_extract(detail, '$.operation') END
+                 FROM journal WHERE seq > ?1 AND seq <= ?2",
+            )?
+            .execute(params![upto, end])?;
+        self.tx
+            .prepare_cached("UPDATE journal_indexed SET upto = ?1")?
             .execute([end])?;
         Ok(n as i64)
     }
@@ -91,18 +115,30 @@ mod tests {
             })
             .unwrap();
         }
-        assert!(db.text_index_behind().unwrap());
+        assert!(db.journal_index_behind().unwrap());
         assert_eq!(
             matches(&db, "zebra"),
             0,
             "nothing is indexed inside the commit"
         );
-        assert_eq!(db.index_text(Some(5)).unwrap(), 5);
+        assert_eq!(db.index_journal(Some(5)).unwrap(), 5);
         assert_eq!(matches(&db, "zebra"), 5);
-        assert_eq!(db.index_text(None).unwrap(), 2);
-        assert_eq!(db.index_text(None).unwrap(), 0);
-        assert!(!db.text_index_behind().unwrap());
+        assert_eq!(db.index_journal(None).unwrap(), 2);
+        assert_eq!(db.index_journal(None).unwrap(), 0);
+        assert!(!db.journal_index_behind().unwrap());
         assert_eq!(matches(&db, "zebra"), 7);
         assert_eq!(matches(&db, "clerk-3"), 1);
+        let looked_up: i64 = db
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM journal_lookup WHERE operator = 'clerk-3'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            looked_up, 1,
+            "the lookup indexes are filled in the same batches"
+        );
     }
 }

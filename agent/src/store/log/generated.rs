@@ -267,7 +267,7 @@ fn load_rows(
             }
         }
         // The trigram index fills in one INSERT ... SELECT, as the idle indexer fills it.
-        w.index_text(None)?;
+        w.index_journal(None)?;
         Ok(())
     })
 }

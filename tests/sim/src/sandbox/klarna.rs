@@ -206,6 +206,9 @@ pub struct Model {
     pub webhooks: Vec<Webhook>,
     /// Changes waiting to be delivered as webhooks.
     pub outbox: Vec<StateChange>,
+    /// Requests that may still expire, by expiry: each call looks only at the due ones, as
+    /// Klarna's latency does not grow with the number of requests ever made.
+    expiries: std::collections::BTreeSet<(DateTime<Utc>, String)>,
 }
 
 fn now() -> DateTime<Utc> {
@@ -256,6 +259,7 @@ impl Model {
             signing_keys: HashMap::new(),
             webhooks: Vec::new(),
             outbox: Vec::new(),
+            expiries: std::collections::BTreeSet::new(),
         }
     }
 
@@ -392,8 +396,14 @@ impl Model {
     fn expire_requests(&mut self) {
         let t = now();
         let mut changes = vec![];
-        for r in self.requests.values_mut() {
-            if matches!(r.state.as_str(), "SUBMITTED" | "IN_PROGRESS") && t >= r.expires_at {
+        while let Some((at, id)) = self.expiries.first().cloned() {
+            if at > t {
+                break;
+            }
+            self.expiries.pop_first();
+            if let Some(r) = self.requests.get_mut(&id)
+                && matches!(r.state.as_str(), "SUBMITTED" | "IN_PROGRESS")
+            {
                 r.previous_state = Some(std::mem::replace(&mut r.state, "EXPIRED".into()));
                 changes.push(r.clone());
             }
@@ -533,6 +543,7 @@ impl Model {
             idempotency_key: key.map(String::from),
         });
         self.notify_request(&r);
+        self.expiries.insert((r.expires_at, id.clone()));
         self.requests.insert(id, r);
         Answer::ok(body)
     }
