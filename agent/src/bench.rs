@@ -224,6 +224,61 @@ async fn storage(base: &std::path::Path, iterations: usize) -> BenchResult<()> {
         enqueue,
         base_o,
     );
+
+    // The same two writes timed on the database thread itself, as the bare insert is timed on
+    // its connection: the storage cost without the hand-over to and from that thread.
+    let (journal, enqueue, base_j, base_o) = store
+        .call(move |db| {
+            let (mut journal, mut enqueue, mut base_j, mut base_o) =
+                (vec![], vec![], vec![], vec![]);
+            let err = |e: Box<dyn std::error::Error + Send + Sync>| {
+                crate::store::StoreError::Invalid(e.to_string())
+            };
+            for i in 0..iterations as i64 {
+                let t = Instant::now();
+                bare_insert(&mut bare, i).map_err(err)?;
+                base_j.push(t.elapsed());
+                let t = Instant::now();
+                db.write(|w| {
+                    let mut e = JournalEntry::new(JournalKind::LineAdded, "bench");
+                    e.amount = Some(i);
+                    e.currency = Some("SEK".into());
+                    w.journal(e)
+                })?;
+                journal.push(t.elapsed());
+                let t = Instant::now();
+                bare_insert(&mut bare, i).map_err(err)?;
+                base_o.push(t.elapsed());
+                let op = NewOperation {
+                    operation: Operation::Refund,
+                    transaction_id: format!("krn:payment:eu1:transaction:{}", i % 50),
+                    currency: "SEK".into(),
+                    amount: 100,
+                    line_items: vec![],
+                    reference: format!("t-{i}"),
+                    operator: "bench".into(),
+                    sale_id: None,
+                };
+                let t = Instant::now();
+                db.enqueue(&op, &limits, None)
+                    .map_err(|e| crate::store::StoreError::Invalid(e.to_string()))?;
+                enqueue.push(t.elapsed());
+            }
+            Ok((journal, enqueue, base_j, base_o))
+        })
+        .await?;
+    report(
+        "journal append, on the db thread",
+        "bare insert, same pragmas",
+        journal,
+        base_j,
+    );
+    report(
+        "outbox enqueue, on the db thread",
+        "bare insert, same pragmas",
+        enqueue,
+        base_o,
+    );
     Ok(())
 }
 
