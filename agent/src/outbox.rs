@@ -361,7 +361,9 @@ impl Db {
             OutboxState::Resolved => "resolved",
         });
         let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM outbox WHERE (?1 IS NULL OR state = ?1) ORDER BY id LIMIT ?2"
+            "SELECT {COLUMNS} FROM outbox WHERE (?1 IS NULL OR state = ?1)
+               AND (?1 IS NOT 'pending' OR id >= (SELECT id FROM outbox_low))
+             ORDER BY id LIMIT ?2"
         ))?;
         let rows = st
             .query_map(params![state, limit], row)?
@@ -381,10 +383,13 @@ impl Db {
     }
 
     /// Due operations, at most one per transaction (the oldest waiting one), oldest first.
+    /// The waiting operations are read in id order from the low-water mark (see `outbox_low`).
     fn outbox_due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
         let mut st = self.conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM outbox WHERE id IN (
-                 SELECT MIN(id) FROM outbox WHERE state = 'pending' GROUP BY transaction_id)
+                 SELECT MIN(id) FROM outbox
+                 WHERE id >= (SELECT id FROM outbox_low) AND state = 'pending'
+                 GROUP BY transaction_id)
                AND next_attempt_at <= ?1
              ORDER BY id LIMIT ?2"
         ))?;
@@ -397,7 +402,10 @@ impl Db {
     fn outbox_next_due_at(&self) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn
-            .prepare_cached("SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'")?
+            .prepare_cached(
+                "SELECT MIN(next_attempt_at) FROM outbox
+                 WHERE id >= (SELECT id FROM outbox_low) AND state = 'pending'",
+            )?
             .query_row([], |r| r.get(0))?)
     }
 
@@ -483,6 +491,15 @@ impl Db {
                 }
             }
           }
+            // Raise the low-water mark past what is no longer waiting, so readers of the queue
+            // start at its first waiting operation (each finished row is passed over once).
+            w.tx.prepare_cached(
+                "UPDATE outbox_low SET id = COALESCE(
+                     (SELECT id FROM outbox WHERE id >= outbox_low.id AND state = 'pending'
+                      ORDER BY id LIMIT 1),
+                     (SELECT COALESCE(MAX(id), 0) + 1 FROM outbox))",
+            )?
+            .execute([])?;
             Ok(())
         })
     }
@@ -493,8 +510,9 @@ fn summary_in(
     limits: &OutboxLimits,
     now: DateTime<Utc>,
 ) -> Result<OutboxSummary, StoreError> {
-    // Counts and totals come from `outbox_totals` (kept by triggers), the oldest through the
-    // age index: this runs on every enqueue, so it reads a few rows however long the queue is.
+    // Counts and totals come from `outbox_totals` (kept by triggers), the oldest is the first
+    // pending row from the low-water mark: this runs on every enqueue, so it reads a few rows
+    // however long the queue is.
     let mut pending = 0;
     let mut needs_attention = 0;
     let mut pending_totals = BTreeMap::new();
@@ -515,7 +533,8 @@ fn summary_in(
     }
     let oldest: Option<String> = conn
         .prepare_cached(
-            "SELECT created_at FROM outbox WHERE state = 'pending' ORDER BY state, created_at LIMIT 1",
+            "SELECT created_at FROM outbox
+             WHERE id >= (SELECT id FROM outbox_low) AND state = 'pending' ORDER BY id LIMIT 1",
         )?
         .query_row([], |r| r.get(0))
         .optional()?;
@@ -953,5 +972,113 @@ mod tests {
             .unwrap();
         assert_eq!(s.pending_totals, by_hand);
         assert_eq!(s.pending, 60 - 15 - 15 + 1);
+    }
+
+    /// The queue is read from a low-water mark, not through indexes: whatever the worker and
+    /// the manager do (sends, failures, retries far below the mark), it must read exactly what a
+    /// scan of the whole table finds.
+    #[test]
+    fn the_queue_read_from_the_low_water_mark_equals_a_full_scan() {
+        let (_d, mut db) = db();
+        let limits = OutboxLimits {
+            max_count: 10_000,
+            ..Default::default()
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let far = Utc::now() + chrono::Duration::days(400);
+        let scan = |db: &Db, sql: &str| -> Vec<i64> {
+            let mut st = db.conn.prepare(sql).unwrap();
+            st.query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let mut lows = vec![];
+        for round in 0..40 {
+            for _ in 0..rng.random_range(0..6) {
+                let mut op = refund(rng.random_range(1..500));
+                op.transaction_id =
+                    format!("krn:payment:eu1:transaction:{}", rng.random_range(0..5));
+                db.enqueue(&op, &limits, None).unwrap();
+            }
+            let due = db.outbox_due(far, 10_000).unwrap();
+            let outcomes: Vec<(OutboxRow, Outcome)> = due
+                .into_iter()
+                .filter_map(|o| match rng.random_range(0..4) {
+                    0 => Some((o, Outcome::Sent(serde_json::json!({})))),
+                    1 => Some((
+                        o,
+                        Outcome::Final {
+                            code: "X".into(),
+                            message: "no".into(),
+                        },
+                    )),
+                    2 => Some((
+                        o,
+                        Outcome::Retry {
+                            after: None,
+                            maybe_applied: false,
+                            error: "5xx".into(),
+                        },
+                    )),
+                    _ => None,
+                })
+                .collect();
+            db.outbox_record(&outcomes, &limits).unwrap();
+            if round % 5 == 4 {
+                // A manager sends an old failure back to the queue, below the mark.
+                let stuck = scan(
+                    &db,
+                    "SELECT id FROM outbox WHERE state = 'needs_attention' ORDER BY id",
+                );
+                if let Some(id) = stuck.first() {
+                    db.outbox_resolve(*id, true, "mia", "again").unwrap();
+                }
+            }
+            let pending = scan(
+                &db,
+                "SELECT id FROM outbox WHERE state = 'pending' ORDER BY id",
+            );
+            let listed: Vec<i64> = db
+                .outbox_list(Some(OutboxState::Pending), 10_000)
+                .unwrap()
+                .iter()
+                .map(|o| o.id)
+                .collect();
+            assert_eq!(listed, pending, "round {round}");
+            let heads = scan(
+                &db,
+                "SELECT MIN(id) FROM outbox WHERE state = 'pending' GROUP BY transaction_id ORDER BY 1",
+            );
+            let due: Vec<i64> = db
+                .outbox_due(far, 10_000)
+                .unwrap()
+                .iter()
+                .map(|o| o.id)
+                .collect();
+            assert_eq!(due, heads, "round {round}");
+            let next: Option<String> = db
+                .conn
+                .query_row(
+                    "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(db.outbox_next_due_at().unwrap(), next, "round {round}");
+            let oldest = pending
+                .first()
+                .map(|id| db.outbox_get(*id).unwrap().created_at);
+            let s = db.outbox_summary(&limits).unwrap();
+            assert_eq!(s.oldest_pending_at, oldest, "round {round}");
+            let low: i64 = db
+                .conn
+                .query_row("SELECT id FROM outbox_low", [], |r| r.get(0))
+                .unwrap();
+            lows.push(low);
+        }
+        // The mark did move both ways, so both were checked.
+        assert!(lows.windows(2).any(|w| w[1] > w[0]), "raised: {lows:?}");
+        assert!(lows.windows(2).any(|w| w[1] < w[0]), "lowered: {lows:?}");
     }
 }

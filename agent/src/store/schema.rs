@@ -11,6 +11,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V5_WRITE_PATH),
         M::up(V6_PAYMENT_DRAFTS),
         M::up(V7_JOURNAL_LOOKUP),
+        M::up(V8_OUTBOX_QUEUE),
     ])
 }
 
@@ -358,6 +359,30 @@ CREATE INDEX journal_by_correlation ON journal_lookup(correlation_id)
 -- What a report needs of every outbox row, from this index alone.
 CREATE INDEX journal_outbox ON journal_lookup(kind, seq, outbox_id, operation, currency, amount)
     WHERE kind LIKE 'outbox%';
+"#;
+
+/// The outbox read as a queue in id order from a low-water mark instead of through three
+/// indexes that every enqueue had to write (issue 3): an enqueue is now the outbox row, its
+/// running totals and its journal row.
+const V8_OUTBOX_QUEUE: &str = r#"
+-- No pending operation has an id below `id`. Enqueued rows are appended (ids only grow: outbox
+-- rows are never deleted), so an enqueue leaves it alone; a retry below it lowers it (trigger),
+-- and the worker raises it past the operations it finished. Readers of the queue scan from it.
+CREATE TABLE outbox_low (
+    one  INTEGER PRIMARY KEY CHECK (one = 1),
+    id   INTEGER NOT NULL
+) STRICT;
+INSERT INTO outbox_low (one, id) VALUES (1, COALESCE(
+    (SELECT MIN(id) FROM outbox WHERE state = 'pending'), (SELECT MAX(id) + 1 FROM outbox), 1));
+CREATE TRIGGER outbox_low_insert AFTER INSERT ON outbox WHEN NEW.state = 'pending' BEGIN
+    UPDATE outbox_low SET id = NEW.id WHERE id > NEW.id;
+END;
+CREATE TRIGGER outbox_low_pending AFTER UPDATE OF state ON outbox WHEN NEW.state = 'pending' BEGIN
+    UPDATE outbox_low SET id = NEW.id WHERE id > NEW.id;
+END;
+DROP INDEX outbox_pending;
+DROP INDEX outbox_heads;
+DROP INDEX outbox_by_age;
 "#;
 
 #[cfg(test)]
