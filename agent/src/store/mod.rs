@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
 pub use journal::{JournalEntry, JournalKind, JournalRow, VerifyReport};
@@ -240,7 +240,19 @@ impl Db {
     pub fn open(path: &Path, terminal_id: &str) -> Result<Db, StoreError> {
         let mut conn = Connection::open(path)?;
         configure(&conn)?;
+        // Migrations that rebuild a table others reference run with foreign keys off (SQLite's
+        // own procedure for it); every reference is checked before they are back on.
+        conn.pragma_update(None, "foreign_keys", "OFF")?;
         schema::migrations().to_latest(&mut conn)?;
+        let broken: Option<String> = conn
+            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+            .optional()?;
+        if let Some(table) = broken {
+            return Err(StoreError::Invalid(format!(
+                "the database has rows in {table} whose references are missing"
+            )));
+        }
+        conn.pragma_update(None, "foreign_keys", "ON")?;
         // Every hot statement is cached; the default (16) is fewer than the payment path uses.
         conn.set_prepared_statement_cache_capacity(128);
         Ok(Db {

@@ -365,6 +365,56 @@ CREATE INDEX journal_outbox ON journal_lookup(kind, seq, outbox_id, operation, c
 /// indexes that every enqueue had to write (issue 3): an enqueue is now the outbox row, its
 /// running totals and its journal row.
 const V8_OUTBOX_QUEUE: &str = r#"
+-- Rebuilt without the unique index on the idempotency key, a page every enqueue wrote: the key
+-- is a fresh random UUID made in the enqueue's own transaction, unique by construction, and
+-- nothing looks rows up by it. (Run with foreign keys off, as SQLite prescribes for rebuilding
+-- a table others reference; `Db::open` checks them afterwards.)
+CREATE TABLE outbox_v8 (
+    id               INTEGER PRIMARY KEY,
+    operation        TEXT NOT NULL CHECK (operation IN ('refund', 'capture', 'void')),
+    transaction_id   TEXT NOT NULL,
+    amount           INTEGER NOT NULL,
+    currency         TEXT NOT NULL,
+    -- The exact request body: every retry sends the same bytes under the same key.
+    body             TEXT NOT NULL,
+    idempotency_key  TEXT NOT NULL,
+    reference        TEXT NOT NULL,
+    correlation_id   TEXT NOT NULL,
+    operator         TEXT NOT NULL,
+    state            TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'needs_attention', 'resolved')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    -- Whether an earlier attempt may have reached Klarna (answer lost): read before resending late.
+    maybe_applied    INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  TEXT NOT NULL,
+    error_code       TEXT,
+    error_message    TEXT,
+    created_at       TEXT NOT NULL,
+    sent_at          TEXT,
+    result           TEXT
+) STRICT;
+INSERT INTO outbox_v8 SELECT id, operation, transaction_id, amount, currency, body, idempotency_key,
+    reference, correlation_id, operator, state, attempts, maybe_applied, next_attempt_at,
+    error_code, error_message, created_at, sent_at, result FROM outbox ORDER BY id;
+DROP TABLE outbox;
+ALTER TABLE outbox_v8 RENAME TO outbox;
+-- The running totals' triggers went with the old table.
+CREATE TRIGGER outbox_totals_insert AFTER INSERT ON outbox BEGIN
+    INSERT INTO outbox_totals (state, currency, count, total)
+        VALUES (NEW.state, NEW.currency, 1, NEW.amount)
+        ON CONFLICT (state, currency) DO UPDATE SET count = count + 1, total = total + NEW.amount;
+END;
+CREATE TRIGGER outbox_totals_update AFTER UPDATE OF state, currency, amount ON outbox BEGIN
+    UPDATE outbox_totals SET count = count - 1, total = total - OLD.amount
+        WHERE state = OLD.state AND currency = OLD.currency;
+    INSERT INTO outbox_totals (state, currency, count, total)
+        VALUES (NEW.state, NEW.currency, 1, NEW.amount)
+        ON CONFLICT (state, currency) DO UPDATE SET count = count + 1, total = total + NEW.amount;
+END;
+CREATE TRIGGER outbox_totals_delete AFTER DELETE ON outbox BEGIN
+    UPDATE outbox_totals SET count = count - 1, total = total - OLD.amount
+        WHERE state = OLD.state AND currency = OLD.currency;
+END;
+
 -- No pending operation has an id below `id`. Enqueued rows are appended (ids only grow: outbox
 -- rows are never deleted), so an enqueue leaves it alone; a retry below it lowers it (trigger),
 -- and the worker raises it past the operations it finished. Readers of the queue scan from it.
@@ -380,9 +430,7 @@ END;
 CREATE TRIGGER outbox_low_pending AFTER UPDATE OF state ON outbox WHEN NEW.state = 'pending' BEGIN
     UPDATE outbox_low SET id = NEW.id WHERE id > NEW.id;
 END;
-DROP INDEX outbox_pending;
-DROP INDEX outbox_heads;
-DROP INDEX outbox_by_age;
+-- outbox_pending, outbox_heads and outbox_by_age went with the old table and are not made again.
 "#;
 
 #[cfg(test)]
@@ -390,5 +438,68 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         super::migrations().validate().unwrap();
+    }
+
+    /// A till upgraded with a queue, a return that points into it and a sale being paid keeps
+    /// all of it through the table rebuilds (V6, V8), references intact.
+    #[test]
+    fn an_upgrade_keeps_the_queue_the_returns_and_the_attempts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        {
+            let mut conn = rusqlite::Connection::open(&path).unwrap();
+            crate::store::configure(&conn).unwrap();
+            super::migrations().to_version(&mut conn, 5).unwrap();
+            conn.execute_batch(
+                "INSERT INTO sales (id, currency, state, operator, opened_at)
+                     VALUES ('s1', 'SEK', 'open', 'ann', '2026-01-01T00:00:00Z');
+                 INSERT INTO payment_attempts (id, sale_id, state, amount, currency,
+                     correlation_id, authorize_key, finalize_key, authorize_body, deadline_at,
+                     created_at, updated_at)
+                     VALUES ('a1', 's1', 'awaiting_customer', 100, 'SEK', 'c', 'k1', 'k2', '{}',
+                     'x', 'x', 'x');
+                 INSERT INTO outbox (operation, transaction_id, amount, currency, body,
+                     idempotency_key, reference, correlation_id, operator, state,
+                     next_attempt_at, created_at)
+                     VALUES ('refund', 't1', 500, 'SEK', '{}', 'key-1', 'r', 'c', 'ann', 'sent', 'x', 'x'),
+                            ('refund', 't1', 700, 'SEK', '{}', 'key-2', 'r', 'c', 'ann', 'pending', 'x', 'x');
+                 INSERT INTO returns (id, transaction_id, currency, amount, lines, reason, restock,
+                     proof_of_purchase, operator, outbox_id, created_at)
+                     VALUES ('ret-1', 't1', 'SEK', 700, '[]', 'size', 1, 1, 'ann', 2, 'x');",
+            )
+            .unwrap();
+        }
+        let db = crate::store::Db::open(&path, "till-1").unwrap();
+        let q = |sql: &str| -> i64 { db.conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(q("SELECT COUNT(*) FROM outbox"), 2);
+        assert_eq!(
+            q("SELECT id FROM outbox_low"),
+            2,
+            "the first pending operation"
+        );
+        assert_eq!(q("SELECT outbox_id FROM returns WHERE id = 'ret-1'"), 2);
+        assert_eq!(
+            q("SELECT total FROM outbox_totals WHERE state = 'pending' AND currency = 'SEK'"),
+            700
+        );
+        assert_eq!(
+            q("SELECT COUNT(*) FROM payment_attempts WHERE sale_id = 's1'"),
+            1
+        );
+        assert_eq!(q("PRAGMA foreign_keys"), 1, "references are enforced again");
+        // The rebuilt outbox still feeds its totals.
+        db.conn
+            .execute(
+                "INSERT INTO outbox (operation, transaction_id, amount, currency, body,
+                     idempotency_key, reference, correlation_id, operator, state,
+                     next_attempt_at, created_at)
+                 VALUES ('refund', 't2', 50, 'SEK', '{}', 'key-3', 'r', 'c', 'ann', 'pending', 'x', 'x')",
+                [],
+            )
+            .unwrap();
+        assert_eq!(
+            q("SELECT total FROM outbox_totals WHERE state = 'pending' AND currency = 'SEK'"),
+            750
+        );
     }
 }
