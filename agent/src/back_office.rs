@@ -181,12 +181,10 @@ pub fn log(a: LogArgs) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     let f = q.filter()?;
-    if f.text.is_some() {
-        // Rows the running agent has not indexed yet: index them so the search can use the
-        // trigram index (without it, every row's text is read; the answer is the same).
-        if let Err(e) = db.index_journal(None) {
-            eprintln!("warning: searching without the text index ({e})");
-        }
+    // Rows the running agent has not indexed yet: index them so the filter can use the indexes
+    // (without them those rows are read one by one; the answer is the same).
+    if let Err(e) = db.index_journal(None) {
+        eprintln!("warning: reading the journal's newest rows without their indexes ({e})");
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

@@ -652,11 +652,9 @@ impl Shared {
                     .terminal
                     .store()
                     .call(move |db| {
-                        if filter.text.is_some() {
-                            // Rows not indexed yet: index them so the search can use the
-                            // trigram index (the answer is the same without, only slower).
-                            db.index_journal(None)?;
-                        }
+                        // Rows not indexed yet: index them so the filter can use the indexes
+                        // (the answer is the same without, only slower).
+                        db.index_journal(None)?;
                         Ok(db.log_page(&filter, before, PANE_ROWS))
                     })
                     .await;

@@ -132,8 +132,8 @@ fn store_err(e: StoreError) -> ApiError {
     }
 }
 
-/// Indexes the journal rows the idle indexer has not reached yet, so a text filter can use the
-/// index (the log is correct without it, only slower).
+/// Indexes the journal rows the idle indexer has not reached yet, so a filter can use the
+/// indexes (the log is correct without them, only slower).
 fn catch_up(db: &mut crate::store::Db) -> Result<(), crate::store::LogError> {
     db.index_journal(None)?;
     Ok(())
