@@ -1395,9 +1395,6 @@ impl Terminal {
                     } else if !abandon {
                         return Err(StoreError::Conflict("no payment is in progress".into()));
                     }
-                    if !abandon {
-                        t.redraft(w, &sid)?;
-                    }
                     if abandon {
                         w.set_sale_state(&sid, SaleState::Abandoned)?;
                         let mut e = JournalEntry::new(JournalKind::SaleAbandoned, &operator);
@@ -1405,6 +1402,9 @@ impl Terminal {
                         e.amount = Some(view.total);
                         e.currency = Some(view.sale.currency.code().into());
                         w.journal(e)?;
+                    } else {
+                        // The sale stays open: prepare the cashier's next press.
+                        t.redraft(w, &sid)?;
                     }
                     Ok(canceled)
                 })
