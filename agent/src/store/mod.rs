@@ -146,9 +146,10 @@ const IDLE: Duration = Duration::from_millis(100);
 /// How often the checkpointer looks at the WAL's size while the database thread is busy.
 const CHECKPOINT_LOOK_EVERY: Duration = Duration::from_millis(100);
 /// Under sustained writing (an outbox drain), a checkpoint as soon as the WAL file would grow by
-/// this much: commits then keep overwriting the file's blocks instead of extending it (an fsync
-/// that extends a file also commits its metadata, which made commits twice as slow).
-const CHECKPOINT_WAL_GROWTH: u64 = 1 << 20;
+/// this much (SQLite's own default interval, 1,000 pages): commits then keep overwriting the
+/// file's blocks instead of extending it (an fsync that extends a file also commits its
+/// metadata, which made commits twice as slow), and checkpoints stay rare.
+const CHECKPOINT_WAL_GROWTH: u64 = 4 << 20;
 /// SQLite's own checkpoint, run inside whichever commit crosses this many WAL pages, is only a
 /// backstop for a stalled checkpointer: at its default (1,000) it landed in 1 % of commits.
 const WAL_BACKSTOP_PAGES: i64 = 16_000;
