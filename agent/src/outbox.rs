@@ -199,6 +199,72 @@ pub struct OutboxSummary {
     pub alert: bool,
 }
 
+/// The waiting operations' count and amount per currency, and how many need a manager: what
+/// every enqueue checks against the limits. Held in memory by the database thread, not in a
+/// table of running totals, which was a third page every enqueue wrote and fsynced (issue 3).
+/// This connection's own outbox writes (enqueue, worker, manager) update it as they commit
+/// (`Db::write_outbox`); a commit by any other connection to the file (a CLI) moves `PRAGMA
+/// data_version`, and the totals are then counted again from the queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// `PRAGMA data_version` when these were counted: it changes only when another connection
+    /// commits.
+    data_version: i64,
+    /// Currency → (count, total in minor units).
+    pending: BTreeMap<String, (i64, i64)>,
+    needs_attention: i64,
+}
+
+impl Totals {
+    /// The totals as of `conn`'s current snapshot: `cached` when no other connection has
+    /// committed since it was counted, else counted anew (the version is read first, so a
+    /// commit racing the count makes the next call count again rather than trust stale figures).
+    fn current(conn: &rusqlite::Connection, cached: Option<Totals>) -> Result<Totals, StoreError> {
+        let data_version: i64 = conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        if let Some(t) = cached
+            && t.data_version == data_version
+        {
+            return Ok(t);
+        }
+        let mut t = Totals {
+            data_version,
+            ..Default::default()
+        };
+        let mut st = conn.prepare_cached(
+            "SELECT currency, COUNT(*), SUM(amount) FROM outbox
+             WHERE id >= (SELECT id FROM outbox_low) AND state = 'pending' GROUP BY currency",
+        )?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            t.pending.insert(r.get(0)?, (r.get(1)?, r.get(2)?));
+        }
+        t.needs_attention = conn
+            .prepare_cached("SELECT COUNT(*) FROM outbox WHERE state = 'needs_attention'")?
+            .query_row([], |r| r.get(0))?;
+        Ok(t)
+    }
+
+    /// One operation moved from state `from` to `to` (None: it did not exist / was removed).
+    fn moved(&mut self, from: Option<OutboxState>, to: Option<OutboxState>, o: &OutboxRow) {
+        for (state, sign) in [(from, -1), (to, 1)] {
+            match state {
+                Some(OutboxState::Pending) => {
+                    let e = self.pending.entry(o.currency.clone()).or_default();
+                    e.0 += sign;
+                    e.1 = e.1.saturating_add(sign * o.amount);
+                    if e.0 == 0 {
+                        self.pending.remove(&o.currency);
+                    }
+                }
+                Some(OutboxState::NeedsAttention) => self.needs_attention += sign,
+                _ => {}
+            }
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
     #[error("the outbox is full: {0}; nothing was queued — wait until Klarna is reachable again")]
@@ -308,8 +374,8 @@ impl Db {
         let now = Utc::now();
         let key = uuid::Uuid::new_v4().to_string();
         let corr = uuid::Uuid::new_v4().simple().to_string();
-        let result = self.write(|w| {
-            let s = summary_in(&w.tx, limits, now)?;
+        let result = self.write_outbox(|w, totals| {
+            let s = summary_in(&w.tx, totals, limits, now)?;
             let total = s.pending_totals.get(&op.currency).copied().unwrap_or(0);
             let max_total = limits.max_total.get(&op.currency).copied().unwrap_or(limits.default_max_total);
             let refuse = if s.pending + 1 > limits.max_count {
@@ -333,6 +399,7 @@ impl Db {
             )?;
             let id = w.tx.last_insert_rowid();
             let o = w.tx.prepare_cached(&format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1"))?.query_row([id], row)?;
+            totals.moved(None, Some(OutboxState::Pending), &o);
             with(w, &o)?;
             let mut e = entry(JournalKind::OutboxQueued, &o, &op.operator, serde_json::json!({}));
             e.sale_id = op.sale_id.clone();
@@ -346,7 +413,41 @@ impl Db {
     }
 
     pub fn outbox_summary(&self, limits: &OutboxLimits) -> Result<OutboxSummary, StoreError> {
-        summary_in(&self.conn, limits, Utc::now())
+        let mut cache = self.outbox_totals.borrow_mut();
+        let totals = Totals::current(&self.conn, cache.take())?;
+        let s = summary_in(&self.conn, &totals, limits, Utc::now());
+        *cache = Some(totals);
+        s
+    }
+
+    /// Runs `f` in one write transaction with the outbox totals as of its snapshot; `f` updates
+    /// them for every outbox row it moves, and they are kept when it commits. When `f` fails the
+    /// transaction rolls back to that snapshot, so the totals read at its start stay true; when
+    /// the commit itself fails they are counted again next time.
+    fn write_outbox<T>(
+        &mut self,
+        f: impl FnOnce(&mut WriteTx<'_>, &mut Totals) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let cached = self.outbox_totals.get_mut().take();
+        let (mut before, mut rolled_back) = (None, false);
+        let r = self.write(|w| {
+            let mut totals = Totals::current(&w.tx, cached)?;
+            before = Some(totals.clone());
+            let v = f(w, &mut totals).inspect_err(|_| rolled_back = true)?;
+            Ok((v, totals))
+        });
+        match r {
+            Ok((v, totals)) => {
+                *self.outbox_totals.get_mut() = Some(totals);
+                Ok(v)
+            }
+            Err(e) => {
+                if rolled_back {
+                    *self.outbox_totals.get_mut() = before;
+                }
+                Err(e)
+            }
+        }
     }
 
     pub fn outbox_list(
@@ -417,7 +518,7 @@ impl Db {
         operator: &str,
         note: &str,
     ) -> Result<OutboxRow, StoreError> {
-        self.write(|w| {
+        self.write_outbox(|w, totals| {
             let o =
                 w.tx.query_row(
                     &format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1"),
@@ -432,15 +533,16 @@ impl Db {
                     o.state
                 )));
             }
-            let (state, action) = if retry {
-                ("pending", "retry")
+            let (state, action, to) = if retry {
+                ("pending", "retry", OutboxState::Pending)
             } else {
-                ("resolved", "dismiss")
+                ("resolved", "dismiss", OutboxState::Resolved)
             };
             w.tx.prepare_cached(
                 "UPDATE outbox SET state = ?2, attempts = 0, next_attempt_at = ?3 WHERE id = ?1",
             )?
             .execute(params![id, state, ts(Utc::now())])?;
+            totals.moved(Some(OutboxState::NeedsAttention), Some(to), &o);
             w.journal(entry(
                 JournalKind::OutboxResolved,
                 &o,
@@ -461,7 +563,7 @@ impl Db {
         limits: &OutboxLimits,
     ) -> Result<(), StoreError> {
         let now = Utc::now();
-        self.write(|w| {
+        self.write_outbox(|w, totals| {
           for (o, outcome) in results {
             // Only a pending row can move: a manager may have acted meanwhile.
             let state: String = w.tx.prepare_cached("SELECT state FROM outbox WHERE id = ?1")?.query_row([o.id], |r| r.get(0))?;
@@ -473,12 +575,14 @@ impl Db {
                     w.tx.prepare_cached("UPDATE outbox SET state = 'sent', sent_at = ?2, attempts = attempts + 1, result = ?3,
                          error_code = NULL, error_message = NULL WHERE id = ?1")?.execute(params![o.id, ts(now), result.to_string()],
                     )?;
+                    totals.moved(Some(OutboxState::Pending), Some(OutboxState::Sent), o);
                     w.journal(entry(JournalKind::OutboxSent, o, "kassa", serde_json::json!({"attempts": o.attempts + 1})))?;
                 }
                 Outcome::Final { code, message } => {
                     w.tx.prepare_cached("UPDATE outbox SET state = 'needs_attention', attempts = attempts + 1, error_code = ?2,
                          error_message = ?3 WHERE id = ?1")?.execute(params![o.id, code, message],
                     )?;
+                    totals.moved(Some(OutboxState::Pending), Some(OutboxState::NeedsAttention), o);
                     w.journal(entry(JournalKind::OutboxNeedsAttention, o, "kassa",
                         serde_json::json!({"error_code": code, "error_message": message})))?;
                 }
@@ -507,30 +611,20 @@ impl Db {
 
 fn summary_in(
     conn: &rusqlite::Connection,
+    totals: &Totals,
     limits: &OutboxLimits,
     now: DateTime<Utc>,
 ) -> Result<OutboxSummary, StoreError> {
-    // Counts and totals come from `outbox_totals` (kept by triggers), the oldest is the first
-    // pending row from the low-water mark: this runs on every enqueue, so it reads a few rows
-    // however long the queue is.
-    let mut pending = 0;
-    let mut needs_attention = 0;
-    let mut pending_totals = BTreeMap::new();
-    let mut st = conn.prepare_cached(
-        "SELECT state, currency, count, total FROM outbox_totals
-         WHERE state IN ('pending', 'needs_attention') AND count > 0",
-    )?;
-    let mut rows = st.query([])?;
-    while let Some(r) = rows.next()? {
-        let (state, currency, count, total): (String, String, i64, i64) =
-            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
-        if state == "pending" {
-            pending += count;
-            pending_totals.insert(currency, total);
-        } else {
-            needs_attention += count;
-        }
-    }
+    // Counts and totals are kept in memory (`Totals`), the oldest is the first pending row from
+    // the low-water mark: this runs on every enqueue, so it reads one row however long the
+    // queue is.
+    let pending = totals.pending.values().map(|(count, _)| count).sum();
+    let needs_attention = totals.needs_attention;
+    let pending_totals: BTreeMap<String, i64> = totals
+        .pending
+        .iter()
+        .map(|(currency, (_, total))| (currency.clone(), *total))
+        .collect();
     let oldest: Option<String> = conn
         .prepare_cached(
             "SELECT created_at FROM outbox
@@ -1080,5 +1174,113 @@ mod tests {
         // The mark did move both ways, so both were checked.
         assert!(lows.windows(2).any(|w| w[1] > w[0]), "raised: {lows:?}");
         assert!(lows.windows(2).any(|w| w[1] < w[0]), "lowered: {lows:?}");
+    }
+
+    /// The totals every enqueue checks its limits against are kept in memory; after any mix of
+    /// enqueues (some refused by a limit, so rolled back), sends, failures, manager actions and
+    /// a write by another connection, they equal a count of the table itself.
+    #[test]
+    fn the_totals_kept_in_memory_equal_a_count_of_the_queue() {
+        let (dir, mut db) = db();
+        let limits = OutboxLimits {
+            max_count: 10_000,
+            max_total: BTreeMap::from([("EUR".to_string(), 3_000)]),
+            ..Default::default()
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let far = Utc::now() + chrono::Duration::days(400);
+        let counted = |db: &Db| -> (i64, i64, BTreeMap<String, i64>) {
+            let q = |sql: &str| -> i64 { db.conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+            let mut st = db
+                .conn
+                .prepare("SELECT currency, SUM(amount) FROM outbox WHERE state = 'pending' GROUP BY currency")
+                .unwrap();
+            let totals = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            (
+                q("SELECT COUNT(*) FROM outbox WHERE state = 'pending'"),
+                q("SELECT COUNT(*) FROM outbox WHERE state = 'needs_attention'"),
+                totals,
+            )
+        };
+        let (mut refused, mut resolved) = (0, 0);
+        for round in 0..40 {
+            for _ in 0..rng.random_range(0..6) {
+                let mut op = refund(rng.random_range(1..900));
+                op.currency = ["SEK", "EUR"][rng.random_range(0..2)].into();
+                op.transaction_id =
+                    format!("krn:payment:eu1:transaction:{}", rng.random_range(0..5));
+                match db.enqueue(&op, &limits, None) {
+                    Ok(_) => {}
+                    Err(OutboxError::LimitReached(_)) => refused += 1,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            let outcomes: Vec<(OutboxRow, Outcome)> = db
+                .outbox_due(far, 10_000)
+                .unwrap()
+                .into_iter()
+                .filter_map(|o| match rng.random_range(0..4) {
+                    0 => Some((o, Outcome::Sent(serde_json::json!({})))),
+                    1 => Some((
+                        o,
+                        Outcome::Final {
+                            code: "X".into(),
+                            message: "no".into(),
+                        },
+                    )),
+                    2 => Some((
+                        o,
+                        Outcome::Retry {
+                            after: None,
+                            maybe_applied: false,
+                            error: "5xx".into(),
+                        },
+                    )),
+                    _ => None,
+                })
+                .collect();
+            db.outbox_record(&outcomes, &limits).unwrap();
+            if round % 3 == 2 {
+                let stuck: Option<i64> = db
+                    .conn
+                    .query_row(
+                        "SELECT id FROM outbox WHERE state = 'needs_attention' ORDER BY id",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .unwrap();
+                if let Some(id) = stuck {
+                    db.outbox_resolve(id, round % 2 == 0, "mia", "").unwrap();
+                    resolved += 1;
+                }
+                // Resolving what is not waiting for a manager is refused and changes nothing.
+                assert!(db.outbox_resolve(1, true, "mia", "").is_err() || round == 2);
+            }
+            if round == 20 {
+                // Another connection (a CLI on the same file) dismisses every failure.
+                rusqlite::Connection::open(dir.path().join("k.db"))
+                    .unwrap()
+                    .execute(
+                        "UPDATE outbox SET state = 'resolved' WHERE state = 'needs_attention'",
+                        [],
+                    )
+                    .unwrap();
+            }
+            let s = db.outbox_summary(&limits).unwrap();
+            assert_eq!(
+                (s.pending, s.needs_attention, s.pending_totals),
+                counted(&db),
+                "round {round}"
+            );
+        }
+        assert!(
+            refused > 0 && resolved > 0,
+            "refused {refused}, resolved {resolved}"
+        );
     }
 }

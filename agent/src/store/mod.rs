@@ -48,6 +48,9 @@ pub struct Db {
     pub(crate) conn: Connection,
     /// Identifies this till in every journal row.
     pub(crate) terminal_id: String,
+    /// The outbox's running totals, kept here rather than in a table every enqueue would write
+    /// (see `outbox::Totals`).
+    pub(crate) outbox_totals: std::cell::RefCell<Option<crate::outbox::Totals>>,
 }
 
 /// Cheap, cloneable async handle to the database owner thread.
@@ -273,6 +276,7 @@ impl Db {
         Ok(Db {
             conn,
             terminal_id: terminal_id.to_string(),
+            outbox_totals: Default::default(),
         })
     }
 
