@@ -8,7 +8,8 @@ mod schema;
 mod text;
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Duration;
 
@@ -69,16 +70,13 @@ impl Store {
     fn spawn(mut db: Db) -> Store {
         let (tx, rx) = mpsc::channel::<Job>();
         let checkpoints = Checkpointer::start(&db);
-        if checkpoints.is_some()
-            && let Err(e) = db
-                .conn
-                .pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)
-        {
-            tracing::warn!(error = %e, "keeping SQLite's checkpoint interval");
-        }
         thread::Builder::new()
             .name("kassa-db".into())
             .spawn(move || {
+                if let Some(c) = &checkpoints {
+                    CHECKPOINTER.with(|l| l.set(c.link.clone())).ok();
+                    db.conn.wal_hook(Some(after_commit));
+                }
                 // Work that can wait (indexing the journal, checkpointing the WAL) is done once
                 // no job has come for IDLE: never between a payment's writes.
                 let mut behind = true;
@@ -146,67 +144,101 @@ impl Store {
 
 /// How long the database thread waits without a job before doing deferred work.
 const IDLE: Duration = Duration::from_millis(100);
-/// How often the checkpointer looks at the WAL's size while the database thread is busy.
-const CHECKPOINT_LOOK_EVERY: Duration = Duration::from_millis(100);
-/// Under sustained writing (an outbox drain), a checkpoint as soon as the WAL file would grow by
-/// this much (SQLite's own default interval, 1,000 pages): commits then keep overwriting the
-/// file's blocks instead of extending it (an fsync that extends a file also commits its
-/// metadata, which made commits twice as slow), and checkpoints stay rare.
-const CHECKPOINT_WAL_GROWTH: u64 = 4 << 20;
-/// SQLite's own checkpoint, run inside whichever commit crosses this many WAL pages, is only a
-/// backstop for a stalled checkpointer: at its default (1,000) it landed in 1 % of commits.
-const WAL_BACKSTOP_PAGES: i64 = 16_000;
+/// Under sustained writing (an outbox drain), the database thread asks for a checkpoint once the
+/// WAL holds this many pages (SQLite's own default interval). The WAL then restarts from its
+/// beginning and commits keep overwriting the file's blocks: an fsync that extends a file also
+/// commits its metadata and cost twice as much (a trigger on the file's growth instead let the
+/// log outgrow the file every cycle).
+const CHECKPOINT_PAGES: i32 = 1_000;
+/// A checkpoint inside whichever commit crosses this many WAL pages. The log restarts only once
+/// a checkpoint has copied all of it, which the background checkpointer never manages while the
+/// writer outruns it (commits back to back); then the writer finishes the job itself, copying
+/// only the tail the background has not, and the background stays out of its way meanwhile
+/// (two checkpoints at once: one is refused as busy). SQLite's own checkpoint, the same thing at
+/// 1,000 pages, landed in 1 % of commits.
+const WAL_BACKSTOP_PAGES: i32 = 2 * CHECKPOINT_PAGES;
+
+/// What the database thread's WAL hook shares with its checkpointer.
+#[derive(Clone)]
+struct CheckpointLink {
+    wake: mpsc::Sender<()>,
+    /// The writer checkpoints itself (the log passed the backstop): the background waits.
+    writer_checkpoints: Arc<AtomicBool>,
+}
+
+thread_local! {
+    /// The checkpointer of the database whose owner thread this is: a thread-local because
+    /// SQLite's WAL hook is a plain function, and each `Store` commits on its own thread.
+    static CHECKPOINTER: std::cell::OnceCell<CheckpointLink> = const { std::cell::OnceCell::new() };
+}
+
+/// SQLite's WAL hook on the database thread's connection, called after every commit with the
+/// pages the WAL now holds. It takes the place of SQLite's autocheckpoint (which is this same
+/// hook): past `CHECKPOINT_PAGES` it wakes the checkpointer, past the backstop it checkpoints.
+fn after_commit(wal: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
+    CHECKPOINTER.with(|c| {
+        let Some(c) = c.get() else { return };
+        c.writer_checkpoints
+            .store(pages >= WAL_BACKSTOP_PAGES, Ordering::Relaxed);
+        if (CHECKPOINT_PAGES..WAL_BACKSTOP_PAGES).contains(&pages) {
+            let _ = c.wake.send(());
+        }
+    });
+    if pages >= WAL_BACKSTOP_PAGES {
+        // As SQLite's own hook does, a failed (busy) checkpoint is not the commit's error: the
+        // commit has happened, and the next one tries again.
+        let _ = wal.checkpoint();
+    }
+    Ok(())
+}
 
 /// A thread with its own connection that checkpoints the WAL in the background (PASSIVE: it
 /// never blocks the writer), so a commit never pays for copying pages into the database file.
-/// It checkpoints when the database thread has gone idle (`now`), so its fsync of the database
-/// file does not land on a cashier's commit either, and under sustained writing whenever the
-/// WAL file would otherwise grow.
+/// The database thread wakes it when it has gone idle, so its fsync of the database file does
+/// not land on a cashier's commit either, and under sustained writing whenever the WAL has
+/// reached `CHECKPOINT_PAGES`.
 struct Checkpointer {
-    wake: mpsc::Sender<()>,
+    link: CheckpointLink,
 }
 
 impl Checkpointer {
     fn start(db: &Db) -> Option<Checkpointer> {
         let path = db.conn.path().filter(|p| !p.is_empty())?.to_string();
         let (wake, woken) = mpsc::channel::<()>();
+        let writer_checkpoints = Arc::new(AtomicBool::new(false));
+        let writer = writer_checkpoints.clone();
         let spawned = thread::Builder::new()
             .name("kassa-checkpoint".into())
             .spawn(move || {
                 let conn = match Connection::open(&path).and_then(|c| configure(&c).map(|()| c)) {
                     Ok(c) => c,
                     Err(e) => {
-                        tracing::warn!(error = %e, "no background checkpoints; SQLite's own will run");
+                        tracing::warn!(error = %e, "no background checkpoints; commits checkpoint past the backstop");
                         return;
                     }
                 };
-                let wal = format!("{path}-wal");
-                let wal_len = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
-                let mut checked_at = wal_len();
-                loop {
-                    // Dropping the sender (the database thread ends) stops this thread.
-                    match woken.recv_timeout(CHECKPOINT_LOOK_EVERY) {
-                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                        Err(mpsc::RecvTimeoutError::Timeout)
-                            if wal_len() < checked_at + CHECKPOINT_WAL_GROWTH =>
-                        {
-                            continue;
-                        }
-                        _ => {}
-                    }
+                // Dropping the senders (the database thread ends) stops this thread.
+                while woken.recv().is_ok() {
                     while woken.try_recv().is_ok() {}
+                    if writer.load(Ordering::Relaxed) {
+                        continue;
+                    }
                     if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                         tracing::debug!(error = %e, "checkpoint skipped");
                     }
-                    checked_at = wal_len();
                 }
             });
-        spawned.ok().map(|_| Checkpointer { wake })
+        spawned.ok().map(|_| Checkpointer {
+            link: CheckpointLink {
+                wake,
+                writer_checkpoints,
+            },
+        })
     }
 
     /// The database thread is idle: checkpoint now.
     fn now(&self) {
-        let _ = self.wake.send(());
+        let _ = self.link.wake.send(());
     }
 }
 
@@ -338,4 +370,45 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
 pub struct WriteTx<'a> {
     pub(crate) tx: rusqlite::Transaction<'a>,
     terminal_id: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Under sustained writing (an outbox drain) the WAL is checkpointed as it reaches
+    /// `CHECKPOINT_PAGES` and its file is then reused from the start: the file stays near that
+    /// size rather than growing with what is written, since every commit that extends the file
+    /// made its fsync twice as slow.
+    #[tokio::test]
+    async fn sustained_writing_reuses_the_wal_file_instead_of_growing_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        let store = Store::open(&path, "till-1").unwrap();
+        const COMMITS: usize = 5_000;
+        for i in 0..COMMITS {
+            store
+                .call(move |db| {
+                    // Relaxed: this is about the log's size, not about waiting for the disk.
+                    db.write_relaxed(|w| {
+                        let mut e = JournalEntry::new(JournalKind::LineAdded, "ann");
+                        e.detail = serde_json::json!({"line": i, "note": "x".repeat(500)});
+                        w.journal(e)
+                    })
+                })
+                .await
+                .unwrap();
+        }
+        // Every commit wrote at least one page (4,096 bytes and a 24-byte frame header).
+        let written = COMMITS as u64 * 4120;
+        let wal = std::fs::metadata(dir.path().join("k.db-wal"))
+            .unwrap()
+            .len();
+        assert!(
+            wal < written / 2,
+            "the WAL file is {wal} bytes after at least {written} bytes were written"
+        );
+        let report = store.call(|db| db.verify_journal()).await.unwrap();
+        assert_eq!((report.rows, report.first_broken), (COMMITS as i64, None));
+    }
 }
