@@ -196,6 +196,11 @@ pub struct OutboxSummary {
     pub pending_totals: BTreeMap<String, i64>,
     /// The highest use of any limit, in percent.
     pub fullest_limit_percent: i64,
+    /// Payment requests the till abandoned whose cancel Klarna has not confirmed yet. Each waits
+    /// on its payment attempt, whose follower retries it (see ARCHITECTURE), not in this queue;
+    /// counted here so staff see everything that waits for Klarna. No limit applies: a cashier
+    /// can always abandon a sale.
+    pub cancels_waiting: i64,
     pub alert: bool,
 }
 
@@ -657,9 +662,18 @@ fn summary_in(
                 .unwrap_or(limits.default_max_total),
         ));
     }
+    // INDEXED BY: the partial index holds only the waiting ones; the planner would otherwise
+    // walk every canceled attempt ever made through the index on state.
+    let cancels_waiting = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM payment_attempts INDEXED BY attempts_cancel_waiting
+             WHERE state IN ('canceled', 'expired') AND cancel_confirmed = 0",
+        )?
+        .query_row([], |r| r.get(0))?;
     Ok(OutboxSummary {
         pending,
         needs_attention,
+        cancels_waiting,
         oldest_pending_at: oldest,
         oldest_pending_age_secs: age,
         pending_totals,

@@ -262,7 +262,9 @@ pub fn status_bar(status: &KlarnaStatus, devices: &[DeviceStatus]) -> StatusBarM
             KlarnaState::Degraded => KlarnaHealth::Degraded,
             KlarnaState::Offline => KlarnaHealth::Offline,
         },
-        pending_operations: u32::try_from(status.outbox.pending).unwrap_or(0),
+        // A cancel Klarna has yet to confirm waits to be sent as much as a queued refund.
+        pending_operations: u32::try_from(status.outbox.pending + status.outbox.cancels_waiting)
+            .unwrap_or(0),
         operations_need_attention: u32::try_from(status.outbox.needs_attention).unwrap_or(0),
         device_problems: devices.iter().filter_map(device_problem).collect(),
         maintenance_window: status.maintenance.as_ref().map(maintenance_text),
@@ -1427,6 +1429,7 @@ mod tests {
                 pending_totals: Default::default(),
                 fullest_limit_percent: 0,
                 alert: false,
+                cancels_waiting: 0,
             },
         }
     }
@@ -1454,6 +1457,10 @@ mod tests {
         assert_eq!(bar.klarna, KlarnaHealth::Offline);
         assert_eq!(bar.pending_operations, 2);
         assert_eq!(bar.operations_need_attention, 1);
+        // A payment request's cancel that Klarna has not confirmed also waits to be sent.
+        let mut status = klarna(KlarnaState::Offline, 2, 1);
+        status.outbox.cancels_waiting = 1;
+        assert_eq!(status_bar(&status, &[]).pending_operations, 3);
         assert_eq!(
             bar.device_problems,
             vec!["Printer: out of paper".to_string()]

@@ -260,7 +260,7 @@ async fn an_abandoned_sale_is_never_charged_even_if_the_customer_approves_later(
     let rid = request_id(&attempt);
     // The cancel cannot reach Klarna for a while.
     till.sandbox
-        .fault(Some("cancel_request"), Fault::Reset, Some(3));
+        .fault(Some("cancel_request"), Fault::Reset, None);
     let (status, v) = till
         .post(
             &format!("/v1/sales/{sale}/cancel"),
@@ -269,10 +269,14 @@ async fn an_abandoned_sale_is_never_charged_even_if_the_customer_approves_later(
         .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["state"], "abandoned");
-    // Meanwhile the customer approves on their phone.
+    // Staff see the cancel waiting for Klarna.
+    let (_, health) = till.get("/health").await;
+    assert_eq!(health["klarna"]["outbox"]["cancels_waiting"], 1, "{health}");
+    // Meanwhile the customer approves on their phone; then Klarna is reachable again.
     till.sandbox
         .customer(&rid, CustomerAction::Approve)
         .unwrap();
+    till.sandbox.clear_faults();
     let v = till
         .wait_sale(&sale, "the abandoned payment to be settled", |v| {
             last_payment(v)["cancel_confirmed"] == true
@@ -300,6 +304,8 @@ async fn an_abandoned_sale_is_never_charged_even_if_the_customer_approves_later(
             .await
             .contains(&"completed_after_abandon".to_string())
     );
+    let (_, health) = till.get("/health").await;
+    assert_eq!(health["klarna"]["outbox"]["cancels_waiting"], 0, "{health}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -92,12 +92,13 @@ pub fn outbox(cmd: OutboxCommand) -> anyhow::Result<ExitCode> {
             let state = state.as_deref().map(parse_state).transpose()?;
             let s = db.outbox_summary(&cfg.outbox)?;
             println!(
-                "pending {} (oldest {}), needs attention {}, fullest limit {} %{}",
+                "pending {} (oldest {}), needs attention {}, payment cancels waiting {}, fullest limit {} %{}",
                 s.pending,
                 s.oldest_pending_age_secs
                     .map(|a| format!("{a} s ago"))
                     .unwrap_or_else(|| "-".into()),
                 s.needs_attention,
+                s.cancels_waiting,
                 s.fullest_limit_percent,
                 if s.alert { "  ALERT" } else { "" }
             );

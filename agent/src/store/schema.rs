@@ -13,6 +13,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V7_JOURNAL_LOOKUP),
         M::up(V8_OUTBOX_QUEUE),
         M::up(V9_OUTBOX_TOTALS_IN_MEMORY),
+        M::up(V10_CANCELS_WAITING),
     ])
 }
 
@@ -444,6 +445,14 @@ DROP TABLE outbox_totals;
 -- Counting the operations that wait for a manager (when the totals are counted anew) reads
 -- these few rows, not the whole outbox; an enqueue (state 'pending') never writes this index.
 CREATE INDEX outbox_attention ON outbox(state) WHERE state = 'needs_attention';
+"#;
+
+/// The abandoned payment requests whose cancel Klarna has not confirmed, counted for staff with
+/// the outbox (`OutboxSummary::cancels_waiting`). Partial: an attempt enters it only when the till
+/// abandons it, never on the payment path.
+const V10_CANCELS_WAITING: &str = r#"
+CREATE INDEX attempts_cancel_waiting ON payment_attempts(updated_at)
+    WHERE state IN ('canceled', 'expired') AND cancel_confirmed = 0;
 "#;
 
 #[cfg(test)]
