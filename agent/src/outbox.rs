@@ -422,7 +422,17 @@ impl Db {
         let totals = Totals::current(&self.conn, cache.take())?;
         let s = summary_in(&self.conn, &totals, limits, Utc::now());
         *cache = Some(totals);
-        s
+        let mut s = s?;
+        // INDEXED BY: the partial index holds only the waiting ones; the planner would otherwise
+        // walk every canceled attempt ever made through the index on state.
+        s.cancels_waiting = self
+            .conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM payment_attempts INDEXED BY attempts_cancel_waiting
+                 WHERE state IN ('canceled', 'expired') AND cancel_confirmed = 0",
+            )?
+            .query_row([], |r| r.get(0))?;
+        Ok(s)
     }
 
     /// Runs `f` in one write transaction with the outbox totals as of its snapshot; `f` updates
@@ -662,18 +672,11 @@ fn summary_in(
                 .unwrap_or(limits.default_max_total),
         ));
     }
-    // INDEXED BY: the partial index holds only the waiting ones; the planner would otherwise
-    // walk every canceled attempt ever made through the index on state.
-    let cancels_waiting = conn
-        .prepare_cached(
-            "SELECT COUNT(*) FROM payment_attempts INDEXED BY attempts_cancel_waiting
-             WHERE state IN ('canceled', 'expired') AND cancel_confirmed = 0",
-        )?
-        .query_row([], |r| r.get(0))?;
     Ok(OutboxSummary {
         pending,
         needs_attention,
-        cancels_waiting,
+        // Counted by `Db::outbox_summary`, for staff; no limit depends on it.
+        cancels_waiting: 0,
         oldest_pending_at: oldest,
         oldest_pending_age_secs: age,
         pending_totals,

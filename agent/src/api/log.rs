@@ -133,9 +133,12 @@ fn store_err(e: StoreError) -> ApiError {
 }
 
 /// Indexes the journal rows the idle indexer has not reached yet, so a filter can use the
-/// indexes (the log is correct without them, only slower).
+/// indexes (the log is correct without them, only slower, so a failure, e.g. another process
+/// holding the write lock, does not fail the read).
 fn catch_up(db: &mut crate::store::Db) -> Result<(), crate::store::LogError> {
-    db.index_journal(None)?;
+    if let Err(e) = db.index_journal(None) {
+        tracing::warn!(error = %e, "log read with the journal's tail unindexed");
+    }
     Ok(())
 }
 

@@ -552,8 +552,9 @@ impl Db {
         let before = before.unwrap_or(i64::MAX);
         // Rows are indexed after their commit (store/text.rs): the indexed ones are found through
         // the indexes, the tail after the watermark by reading it. Callers that can write run
-        // `Db::index_journal` first, so the tail is usually empty.
-        let upto = self.journal_indexed_upto()?;
+        // `Db::index_journal` first, so the tail is usually empty. The watermark is read inside
+        // the page's own statement: read separately, an indexing commit in between (another
+        // process) would count its rows twice against the limit and end the log early.
         let mut params: Vec<Box<dyn ToSql>> = Vec::new();
         let (_, _, tail) = filter.sql(Rows::Tail, &mut params);
         let (from, key, clause) = filter.sql(Rows::Indexed, &mut params);
@@ -561,8 +562,6 @@ impl Db {
         let before_p = params.len();
         params.push(Box::new(limit as i64));
         let limit_p = params.len();
-        params.push(Box::new(upto));
-        let upto_p = params.len();
         let cols = COLUMNS
             .split(',')
             .map(|c| format!("j.{}", c.trim()))
@@ -584,7 +583,8 @@ impl Db {
                 "SELECT {cols}, {STATE} FROM journal j WHERE j.seq IN (
                      SELECT seq FROM (
                          SELECT j.seq AS seq FROM journal j
-                         WHERE j.seq > ?{upto_p} AND j.seq < ?{before_p} AND {tail}
+                         WHERE j.seq > (SELECT upto FROM journal_indexed)
+                           AND j.seq < ?{before_p} AND {tail}
                          UNION ALL
                          SELECT seq FROM (SELECT {key} AS seq FROM {from}
                              WHERE {clause} AND {key} < ?{before_p}

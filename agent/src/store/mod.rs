@@ -13,7 +13,7 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 pub use journal::{JournalEntry, JournalKind, JournalRow, VerifyReport};
@@ -236,8 +236,10 @@ impl Checkpointer {
         })
     }
 
-    /// The database thread is idle: checkpoint now.
+    /// The database thread is idle: checkpoint now (it is not checkpointing itself, whatever
+    /// its last commit's hook said).
     fn now(&self) {
+        self.link.writer_checkpoints.store(false, Ordering::Relaxed);
         let _ = self.link.wake.send(());
     }
 }
@@ -291,17 +293,9 @@ impl Db {
         let mut conn = Connection::open(path)?;
         configure(&conn)?;
         // Migrations that rebuild a table others reference run with foreign keys off (SQLite's
-        // own procedure for it); every reference is checked before they are back on.
+        // own procedure for it); each such migration checks every reference before it commits.
         conn.pragma_update(None, "foreign_keys", "OFF")?;
         schema::migrations().to_latest(&mut conn)?;
-        let broken: Option<String> = conn
-            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
-            .optional()?;
-        if let Some(table) = broken {
-            return Err(StoreError::Invalid(format!(
-                "the database has rows in {table} whose references are missing"
-            )));
-        }
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Every hot statement is cached; the default (16) is fewer than the payment path uses.
         conn.set_prepared_statement_cache_capacity(128);

@@ -9,9 +9,9 @@ pub fn migrations() -> Migrations<'static> {
         M::up(crate::outbox::MIGRATION),
         M::up(crate::returns::MIGRATION),
         M::up(V5_WRITE_PATH),
-        M::up(V6_PAYMENT_DRAFTS),
+        M::up(V6_PAYMENT_DRAFTS).foreign_key_check(),
         M::up(V7_JOURNAL_LOOKUP),
-        M::up(V8_OUTBOX_QUEUE),
+        M::up(V8_OUTBOX_QUEUE).foreign_key_check(),
         M::up(V9_OUTBOX_TOTALS_IN_MEMORY),
         M::up(V10_CANCELS_WAITING),
     ])
@@ -460,6 +460,43 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         super::migrations().validate().unwrap();
+    }
+
+    /// A rebuild that would leave a reference dangling is refused whole: the database stays at
+    /// the version before it, and opening it says why.
+    #[test]
+    fn an_upgrade_over_a_broken_reference_is_refused_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        {
+            let mut conn = rusqlite::Connection::open(&path).unwrap();
+            crate::store::configure(&conn).unwrap();
+            super::migrations().to_version(&mut conn, 5).unwrap();
+            conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+            conn.execute(
+                "INSERT INTO payment_attempts (id, sale_id, state, amount, currency,
+                     correlation_id, authorize_key, finalize_key, authorize_body, deadline_at,
+                     created_at, updated_at)
+                 VALUES ('a1', 'no-such-sale', 'failed', 100, 'SEK', 'c', 'k1', 'k2', '{}',
+                     'x', 'x', 'x')",
+                [],
+            )
+            .unwrap();
+        }
+        let err = crate::store::Db::open(&path, "till-1").err().unwrap();
+        assert!(
+            err.to_string().to_lowercase().contains("foreign key"),
+            "{err}"
+        );
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 5);
+        let attempts: i64 = conn
+            .query_row("SELECT COUNT(*) FROM payment_attempts", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(attempts, 1);
     }
 
     /// A till upgraded with a queue, a return that points into it and a sale being paid keeps

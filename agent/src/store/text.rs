@@ -31,14 +31,6 @@ impl Db {
             )?
             .query_row([], |r| r.get(0))?)
     }
-
-    /// The last journal row the derived indexes hold; rows after it are read from the journal.
-    pub fn journal_indexed_upto(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT upto FROM journal_indexed")?
-            .query_row([], |r| r.get(0))?)
-    }
 }
 
 impl WriteTx<'_> {
