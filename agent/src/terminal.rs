@@ -305,6 +305,19 @@ impl Terminal {
 
     /// Resumes every attempt that was in flight, or canceled without Klarna's confirmation.
     async fn recover(&self) -> Result<(), TerminalError> {
+        // A draft left by the last run may have been sent just before a power cut lost the
+        // commit that recorded it: it is retired (cancelled at Klarna) if the sale moves on.
+        let marked = self
+            .inner
+            .store
+            .call(|db| db.mark_drafts_maybe_sent(None))
+            .await?;
+        if marked > 0 {
+            tracing::info!(
+                drafts = marked,
+                "payment drafts from the last run may have been sent"
+            );
+        }
         let unsettled = self.inner.store.call(|db| db.unsettled_attempts()).await?;
         for a in unsettled {
             tracing::info!(attempt = %a.id, state = a.state.as_str(), "resuming payment after restart");
@@ -369,6 +382,14 @@ impl Terminal {
         let t = self.clone();
         let rt = tokio::runtime::Handle::current();
         move |sale: SaleView| {
+            // An attempt still owed a cancel needs a follower: a retired draft (see
+            // `WriteTx::retire_draft`) gets its first here. Followed ones are left alone.
+            for a in &sale.payments {
+                if a.state.is_final() && !a.cancel_confirmed {
+                    let _entered = rt.enter();
+                    t.spawn_follower(a.id.clone());
+                }
+            }
             {
                 let mut last = t.inner.published.lock().unwrap_or_else(|e| e.into_inner());
                 if last.get(&sale.sale.id) == Some(&sale) {
@@ -588,7 +609,10 @@ impl Terminal {
         let draft = db.payment_draft(sale_id)?;
         let mut attempt =
             self.new_attempt(&view, corr, &opts, draft.as_ref().map(|d| &*d.attempt_id))?;
-        let prepared = draft.as_ref().is_some_and(|d| d.matches(&attempt));
+        // A customer's scanned token travels as a header the draft does not hold: such a press
+        // is not replayed from the draft, so a key is only ever sent one way.
+        let prepared = opts.interoperability_token.is_none()
+            && draft.as_ref().is_some_and(|d| d.matches(&attempt));
         if draft.is_some() && !prepared {
             attempt = self.new_attempt(&view, corr, &opts, None)?;
         }
@@ -616,6 +640,12 @@ impl Terminal {
             db.write(write)
         };
         if let Err(e) = stored {
+            if prepared {
+                // The request may already be on its way under the draft's key.
+                if let Err(e) = db.mark_drafts_maybe_sent(Some(sale_id)) {
+                    tracing::error!(error = %e, sale = sale_id, "cannot mark the sale's payment draft as maybe sent");
+                }
+            }
             if scanned {
                 // The scanned customer code is kept for the next try.
                 *self
@@ -651,7 +681,8 @@ impl Terminal {
     /// nothing to prepare), after a write that left it open without a payment in flight.
     fn redraft(&self, w: &mut WriteTx<'_>, sale_id: &str) -> Result<(), StoreError> {
         let view = w.sale(sale_id)?;
-        w.put_draft(sale_id, self.draft_for(&view).as_ref())
+        w.put_draft(sale_id, self.draft_for(&view).as_ref())?;
+        Ok(())
     }
 
     /// The attempt for `view`: ids (fresh, or the draft's `id`), idempotency keys derived from

@@ -402,6 +402,78 @@ async fn a_payment_start_lost_in_a_power_cut_is_replayed_from_the_sales_draft() 
 /// The draft is what a press without options would send; a press with interoperability data
 /// sends something else, so it gets fresh keys (committed durably before its request) and
 /// leaves the draft's keys unused. A cancel prepares the next press again.
+/// The same power cut, but the cashier then changes the sale instead of pressing Pay again: the
+/// request that went out before the cut is not left for the customer to complete. The draft
+/// that may have been sent becomes a payment owed a cancel, and the till cancels it at Klarna
+/// (learning the request by replaying the draft's key); the sale's next payment is a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_start_lost_in_a_power_cut_is_canceled_at_klarna_when_the_sale_changes() {
+    let mut till = Till::start().await;
+    let sale = till.open_sale().await;
+    let data = till.cfg.data_dir.clone();
+    let before_press = till.dir.path().join("before-press");
+    till.agent = None;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    copy_db(&data, &before_press);
+    till.restart().await;
+
+    let (status, first) = till.start_payment(&sale).await;
+    assert_eq!(status, 201, "{first}");
+    let rid = request_id(&first);
+    till.agent = None;
+    till.sandbox.customer(&rid, CustomerAction::Open).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    copy_db(&before_press, &data);
+    till.restart().await;
+
+    // The customer wants one more thing.
+    let (status, v) = till
+        .post(
+            &format!("/v1/sales/{sale}/lines"),
+            json!({"lines": [{"name": "Cap", "quantity": 1, "unit_price": 9900}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(last_payment(&v)["state"], "canceled", "{v}");
+    assert!(
+        last_payment(&v)["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("restarted")),
+        "{v}"
+    );
+    eventually("the first request to be canceled at Klarna", || {
+        till.sandbox
+            .request(&rid)
+            .is_some_and(|r| r.state == "CANCELED")
+    })
+    .await;
+    till.wait_sale(&sale, "the cancel confirmed", |v| {
+        last_payment(v)["cancel_confirmed"] == true
+    })
+    .await;
+    assert_eq!(
+        till.sandbox.requests().len(),
+        1,
+        "learnt by replay, not made again"
+    );
+
+    // The next press is a new payment for the new total, and it completes.
+    let (status, second) = till.start_payment(&sale).await;
+    assert_eq!(status, 201, "{second}");
+    assert_ne!(second["id"], first["id"]);
+    let rid2 = request_id(&second);
+    assert_ne!(rid2, rid);
+    till.sandbox
+        .customer(&rid2, CustomerAction::Approve)
+        .unwrap();
+    till.wait_sale(&sale, "paid", |v| v["state"] == "paid")
+        .await;
+    assert_eq!(till.transactions_for(&sale), 1);
+    let (_, health) = till.get("/health").await;
+    assert_eq!(health["klarna"]["outbox"]["cancels_waiting"], 0, "{health}");
+    assert_eq!(till.verify_journal().await.first_broken, None);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_press_that_differs_from_the_draft_uses_fresh_keys() {
     let till = Till::start().await;

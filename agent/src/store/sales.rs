@@ -266,12 +266,15 @@ impl WriteTx<'_> {
         query_sale(&self.tx, id)
     }
 
-    /// Stores the payment prepared for the sale as it now stands, or (None) removes it.
+    /// Stores the payment prepared for the sale as it now stands, or (None) removes it. A draft
+    /// that may have been sent (`maybe_sent`) and is not the one now being started is retired
+    /// first (see `retire_draft`); returns whether one was, so the sale gained an attempt.
     pub fn put_draft(
         &mut self,
         sale_id: &str,
         draft: Option<&PaymentDraft>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
+        let retired = self.retire_draft(sale_id, draft.map(|d| d.attempt_id.as_str()))?;
         match draft {
             Some(d) => self
                 .tx
@@ -292,7 +295,79 @@ impl WriteTx<'_> {
                 .prepare_cached("DELETE FROM payment_drafts WHERE sale_id = ?1")?
                 .execute([sale_id])?,
         };
-        Ok(())
+        Ok(retired)
+    }
+}
+
+impl WriteTx<'_> {
+    /// A draft that may have reached Klarna is never just dropped. It "may have" when it survived
+    /// a restart (the relaxed commit that recorded its attempt may be the one a power cut lost)
+    /// or when that commit failed after the request went out. Replaced by another draft, or
+    /// removed without being started, it becomes an attempt owed a cancel: its follower replays
+    /// the draft's request under the same key and body to learn what Klarna made of it (a
+    /// request that was never sent is then made and cancelled at once), and cancels it. If the
+    /// customer approved it meanwhile, that is journaled and it is never finalized. So no request
+    /// the till made is ever left for a customer to complete.
+    fn retire_draft(&mut self, sale_id: &str, keep: Option<&str>) -> Result<bool, StoreError> {
+        let old: Option<PaymentDraft> = self
+            .tx
+            .prepare_cached(
+                "SELECT attempt_id, authorize_key, finalize_key, authorize_body
+                 FROM payment_drafts d WHERE sale_id = ?1 AND maybe_sent = 1
+                   AND NOT EXISTS (SELECT 1 FROM payment_attempts a WHERE a.id = d.attempt_id)",
+            )?
+            .query_row([sale_id], |r| {
+                Ok(PaymentDraft {
+                    attempt_id: r.get(0)?,
+                    authorize_key: r.get(1)?,
+                    finalize_key: r.get(2)?,
+                    authorize_body: r.get(3)?,
+                })
+            })
+            .optional()?;
+        let Some(d) = old.filter(|d| keep != Some(d.attempt_id.as_str())) else {
+            return Ok(false);
+        };
+        // The amount and currency are the ones in the body Klarna may have received.
+        let body: serde_json::Value = serde_json::from_str(&d.authorize_body)
+            .map_err(|e| StoreError::Invalid(format!("payment draft of sale {sale_id}: {e}")))?;
+        let now = crate::now_rfc3339();
+        let a = AttemptRow {
+            id: d.attempt_id,
+            sale_id: sale_id.to_string(),
+            state: AttemptState::Canceled,
+            amount: body["request_payment_transaction"]["amount"]
+                .as_i64()
+                .unwrap_or(0),
+            currency: body["currency"].as_str().unwrap_or_default().to_string(),
+            correlation_id: uuid::Uuid::new_v4().simple().to_string(),
+            authorize_key: d.authorize_key,
+            finalize_key: d.finalize_key,
+            authorize_body: d.authorize_body,
+            interop_token: None,
+            klarna_request_id: None,
+            payment_request_url: None,
+            expires_at: None,
+            deadline_at: now.clone(),
+            klarna_transaction_id: None,
+            cancel_confirmed: false,
+            reason: Some(
+                "may have reached Klarna before the till restarted; canceled there".into(),
+            ),
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        self.insert_attempt(&a)?;
+        self.update_attempt(&a)?;
+        let mut e = JournalEntry::new(JournalKind::PaymentCanceled, "kassa");
+        e.sale_id = Some(a.sale_id.clone());
+        e.attempt_id = Some(a.id.clone());
+        e.amount = Some(a.amount);
+        e.currency = Some(a.currency.clone());
+        e.correlation_id = Some(a.correlation_id.clone());
+        e.detail = serde_json::json!({"reason": a.reason, "idempotency_key": a.authorize_key});
+        self.journal(e)?;
+        Ok(true)
     }
 }
 
@@ -464,7 +539,10 @@ impl Db {
                 w.insert_line(sale_id, currency, operator, l)?;
             }
             let view = w.sale(sale_id)?;
-            w.put_draft(sale_id, draft(&view).as_ref())?;
+            if w.put_draft(sale_id, draft(&view).as_ref())? {
+                // A retired draft is an attempt the sale now shows (and its follower needs).
+                return w.sale(sale_id);
+            }
             Ok(view)
         })
     }
@@ -494,6 +572,20 @@ impl Db {
 
     pub fn attempt(&self, id: &str) -> Result<AttemptRow, StoreError> {
         query_attempt(&self.conn, id)
+    }
+
+    /// Marks drafts that may have been sent (see `WriteTx::retire_draft`): every draft left by
+    /// an earlier run (`sale_id` None, at start-up), or one whose attempt's commit failed after
+    /// its request went out. Returns how many were marked.
+    pub fn mark_drafts_maybe_sent(&mut self, sale_id: Option<&str>) -> Result<usize, StoreError> {
+        self.write(|w| {
+            Ok(w.tx
+                .prepare_cached(
+                    "UPDATE payment_drafts SET maybe_sent = 1
+                     WHERE (?1 IS NULL OR sale_id = ?1) AND maybe_sent = 0",
+                )?
+                .execute([sale_id])?)
+        })
     }
 
     /// Attempts that still need the till's attention after a restart: in flight, or canceled

@@ -14,6 +14,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V8_OUTBOX_QUEUE).foreign_key_check(),
         M::up(V9_OUTBOX_TOTALS_IN_MEMORY),
         M::up(V10_CANCELS_WAITING),
+        M::up(V11_DRAFTS_MAYBE_SENT),
     ])
 }
 
@@ -453,6 +454,12 @@ CREATE INDEX outbox_attention ON outbox(state) WHERE state = 'needs_attention';
 const V10_CANCELS_WAITING: &str = r#"
 CREATE INDEX attempts_cancel_waiting ON payment_attempts(updated_at)
     WHERE state IN ('canceled', 'expired') AND cancel_confirmed = 0;
+"#;
+
+/// A payment draft that may have reached Klarna (it survived a restart) is retired into an
+/// attempt owed a cancel when it is replaced, never just dropped (`WriteTx::retire_draft`).
+const V11_DRAFTS_MAYBE_SENT: &str = r#"
+ALTER TABLE payment_drafts ADD COLUMN maybe_sent INTEGER NOT NULL DEFAULT 0;
 "#;
 
 #[cfg(test)]
