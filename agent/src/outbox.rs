@@ -487,6 +487,30 @@ impl Db {
         Ok(rows)
     }
 
+    /// What the manager's outbox pane shows, at most `limit` rows: every operation that needs
+    /// a manager first (whatever its age: it waits for their action), then the waiting ones,
+    /// oldest first, then the newest of the rest. Each part is read through its own index or
+    /// mark, so a till with years of sent operations answers as fast as a new one.
+    pub fn outbox_for_manager(&self, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM outbox WHERE id IN (
+                 SELECT id FROM outbox WHERE state = 'needs_attention'
+                 UNION ALL
+                 SELECT id FROM (SELECT id FROM outbox
+                     WHERE id >= (SELECT id FROM outbox_low) AND state = 'pending'
+                     ORDER BY id LIMIT ?1)
+                 UNION ALL
+                 SELECT id FROM (SELECT id FROM outbox ORDER BY id DESC LIMIT ?1))
+             ORDER BY CASE state WHEN 'needs_attention' THEN 0 WHEN 'pending' THEN 1 ELSE 2 END,
+                 CASE state WHEN 'pending' THEN id ELSE -id END
+             LIMIT ?1"
+        ))?;
+        let rows = st
+            .query_map([limit as i64], row)?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
     pub fn outbox_get(&self, id: i64) -> Result<OutboxRow, StoreError> {
         self.conn
             .query_row(
@@ -1298,6 +1322,55 @@ mod tests {
         assert!(
             refused > 0 && resolved > 0,
             "refused {refused}, resolved {resolved}"
+        );
+    }
+
+    /// The manager's pane shows what needs them however old it is, then what waits, then the
+    /// newest sent, never the oldest history (it once showed the first 500 operations ever).
+    #[test]
+    fn the_manager_sees_failures_then_the_queue_then_the_newest() {
+        let (_d, mut db) = db();
+        let limits = OutboxLimits::default();
+        let ids: Vec<i64> = (0..60)
+            .map(|i| {
+                let mut op = refund(100);
+                op.transaction_id = format!("krn:payment:eu1:transaction:{i}");
+                db.enqueue(&op, &limits, None).unwrap().id
+            })
+            .collect();
+        let far = Utc::now() + chrono::Duration::days(400);
+        let outcomes: Vec<(OutboxRow, Outcome)> = db
+            .outbox_due(far, 1000)
+            .unwrap()
+            .into_iter()
+            .filter(|o| o.id <= ids[49])
+            .map(|o| {
+                let outcome = if o.id <= ids[2] {
+                    Outcome::Final {
+                        code: "X".into(),
+                        message: "no".into(),
+                    }
+                } else {
+                    Outcome::Sent(serde_json::json!({}))
+                };
+                (o, outcome)
+            })
+            .collect();
+        db.outbox_record(&outcomes, &limits).unwrap();
+        let shown = |n| -> Vec<i64> {
+            db.outbox_for_manager(n)
+                .unwrap()
+                .iter()
+                .map(|o| o.id)
+                .collect()
+        };
+        let failed: Vec<i64> = ids[..3].iter().rev().copied().collect();
+        let waiting: Vec<i64> = ids[50..].to_vec();
+        let newest_sent: Vec<i64> = ids[3..50].iter().rev().copied().collect();
+        assert_eq!(shown(10), [&failed[..], &waiting[..7]].concat());
+        assert_eq!(
+            shown(30),
+            [&failed[..], &waiting[..], &newest_sent[..17]].concat()
         );
     }
 }

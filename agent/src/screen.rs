@@ -533,18 +533,15 @@ impl Shared {
         let read = self
             .terminal
             .store()
-            .call(|db| db.outbox_list(None, 500))
+            .call(|db| db.outbox_for_manager(PANE_ROWS))
             .await;
-        let mut outbox = match read {
+        let outbox = match read {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!("the manager area cannot read the store: {e}");
                 return;
             }
         };
-        // Oldest first from the store; the newest waiting operations matter most on screen.
-        outbox.reverse();
-        outbox.truncate(PANE_ROWS);
         let health = self
             .terminal
             .health()
