@@ -465,24 +465,30 @@ impl Db {
         }
     }
 
+    /// Operations in id order (oldest first) after `after` (a cursor: the last id of the page
+    /// before), at most `limit`, optionally in one state.
     pub fn outbox_list(
         &self,
         state: Option<OutboxState>,
+        after: i64,
         limit: i64,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        let state = state.map(|s| match s {
-            OutboxState::Pending => "pending",
-            OutboxState::Sent => "sent",
-            OutboxState::NeedsAttention => "needs_attention",
-            OutboxState::Resolved => "resolved",
-        });
+        // The state is written into the statement, not bound, so SQLite can read the waiting
+        // ones from the low-water mark and the failures through their partial index.
+        let only = match state {
+            None => "",
+            Some(OutboxState::Pending) => {
+                "AND state = 'pending' AND id >= (SELECT id FROM outbox_low)"
+            }
+            Some(OutboxState::Sent) => "AND state = 'sent'",
+            Some(OutboxState::NeedsAttention) => "AND state = 'needs_attention'",
+            Some(OutboxState::Resolved) => "AND state = 'resolved'",
+        };
         let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM outbox WHERE (?1 IS NULL OR state = ?1)
-               AND (?1 IS NOT 'pending' OR id >= (SELECT id FROM outbox_low))
-             ORDER BY id LIMIT ?2"
+            "SELECT {COLUMNS} FROM outbox WHERE id > ?1 {only} ORDER BY id LIMIT ?2"
         ))?;
         let rows = st
-            .query_map(params![state, limit], row)?
+            .query_map(params![after, limit], row)?
             .collect::<Result<_, _>>()?;
         Ok(rows)
     }
@@ -1021,7 +1027,7 @@ mod tests {
         let err = db.enqueue(&refund(100), &limits, None).unwrap_err();
         assert!(err.to_string().contains("400 SEK would wait"), "{err}");
         assert_eq!(
-            db.outbox_list(Some(OutboxState::Pending), 100)
+            db.outbox_list(Some(OutboxState::Pending), 0, 100)
                 .unwrap()
                 .len(),
             3
@@ -1175,7 +1181,7 @@ mod tests {
                 "SELECT id FROM outbox WHERE state = 'pending' ORDER BY id",
             );
             let listed: Vec<i64> = db
-                .outbox_list(Some(OutboxState::Pending), 10_000)
+                .outbox_list(Some(OutboxState::Pending), 0, 10_000)
                 .unwrap()
                 .iter()
                 .map(|o| o.id)
@@ -1372,5 +1378,23 @@ mod tests {
             shown(30),
             [&failed[..], &waiting[..], &newest_sent[..17]].concat()
         );
+        // The lists page on from a cursor, in each state through its own index or mark.
+        let list = |state, n| -> Vec<i64> {
+            let mut all = vec![];
+            loop {
+                let page = db
+                    .outbox_list(state, all.last().copied().unwrap_or(0), n)
+                    .unwrap();
+                if page.is_empty() {
+                    return all;
+                }
+                all.extend(page.iter().map(|o| o.id));
+            }
+        };
+        assert_eq!(list(None, 7), ids);
+        assert_eq!(list(Some(OutboxState::NeedsAttention), 2), ids[..3]);
+        assert_eq!(list(Some(OutboxState::Sent), 10), ids[3..50]);
+        assert_eq!(list(Some(OutboxState::Pending), 4), ids[50..]);
+        assert_eq!(list(Some(OutboxState::Resolved), 4), Vec::<i64>::new());
     }
 }

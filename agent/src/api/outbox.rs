@@ -47,6 +47,8 @@ pub struct Resolve {
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
     pub state: Option<String>,
+    /// The last id of the previous page: the list goes on after it.
+    pub after: Option<i64>,
     pub limit: Option<i64>,
 }
 
@@ -193,8 +195,8 @@ fn parse_state(s: &str) -> Result<OutboxState, ApiError> {
     })
 }
 
-/// Operations in the outbox, oldest first.
-#[utoipa::path(get, path = "/v1/outbox", params(("state" = Option<String>, Query), ("limit" = Option<i64>, Query)),
+/// Operations in the outbox, oldest first; `after` (the last id of the previous page) pages on.
+#[utoipa::path(get, path = "/v1/outbox", params(("state" = Option<String>, Query), ("after" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
     responses((status = 200, body = [OutboxRow])))]
 async fn list(
     State(s): State<ApiState>,
@@ -205,7 +207,7 @@ async fn list(
     let rows = s
         .terminal
         .store()
-        .call(move |db| db.outbox_list(state, limit))
+        .call(move |db| db.outbox_list(state, q.after.unwrap_or(0), limit))
         .await
         .map_err(TerminalError::from)?;
     Ok(Json(rows))

@@ -23,6 +23,9 @@ pub enum OutboxCommand {
         /// pending, sent, needs_attention or resolved; all when absent.
         #[arg(long)]
         state: Option<String>,
+        /// List the operations after this id (the last one of the previous page).
+        #[arg(long, default_value_t = 0)]
+        after: i64,
         #[arg(long, default_value_t = 100)]
         limit: i64,
     },
@@ -86,6 +89,7 @@ pub fn outbox(cmd: OutboxCommand) -> anyhow::Result<ExitCode> {
         OutboxCommand::List {
             config,
             state,
+            after,
             limit,
         } => {
             let (cfg, db) = open_db(&config)?;
@@ -102,7 +106,7 @@ pub fn outbox(cmd: OutboxCommand) -> anyhow::Result<ExitCode> {
                 s.fullest_limit_percent,
                 if s.alert { "  ALERT" } else { "" }
             );
-            for o in db.outbox_list(state, limit.clamp(1, 100_000))? {
+            for o in db.outbox_list(state, after, limit.clamp(1, 100_000))? {
                 print_row(&o);
             }
         }
