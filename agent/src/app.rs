@@ -28,6 +28,19 @@ pub struct Agent {
     _lock: std::fs::File,
 }
 
+impl Agent {
+    /// Stops in order: the local API first (no new payment can start), then a durable record
+    /// that this run ended cleanly, which also makes every earlier relaxed commit durable, so
+    /// the next run knows no payment draft it finds was sent (`Db::begin_run`). A run that
+    /// ends any other way (a crash, a power cut, a dropped agent) leaves them in doubt.
+    pub async fn shutdown(self) {
+        self.server.abort();
+        if let Err(e) = self.terminal.store().call(|db| db.end_run()).await {
+            tracing::warn!(error = %e, "could not record the clean end of this run");
+        }
+    }
+}
+
 impl Drop for Agent {
     fn drop(&mut self) {
         self.server.abort();

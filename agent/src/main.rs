@@ -292,8 +292,8 @@ fn run_with_window(
         opts,
         Some(agent.devices.clone()),
     );
-    // The agent owns tasks on the runtime: drop it inside it.
-    rt.block_on(async move { drop(agent) });
+    // The agent owns tasks on the runtime: stop it inside it.
+    rt.block_on(agent.shutdown());
     Ok(shown?)
 }
 
@@ -350,6 +350,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 agent.terminal.store().clone(),
             ));
             shutdown_signal().await;
+            agent.shutdown().await;
             Ok(ExitCode::SUCCESS)
         }
         #[cfg(feature = "sim")]

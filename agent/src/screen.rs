@@ -204,15 +204,20 @@ pub fn snapshot(view: &SaleView) -> SaleSnapshot {
         total: view.total,
         receipt_no: view.sale.receipt_no,
         attempts: view.payments.len(),
-        payment: view.payments.last().map(|a| PaymentSnapshot {
-            attempt_id: a.id.clone(),
-            phase: phase(a.state),
-            url: a.payment_request_url.clone(),
-            deadline_unix_ms: chrono::DateTime::parse_from_rfc3339(&a.deadline_at)
-                .ok()
-                .map(|t| t.timestamp_millis()),
-            reason: a.reason.clone(),
-        }),
+        // The payment in flight if there is one (an older attempt may have been written after
+        // it, a retired draft), else the last to end.
+        payment: view
+            .live_attempt()
+            .or(view.payments.last())
+            .map(|a| PaymentSnapshot {
+                attempt_id: a.id.clone(),
+                phase: phase(a.state),
+                url: a.payment_request_url.clone(),
+                deadline_unix_ms: chrono::DateTime::parse_from_rfc3339(&a.deadline_at)
+                    .ok()
+                    .map(|t| t.timestamp_millis()),
+                reason: a.reason.clone(),
+            }),
     }
 }
 

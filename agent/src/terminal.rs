@@ -305,13 +305,10 @@ impl Terminal {
 
     /// Resumes every attempt that was in flight, or canceled without Klarna's confirmation.
     async fn recover(&self) -> Result<(), TerminalError> {
-        // A draft left by the last run may have been sent just before a power cut lost the
-        // commit that recorded it: it is retired (cancelled at Klarna) if the sale moves on.
-        let marked = self
-            .inner
-            .store
-            .call(|db| db.mark_drafts_maybe_sent(None))
-            .await?;
+        // If the last run did not end in order, a draft it left may have been sent just before
+        // a crash or power cut lost the commit that recorded it: it is retired (cancelled at
+        // Klarna) if the sale moves on.
+        let marked = self.inner.store.call(|db| db.begin_run()).await?;
         if marked > 0 {
             tracing::info!(
                 drafts = marked,
@@ -385,7 +382,8 @@ impl Terminal {
             // An attempt still owed a cancel needs a follower: a retired draft (see
             // `WriteTx::retire_draft`) gets its first here. Followed ones are left alone.
             for a in &sale.payments {
-                if a.state.is_final() && !a.cancel_confirmed {
+                let owed = matches!(a.state, AttemptState::Canceled | AttemptState::Expired);
+                if owed && !a.cancel_confirmed {
                     let _entered = rt.enter();
                     t.spawn_follower(a.id.clone());
                 }
@@ -617,12 +615,25 @@ impl Terminal {
             attempt = self.new_attempt(&view, corr, &opts, None)?;
         }
         let a = attempt.clone();
+        let answered = std::cell::Cell::new(false);
         let write = |w: &mut WriteTx<'_>| {
             if w.sale_state(&a.sale_id)? != SaleState::Open {
                 return Err(StoreError::Conflict("the sale is no longer open".into()));
             }
-            w.insert_attempt(&a)?;
-            w.put_draft(&a.sale_id, None)?;
+            let mut a = a.clone();
+            if prepared {
+                // The draft is this attempt: inserted first, nothing is retired.
+                w.insert_attempt(&a)?;
+                w.put_draft(&a.sale_id, None)?;
+            } else if w.put_draft(&a.sale_id, None)? {
+                // A draft this press does not use, and that may have been sent, became an
+                // attempt owed a cancel (`WriteTx::retire_draft`): this one is newer.
+                a.created_at = crate::now_rfc3339();
+                a.updated_at = a.created_at.clone();
+                w.insert_attempt(&a)?;
+            } else {
+                w.insert_attempt(&a)?;
+            }
             let mut e = entry(JournalKind::PaymentRequested, &a, operator);
             e.detail = serde_json::json!({"idempotency_key": a.authorize_key});
             w.journal(e)?;
@@ -631,31 +642,35 @@ impl Terminal {
                 // WAL write, a power cut after it), the draft is still there and the next press
                 // replays the same request.
                 early.answer(Ok(Prepared::Stored(a.clone())));
+                answered.set(true);
             }
-            Ok(())
+            Ok(a)
         };
         let stored = if prepared {
             db.write_relaxed(write)
         } else {
             db.write(write)
         };
-        if let Err(e) = stored {
-            if prepared {
-                // The request may already be on its way under the draft's key.
-                if let Err(e) = db.mark_drafts_maybe_sent(Some(sale_id)) {
-                    tracing::error!(error = %e, sale = sale_id, "cannot mark the sale's payment draft as maybe sent");
+        let attempt = match stored {
+            Ok(a) => a,
+            Err(e) => {
+                if answered.get() {
+                    // The request may already be on its way under the draft's key.
+                    if let Err(e) = db.mark_draft_maybe_sent(sale_id) {
+                        tracing::error!(error = %e, sale = sale_id, "cannot mark the sale's payment draft as maybe sent");
+                    }
                 }
+                if scanned {
+                    // The scanned customer code is kept for the next try.
+                    *self
+                        .inner
+                        .customer_token
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()) = opts.interoperability_token;
+                }
+                return Err(e.into());
             }
-            if scanned {
-                // The scanned customer code is kept for the next try.
-                *self
-                    .inner
-                    .customer_token
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()) = opts.interoperability_token;
-            }
-            return Err(e.into());
-        }
+        };
         Ok(Prepared::Stored(attempt))
     }
 

@@ -352,7 +352,8 @@ impl WriteTx<'_> {
             klarna_transaction_id: None,
             cancel_confirmed: false,
             reason: Some(
-                "may have reached Klarna before the till restarted; canceled there".into(),
+                "may have reached Klarna before the till stopped or failed to record it; canceled there"
+                    .into(),
             ),
             created_at: now.clone(),
             updated_at: now,
@@ -574,17 +575,39 @@ impl Db {
         query_attempt(&self.conn, id)
     }
 
-    /// Marks drafts that may have been sent (see `WriteTx::retire_draft`): every draft left by
-    /// an earlier run (`sale_id` None, at start-up), or one whose attempt's commit failed after
-    /// its request went out. Returns how many were marked.
-    pub fn mark_drafts_maybe_sent(&mut self, sale_id: Option<&str>) -> Result<usize, StoreError> {
+    /// An agent run begins: if the last one did not end in order (`end_run`), every draft it
+    /// left may have been sent, and is marked so (see `WriteTx::retire_draft`). Returns how
+    /// many were marked.
+    pub fn begin_run(&mut self) -> Result<usize, StoreError> {
         self.write(|w| {
-            Ok(w.tx
-                .prepare_cached(
-                    "UPDATE payment_drafts SET maybe_sent = 1
-                     WHERE (?1 IS NULL OR sale_id = ?1) AND maybe_sent = 0",
-                )?
-                .execute([sale_id])?)
+            let clean: bool =
+                w.tx.query_row("SELECT ended_clean FROM agent_run", [], |r| r.get(0))?;
+            let marked = if clean {
+                0
+            } else {
+                w.tx.execute("UPDATE payment_drafts SET maybe_sent = 1", [])?
+            };
+            w.tx.execute("UPDATE agent_run SET ended_clean = 0", [])?;
+            Ok(marked)
+        })
+    }
+
+    /// The agent stops in order: this durable commit also makes every earlier relaxed one
+    /// durable, so no draft left now was sent.
+    pub fn end_run(&mut self) -> Result<(), StoreError> {
+        self.write(|w| {
+            w.tx.execute("UPDATE agent_run SET ended_clean = 1", [])?;
+            Ok(())
+        })
+    }
+
+    /// Marks the sale's draft as maybe sent (see `WriteTx::retire_draft`): its attempt's commit
+    /// failed after its request went out.
+    pub fn mark_draft_maybe_sent(&mut self, sale_id: &str) -> Result<(), StoreError> {
+        self.write(|w| {
+            w.tx.prepare_cached("UPDATE payment_drafts SET maybe_sent = 1 WHERE sale_id = ?1")?
+                .execute([sale_id])?;
+            Ok(())
         })
     }
 

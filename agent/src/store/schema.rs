@@ -456,10 +456,18 @@ CREATE INDEX attempts_cancel_waiting ON payment_attempts(updated_at)
     WHERE state IN ('canceled', 'expired') AND cancel_confirmed = 0;
 "#;
 
-/// A payment draft that may have reached Klarna (it survived a restart) is retired into an
-/// attempt owed a cancel when it is replaced, never just dropped (`WriteTx::retire_draft`).
+/// A payment draft that may have reached Klarna (the last run did not end in order) is retired
+/// into an attempt owed a cancel when it is replaced, never just dropped
+/// (`WriteTx::retire_draft`).
 const V11_DRAFTS_MAYBE_SENT: &str = r#"
 ALTER TABLE payment_drafts ADD COLUMN maybe_sent INTEGER NOT NULL DEFAULT 0;
+-- Whether the last agent run ended in order, with a durable last commit: only then is every
+-- draft still here one that was never sent (a start sent early is committed before the end).
+CREATE TABLE agent_run (
+    one          INTEGER PRIMARY KEY CHECK (one = 1),
+    ended_clean  INTEGER NOT NULL
+) STRICT;
+INSERT INTO agent_run (one, ended_clean) VALUES (1, 0);
 "#;
 
 #[cfg(test)]
