@@ -102,6 +102,47 @@ async fn a_declined_payment_leaves_the_sale_open_for_another_try() {
     assert_eq!(till.transactions_for(&sale), 1);
 }
 
+/// Klarna declines the authorization outright (its risk decision, no payment request made): the
+/// payment ends declined and the sale stays open. Nothing takes that decline for a cancel still
+/// owed, even when the sale changes afterwards: no request is replayed or cancelled at Klarna.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_authorization_is_not_taken_for_an_abandoned_request() {
+    let till = Till::start().await;
+    let sale = till.open_sale().await;
+    till.sandbox
+        .fault(Some("authorize"), Fault::Declined, Some(1));
+    let (_, v) = till.start_payment(&sale).await;
+    assert_eq!(v["state"], "declined", "{v}");
+    let (status, v) = till
+        .post(
+            &format!("/v1/sales/{sale}/lines"),
+            json!({"lines": [{"name": "Cap", "quantity": 1, "unit_price": 500}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["state"], "open", "{v}");
+    // Long enough for a follower (50 ms polls) to have acted, had one been started.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(till.sandbox.hits("authorize"), 1, "never replayed");
+    assert_eq!(till.sandbox.hits("cancel_request"), 0);
+    assert!(till.sandbox.requests().is_empty());
+    let kinds = till.journal_kinds(&sale).await;
+    assert!(
+        !kinds.contains(&"cancel_confirmed".to_string()),
+        "{kinds:?}"
+    );
+
+    // The customer pays another way round: a new payment, approved.
+    let (status, again) = till.start_payment(&sale).await;
+    assert_eq!(status, 201, "{again}");
+    till.sandbox
+        .customer(&request_id(&again), CustomerAction::Approve)
+        .unwrap();
+    till.wait_sale(&sale, "paid", |v| v["state"] == "paid")
+        .await;
+    assert_eq!(till.transactions_for(&sale), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_who_walks_away_lets_the_request_expire() {
     let till = Till::start().await;

@@ -65,6 +65,9 @@ pub enum Fault {
     LoseResponse,
     /// Drop the connection without handling.
     Reset,
+    /// Answer an authorization (first or final) 200 with the result DECLINED, without handling:
+    /// Klarna's risk decision said no.
+    Declined,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -561,6 +564,15 @@ async fn handle(
             return Ok(json_response(&a, &klarna_corr));
         }
         Some(Fault::Reset) => return Err(DropConnection),
+        Some(Fault::Declined) => {
+            let a = klarna::Answer {
+                status: 200,
+                body: serde_json::json!({"payment_transaction_response":
+                    {"result": "DECLINED", "result_reason": "injected decline"}}),
+                headers: vec![],
+            };
+            return Ok(json_response(&a, &klarna_corr));
+        }
         Some(f) => post_fault = Some(f),
         None => {}
     }
