@@ -1118,6 +1118,31 @@ mod tests {
     /// The queue is read from a low-water mark, not through indexes: whatever the worker and
     /// the manager do (sends, failures, retries far below the mark), it must read exactly what a
     /// scan of the whole table finds.
+    /// A round of sends with random outcomes: sent, refused for good, to retry, or not tried.
+    fn random_outcomes(due: Vec<OutboxRow>, rng: &mut impl Rng) -> Vec<(OutboxRow, Outcome)> {
+        due.into_iter()
+            .filter_map(|o| match rng.random_range(0..4) {
+                0 => Some((o, Outcome::Sent(serde_json::json!({})))),
+                1 => Some((
+                    o,
+                    Outcome::Final {
+                        code: "X".into(),
+                        message: "no".into(),
+                    },
+                )),
+                2 => Some((
+                    o,
+                    Outcome::Retry {
+                        after: None,
+                        maybe_applied: false,
+                        error: "5xx".into(),
+                    },
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
     #[test]
     fn the_queue_read_from_the_low_water_mark_equals_a_full_scan() {
         let (_d, mut db) = db();
@@ -1142,29 +1167,7 @@ mod tests {
                     format!("krn:payment:eu1:transaction:{}", rng.random_range(0..5));
                 db.enqueue(&op, &limits, None).unwrap();
             }
-            let due = db.outbox_due(far, 10_000).unwrap();
-            let outcomes: Vec<(OutboxRow, Outcome)> = due
-                .into_iter()
-                .filter_map(|o| match rng.random_range(0..4) {
-                    0 => Some((o, Outcome::Sent(serde_json::json!({})))),
-                    1 => Some((
-                        o,
-                        Outcome::Final {
-                            code: "X".into(),
-                            message: "no".into(),
-                        },
-                    )),
-                    2 => Some((
-                        o,
-                        Outcome::Retry {
-                            after: None,
-                            maybe_applied: false,
-                            error: "5xx".into(),
-                        },
-                    )),
-                    _ => None,
-                })
-                .collect();
+            let outcomes = random_outcomes(db.outbox_due(far, 10_000).unwrap(), &mut rng);
             db.outbox_record(&outcomes, &limits).unwrap();
             if round % 5 == 4 {
                 // A manager sends an old failure back to the queue, below the mark.
@@ -1266,30 +1269,7 @@ mod tests {
                     Err(e) => panic!("{e}"),
                 }
             }
-            let outcomes: Vec<(OutboxRow, Outcome)> = db
-                .outbox_due(far, 10_000)
-                .unwrap()
-                .into_iter()
-                .filter_map(|o| match rng.random_range(0..4) {
-                    0 => Some((o, Outcome::Sent(serde_json::json!({})))),
-                    1 => Some((
-                        o,
-                        Outcome::Final {
-                            code: "X".into(),
-                            message: "no".into(),
-                        },
-                    )),
-                    2 => Some((
-                        o,
-                        Outcome::Retry {
-                            after: None,
-                            maybe_applied: false,
-                            error: "5xx".into(),
-                        },
-                    )),
-                    _ => None,
-                })
-                .collect();
+            let outcomes = random_outcomes(db.outbox_due(far, 10_000).unwrap(), &mut rng);
             db.outbox_record(&outcomes, &limits).unwrap();
             if round % 3 == 2 {
                 let stuck: Option<i64> = db

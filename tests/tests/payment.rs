@@ -392,12 +392,13 @@ fn copy_db(from: &std::path::Path, to: &std::path::Path) {
     let _ = std::fs::remove_file(to.join("kassa.db-shm"));
 }
 
-/// Starting a payment does not wait for the disk: the sale's draft, with the request's key and
-/// exact body, was committed with its lines. A power cut that loses the start leaves the till
-/// with the sale and its draft; the next press sends the same key and body, Klarna answers with
-/// the request it already made, and the customer's approval during the outage is not lost.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_payment_start_lost_in_a_power_cut_is_replayed_from_the_sales_draft() {
+/// A till whose Pay press reached Klarna but whose start was lost in a power cut: the disk kept
+/// the sale as it was before the press (its draft included), and the till is back up.
+/// `meanwhile` plays the customer while the power is off. Returns the till, the sale and the
+/// attempt the lost press started.
+async fn press_lost_in_a_power_cut(
+    meanwhile: impl FnOnce(&Till, &str),
+) -> (Till, String, serde_json::Value) {
     let mut till = Till::start().await;
     let sale = till.open_sale().await;
     let data = till.cfg.data_dir.clone();
@@ -409,17 +410,29 @@ async fn a_payment_start_lost_in_a_power_cut_is_replayed_from_the_sales_draft() 
 
     let (status, first) = till.start_payment(&sale).await;
     assert_eq!(status, 201, "{first}");
-    let rid = request_id(&first);
-    // The power goes; the customer approves on their phone meanwhile. What the disk kept is
-    // the state before the press (the start's commit was not yet flushed).
+    // The power goes. What the disk kept is the state before the press (the start's commit
+    // was not yet flushed).
     till.agent = None;
-    till.sandbox.customer(&rid, CustomerAction::Open).unwrap();
-    till.sandbox
-        .customer(&rid, CustomerAction::Approve)
-        .unwrap();
+    meanwhile(&till, &request_id(&first));
     tokio::time::sleep(Duration::from_millis(100)).await;
     copy_db(&before_press, &data);
     till.restart().await;
+    (till, sale, first)
+}
+
+/// Starting a payment does not wait for the disk: the sale's draft, with the request's key and
+/// exact body, was committed with its lines. A power cut that loses the start leaves the till
+/// with the sale and its draft; the next press sends the same key and body, Klarna answers with
+/// the request it already made, and the customer's approval during the outage is not lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_start_lost_in_a_power_cut_is_replayed_from_the_sales_draft() {
+    let (till, sale, first) = press_lost_in_a_power_cut(|till, rid| {
+        // The customer approves on their phone meanwhile.
+        till.sandbox.customer(rid, CustomerAction::Open).unwrap();
+        till.sandbox.customer(rid, CustomerAction::Approve).unwrap();
+    })
+    .await;
+    let rid = request_id(&first);
     let v = till.sale(&sale).await;
     assert_eq!(v["state"], "open", "{v}");
     assert_eq!(v["payments"].as_array().map(Vec::len), Some(0), "{v}");
@@ -446,23 +459,11 @@ async fn a_payment_start_lost_in_a_power_cut_is_replayed_from_the_sales_draft() 
 /// (learning the request by replaying the draft's key); the sale's next payment is a new one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payment_start_lost_in_a_power_cut_is_canceled_at_klarna_when_the_sale_changes() {
-    let mut till = Till::start().await;
-    let sale = till.open_sale().await;
-    let data = till.cfg.data_dir.clone();
-    let before_press = till.dir.path().join("before-press");
-    till.agent = None;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    copy_db(&data, &before_press);
-    till.restart().await;
-
-    let (status, first) = till.start_payment(&sale).await;
-    assert_eq!(status, 201, "{first}");
+    let (till, sale, first) = press_lost_in_a_power_cut(|till, rid| {
+        till.sandbox.customer(rid, CustomerAction::Open).unwrap();
+    })
+    .await;
     let rid = request_id(&first);
-    till.agent = None;
-    till.sandbox.customer(&rid, CustomerAction::Open).unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    copy_db(&before_press, &data);
-    till.restart().await;
 
     // The customer wants one more thing.
     let (status, v) = till

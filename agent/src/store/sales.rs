@@ -267,14 +267,14 @@ impl WriteTx<'_> {
     }
 
     /// Stores the payment prepared for the sale as it now stands, or (None) removes it. A draft
-    /// that may have been sent (`maybe_sent`) and is not the one now being started is retired
-    /// first (see `retire_draft`); returns whether one was, so the sale gained an attempt.
+    /// that may have been sent (`maybe_sent`) and whose attempt was not just started from it is
+    /// retired first (see `retire_draft`); returns whether one was, so the sale gained an attempt.
     pub fn put_draft(
         &mut self,
         sale_id: &str,
         draft: Option<&PaymentDraft>,
     ) -> Result<bool, StoreError> {
-        let retired = self.retire_draft(sale_id, draft.map(|d| d.attempt_id.as_str()))?;
+        let retired = self.retire_draft(sale_id)?;
         match draft {
             Some(d) => self
                 .tx
@@ -308,7 +308,7 @@ impl WriteTx<'_> {
     /// request that was never sent is then made and cancelled at once), and cancels it. If the
     /// customer approved it meanwhile, that is journaled and it is never finalized. So no request
     /// the till made is ever left for a customer to complete.
-    fn retire_draft(&mut self, sale_id: &str, keep: Option<&str>) -> Result<bool, StoreError> {
+    fn retire_draft(&mut self, sale_id: &str) -> Result<bool, StoreError> {
         let old: Option<PaymentDraft> = self
             .tx
             .prepare_cached(
@@ -316,21 +316,15 @@ impl WriteTx<'_> {
                  FROM payment_drafts d WHERE sale_id = ?1 AND maybe_sent = 1
                    AND NOT EXISTS (SELECT 1 FROM payment_attempts a WHERE a.id = d.attempt_id)",
             )?
-            .query_row([sale_id], |r| {
-                Ok(PaymentDraft {
-                    attempt_id: r.get(0)?,
-                    authorize_key: r.get(1)?,
-                    finalize_key: r.get(2)?,
-                    authorize_body: r.get(3)?,
-                })
-            })
+            .query_row([sale_id], draft_from)
             .optional()?;
-        let Some(d) = old.filter(|d| keep != Some(d.attempt_id.as_str())) else {
+        let Some(d) = old else {
             return Ok(false);
         };
-        // The amount and currency are the ones in the body Klarna may have received.
-        let body: serde_json::Value = serde_json::from_str(&d.authorize_body)
-            .map_err(|e| StoreError::Invalid(format!("payment draft of sale {sale_id}: {e}")))?;
+        // The amount and currency are the ones in the body Klarna may have received; they only
+        // label the attempt, so a body that does not parse still gets its cancel (the replay
+        // sends its bytes as they are) rather than leaving the sale impossible to change.
+        let body: serde_json::Value = serde_json::from_str(&d.authorize_body).unwrap_or_default();
         let now = crate::now_rfc3339();
         let a = AttemptRow {
             id: d.attempt_id,
@@ -382,6 +376,16 @@ pub struct PaymentDraft {
     pub authorize_key: String,
     pub finalize_key: String,
     pub authorize_body: String,
+}
+
+/// A draft from `SELECT attempt_id, authorize_key, finalize_key, authorize_body`.
+fn draft_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<PaymentDraft> {
+    Ok(PaymentDraft {
+        attempt_id: r.get(0)?,
+        authorize_key: r.get(1)?,
+        finalize_key: r.get(2)?,
+        authorize_body: r.get(3)?,
+    })
 }
 
 impl PaymentDraft {
@@ -560,14 +564,7 @@ impl Db {
                 "SELECT attempt_id, authorize_key, finalize_key, authorize_body
                  FROM payment_drafts WHERE sale_id = ?1",
             )?
-            .query_row([sale_id], |r| {
-                Ok(PaymentDraft {
-                    attempt_id: r.get(0)?,
-                    authorize_key: r.get(1)?,
-                    finalize_key: r.get(2)?,
-                    authorize_body: r.get(3)?,
-                })
-            })
+            .query_row([sale_id], draft_from)
             .optional()?)
     }
 

@@ -472,6 +472,16 @@ INSERT INTO agent_run (one, ended_clean) VALUES (1, 0);
 
 #[cfg(test)]
 mod tests {
+    /// A till's database as a release at schema version 5 left it (before the table rebuilds).
+    fn till_at_version_5() -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        crate::store::configure(&conn).unwrap();
+        super::migrations().to_version(&mut conn, 5).unwrap();
+        (dir, path)
+    }
+
     #[test]
     fn migrations_are_valid() {
         super::migrations().validate().unwrap();
@@ -481,12 +491,9 @@ mod tests {
     /// the version before it, and opening it says why.
     #[test]
     fn an_upgrade_over_a_broken_reference_is_refused_and_changes_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("k.db");
+        let (_dir, path) = till_at_version_5();
         {
-            let mut conn = rusqlite::Connection::open(&path).unwrap();
-            crate::store::configure(&conn).unwrap();
-            super::migrations().to_version(&mut conn, 5).unwrap();
+            let conn = rusqlite::Connection::open(&path).unwrap();
             conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
             conn.execute(
                 "INSERT INTO payment_attempts (id, sale_id, state, amount, currency,
@@ -518,12 +525,9 @@ mod tests {
     /// all of it through the table rebuilds (V6, V8), references intact.
     #[test]
     fn an_upgrade_keeps_the_queue_the_returns_and_the_attempts() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("k.db");
+        let (_dir, path) = till_at_version_5();
         {
-            let mut conn = rusqlite::Connection::open(&path).unwrap();
-            crate::store::configure(&conn).unwrap();
-            super::migrations().to_version(&mut conn, 5).unwrap();
+            let conn = rusqlite::Connection::open(&path).unwrap();
             conn.execute_batch(
                 "INSERT INTO sales (id, currency, state, operator, opened_at)
                      VALUES ('s1', 'SEK', 'open', 'ann', '2026-01-01T00:00:00Z');
