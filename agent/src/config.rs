@@ -57,7 +57,8 @@ impl fmt::Debug for Secret {
 pub struct Config {
     /// Identifies this till in the journal and to Klarna (`terminal_reference`).
     pub terminal_id: String,
-    /// Identifies the store to Klarna (`store_reference`).
+    /// Identifies the store in the journal and, unless `[klarna.point_of_checkout]` says
+    /// otherwise, to Klarna (`point_of_checkout.store_reference`).
     pub store_id: String,
     /// Where the SQLite database lives.
     pub data_dir: PathBuf,
@@ -136,6 +137,69 @@ pub struct KlarnaConfig {
     /// HMAC signing keys for Klarna webhooks, by key id (`Klarna-Signing-Key-Id`).
     #[serde(default)]
     pub webhook_signing_keys: BTreeMap<String, String>,
+    /// How the store is named to Klarna in `point_of_checkout` [draft in-store pages].
+    #[serde(default)]
+    pub point_of_checkout: PointOfCheckoutConfig,
+}
+
+/// The store as Klarna's `point_of_checkout` names it: exactly one of an onboarded store's
+/// `store_id` (Klarna's id) or `store_reference` (the partner's), or a `store` object for a store
+/// not onboarded at Klarna (its fields passed as configured; `type` is `PHYSICAL_STORE`). With
+/// none of them, the till's `store_id` is sent as `store_reference`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointOfCheckoutConfig {
+    pub store_id: Option<String>,
+    pub store_reference: Option<String>,
+    pub store: Option<BTreeMap<String, toml::Value>>,
+}
+
+/// What `point_of_checkout` carries, after the configuration is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreAtKlarna {
+    Id(String),
+    Reference(String),
+    /// A store not onboarded at Klarna: the object to send.
+    Store(serde_json::Value),
+}
+
+impl PointOfCheckoutConfig {
+    /// The store to name to Klarna, or why the configuration cannot name one.
+    pub fn resolve(&self, till_store_id: &str) -> Result<StoreAtKlarna, String> {
+        let text = |k: &str, v: &str| {
+            if v.trim().is_empty() || v.len() > 255 {
+                Err(format!("klarna.point_of_checkout.{k} must be 1 to 255 characters"))
+            } else {
+                Ok(v.to_string())
+            }
+        };
+        match (&self.store_id, &self.store_reference, &self.store) {
+            (Some(id), None, None) => text("store_id", id).map(StoreAtKlarna::Id),
+            (None, Some(r), None) => text("store_reference", r).map(StoreAtKlarna::Reference),
+            (None, None, Some(store)) => {
+                if store.is_empty() {
+                    return Err("klarna.point_of_checkout.store names no fields".into());
+                }
+                let mut v = serde_json::to_value(store)
+                    .map_err(|e| format!("klarna.point_of_checkout.store: {e}"))?;
+                match v.get("type").map(|t| t.as_str()) {
+                    None => v["type"] = serde_json::json!("PHYSICAL_STORE"),
+                    Some(Some("PHYSICAL_STORE")) => {}
+                    Some(_) => {
+                        return Err(
+                            "klarna.point_of_checkout.store.type must be PHYSICAL_STORE (a till is in a physical store)".into(),
+                        );
+                    }
+                }
+                Ok(StoreAtKlarna::Store(v))
+            }
+            (None, None, None) => text("store_reference (from store_id)", till_store_id)
+                .map(StoreAtKlarna::Reference),
+            _ => Err(
+                "klarna.point_of_checkout takes exactly one of store_id, store_reference or [klarna.point_of_checkout.store]".into(),
+            ),
+        }
+    }
 }
 
 fn default_connect_timeout_ms() -> u64 {
@@ -290,6 +354,12 @@ impl Config {
             return invalid(format!(
                 "klarna.base_url {url:?} is plain HTTP, which a production terminal refuses: use https://"
             ));
+        }
+        if let Err(m) = self.klarna.point_of_checkout.resolve(&self.store_id) {
+            return invalid(m);
+        }
+        if self.terminal_id.len() > 255 {
+            return invalid("terminal_id (point_of_transaction.terminal_reference) must be at most 255 characters".into());
         }
         if !matches!(self.payment.capture.as_str(), "NOW" | "LATER") {
             return invalid("payment.capture must be NOW or LATER".into());

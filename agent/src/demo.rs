@@ -40,6 +40,7 @@ pub fn config_for_sandbox(sandbox: &Sandbox, data_dir: &Path) -> Config {
             return_url: "https://kassa.invalid/payment-done".into(),
             locale: "sv-SE".into(),
             webhook_signing_keys: BTreeMap::new(),
+            point_of_checkout: Default::default(),
         },
         payment: PaymentConfig {
             in_store_timeout_secs: 300,

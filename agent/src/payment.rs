@@ -24,6 +24,10 @@ pub enum AttemptState {
     Canceled,
     /// Klarna refused the request for a reason that needs a person (see `reason`).
     Failed,
+    /// Klarna answered a call that can move money in a way kassa cannot place, again and again:
+    /// the customer may have been charged. Nothing else may be taken for the sale until a
+    /// manager says whether it was paid (with Klarna's transaction id) or not.
+    InDoubt,
 }
 
 /// Something that happened to an attempt.
@@ -46,6 +50,12 @@ pub enum PaymentEvent {
     FinalDeclined,
     /// A final error from Klarna (4xx), or the attempt can no longer succeed.
     Failed,
+    /// An authorization (first or final) kept answering in a way kassa cannot place.
+    Unplaceable,
+    /// A manager found the payment at Klarna (its transaction id checked there).
+    ResolvedPaid,
+    /// A manager confirmed the customer was not charged.
+    ResolvedNotPaid,
 }
 
 /// An event that makes no sense in the state it arrived in.
@@ -57,7 +67,7 @@ pub struct InvalidTransition {
 }
 
 impl AttemptState {
-    pub const ALL: [AttemptState; 9] = [
+    pub const ALL: [AttemptState; 10] = [
         AttemptState::Requested,
         AttemptState::AwaitingCustomer,
         AttemptState::CustomerOpened,
@@ -67,6 +77,7 @@ impl AttemptState {
         AttemptState::Expired,
         AttemptState::Canceled,
         AttemptState::Failed,
+        AttemptState::InDoubt,
     ];
 
     pub fn is_final(self) -> bool {
@@ -104,7 +115,13 @@ impl AttemptState {
             }
             (S::Completed, E::FinalApproved) => S::Paid,
             (S::Completed, E::FinalDeclined) => S::Declined,
-            (s, E::Failed) if !s.is_final() => S::Failed,
+            // Only a call that may have charged the customer can leave them in doubt.
+            (S::Requested | S::Completed, E::Unplaceable) => S::InDoubt,
+            (S::InDoubt, E::ResolvedPaid) => S::Paid,
+            (S::InDoubt, E::ResolvedNotPaid) => S::Failed,
+            // In doubt, only a manager's word moves the attempt: nothing Klarna or the till does
+            // on its own may read "maybe charged" as "not charged".
+            (s, E::Failed) if !s.is_final() && s != S::InDoubt => S::Failed,
             (state, event) => return Err(InvalidTransition { state, event }),
         };
         Ok(new)
@@ -121,6 +138,7 @@ impl AttemptState {
             AttemptState::Expired => "expired",
             AttemptState::Canceled => "canceled",
             AttemptState::Failed => "failed",
+            AttemptState::InDoubt => "in_doubt",
         }
     }
 
@@ -135,7 +153,7 @@ mod tests {
     use super::PaymentEvent as E;
     use super::*;
 
-    const EVENTS: [E; 13] = [
+    const EVENTS: [E; 16] = [
         E::StepUpRequired,
         E::ApprovedAtOnce,
         E::AuthorizeDeclined,
@@ -149,6 +167,9 @@ mod tests {
         E::FinalApproved,
         E::FinalDeclined,
         E::Failed,
+        E::Unplaceable,
+        E::ResolvedPaid,
+        E::ResolvedNotPaid,
     ];
 
     /// Every allowed transition, written out by hand; everything else must be refused.
@@ -179,6 +200,10 @@ mod tests {
         (S::Completed, E::FinalApproved, S::Paid),
         (S::Completed, E::FinalDeclined, S::Declined),
         (S::Completed, E::Failed, S::Failed),
+        (S::Requested, E::Unplaceable, S::InDoubt),
+        (S::Completed, E::Unplaceable, S::InDoubt),
+        (S::InDoubt, E::ResolvedPaid, S::Paid),
+        (S::InDoubt, E::ResolvedNotPaid, S::Failed),
     ];
 
     #[test]
@@ -207,6 +232,22 @@ mod tests {
         }
         // In particular: a customer approving after the cashier canceled changes nothing.
         assert!(S::Canceled.next(E::CustomerCompleted).is_err());
+    }
+
+    #[test]
+    fn a_payment_in_doubt_is_neither_declined_nor_canceled_nor_timed_out_until_a_manager_decides() {
+        for e in [
+            E::AuthorizeDeclined,
+            E::FinalDeclined,
+            E::CustomerDeclined,
+            E::CashierCanceled,
+            E::InStoreTimeout,
+            E::KlarnaExpired,
+            E::Failed,
+        ] {
+            assert!(S::InDoubt.next(e).is_err(), "{e:?}");
+        }
+        assert!(!S::InDoubt.is_final());
     }
 
     #[test]

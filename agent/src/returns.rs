@@ -177,24 +177,29 @@ fn line_key(name: &str, reference: Option<&str>) -> String {
 }
 
 impl Db {
-    /// Quantities per line key returned here whose refunds still wait in the outbox.
-    fn pending_return_quantities(
+    /// Quantities per line key, and the amount, of every refund of this transaction that Klarna
+    /// has not applied yet but may still apply: waiting in the outbox, or held for a manager who
+    /// may retry it. Read from the outbox itself, so a refund queued by any route (a return, the
+    /// API's `/v1/transactions/{id}/refunds`, the CLI) counts; a refund without line items
+    /// counts against the amount only.
+    pub(crate) fn pending_return_quantities(
         &self,
         transaction_id: &str,
     ) -> Result<(HashMap<String, i64>, i64), StoreError> {
         let mut st = self.conn.prepare_cached(
-            "SELECT r.lines, r.amount FROM returns r JOIN outbox o ON o.id = r.outbox_id
-             WHERE r.transaction_id = ?1 AND o.state = 'pending'",
+            "SELECT body, amount FROM outbox INDEXED BY outbox_by_transaction
+             WHERE transaction_id = ?1 AND operation = 'refund'
+               AND state IN ('pending', 'needs_attention')",
         )?;
         let rows: Vec<(String, i64)> = st
             .query_map([transaction_id], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
         let mut q = HashMap::new();
-        let mut amount = 0;
-        for (lines, a) in rows {
-            amount += a;
-            let lines: Vec<serde_json::Value> = serde_json::from_str(&lines).unwrap_or_default();
-            for l in lines {
+        let mut amount: i64 = 0;
+        for (body, a) in rows {
+            amount = amount.saturating_add(a);
+            let body: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            for l in body["line_items"].as_array().into_iter().flatten() {
                 let key = line_key(l["name"].as_str().unwrap_or(""), l["reference"].as_str());
                 *q.entry(key).or_default() += l["quantity"].as_i64().unwrap_or(0);
             }

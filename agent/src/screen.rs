@@ -178,6 +178,7 @@ fn phase(state: AttemptState) -> PaymentPhase {
         AttemptState::Expired => PaymentPhase::Expired,
         AttemptState::Canceled => PaymentPhase::Canceled,
         AttemptState::Failed => PaymentPhase::Failed,
+        AttemptState::InDoubt => PaymentPhase::InDoubt,
     }
 }
 

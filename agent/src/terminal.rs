@@ -12,8 +12,10 @@ use tokio::sync::{Notify, broadcast};
 
 use crate::config::Config;
 use crate::health::{Breaker, Health, KlarnaState};
-use crate::klarna::wire::{self, AuthorizeRequest, AuthorizeResponse};
-use crate::klarna::{CallOptions, KlarnaClient, KlarnaError};
+use crate::klarna::wire::{self, AuthorizeRequest};
+use crate::klarna::{
+    AuthorizeOutcome, CallOptions, KlarnaClient, KlarnaError, RequestRead, RequestState, StepUp,
+};
 use crate::money::Currency;
 use crate::outbox::{NewOperation, OutboxError, OutboxRow, OutboxSummary, OutboxWorker};
 use crate::payment::{AttemptState, PaymentEvent};
@@ -28,6 +30,12 @@ const KEY_NAMESPACE: uuid::Uuid = uuid::uuid!("5f0e6c1e-7d1b-4c55-9a7e-2f6f3b1a9
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// How long a positive eligibility answer is reused for the same currency and amount.
 const ELIGIBILITY_TTL: Duration = Duration::from_secs(60);
+/// Answers kassa cannot place, under one key, before a payment is put in doubt for a manager.
+const UNPLACEABLE_TRIES: u32 = 3;
+/// Pause before asking again after an answer kassa cannot place.
+const UNPLACEABLE_PAUSE: Duration = Duration::from_secs(1);
+/// What the cashier is told, and what refuses a second payment, while a payment is in doubt.
+pub const IN_DOUBT_MESSAGE: &str = "Payment may have gone through: do not take payment again; ask a manager";
 
 /// What went wrong, in terms the cashier's screen and the API's caller can act on.
 #[derive(Debug, thiserror::Error)]
@@ -73,8 +81,20 @@ pub struct SaleEvent {
 /// Extra data from the customer's Klarna app, passed through to Klarna.
 #[derive(Debug, Clone, Default)]
 pub struct PaymentOptions {
-    pub interoperability_token: Option<String>,
-    pub interoperability_data: Option<serde_json::Value>,
+    /// A customer code scanned from the customer's Klarna app (a Klarna network session token),
+    /// sent as the `Klarna-Network-Session-Token` header of the first authorization.
+    pub customer_token: Option<String>,
+    /// Klarna's `klarna_network_data`, passed through untouched.
+    pub network_data: Option<String>,
+}
+
+/// A manager's decision about a payment in doubt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DoubtResolution {
+    /// Klarna has the payment: this transaction (checked at Klarna before it is recorded).
+    Paid { klarna_transaction_id: String },
+    /// The customer was not charged (the manager checked with Klarna or the customer's app).
+    NotPaid,
 }
 
 #[derive(Clone)]
@@ -101,6 +121,8 @@ struct Inner {
     customer_token: Mutex<Option<String>>,
     /// The last view sent for each recent sale, so an unchanged sale is not sent again.
     published: Arc<Mutex<HashMap<String, SaleView>>>,
+    /// Answers kassa could not place so far, per attempt (see `Terminal::unplaceable`).
+    unplaceable: Mutex<HashMap<String, u32>>,
 }
 
 /// Klarna as the cashier's status bar and `/health` show it.
@@ -136,6 +158,7 @@ fn journal_kind_for(state: AttemptState) -> JournalKind {
         AttemptState::Expired => JournalKind::PaymentExpired,
         AttemptState::Canceled => JournalKind::PaymentCanceled,
         AttemptState::Failed => JournalKind::PaymentFailed,
+        AttemptState::InDoubt => JournalKind::PaymentInDoubt,
     }
 }
 
@@ -149,6 +172,32 @@ fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// The store as `point_of_checkout` names it (the configuration was checked at start).
+fn point_of_checkout(cfg: &Config) -> wire::PointOfCheckout {
+    use crate::config::StoreAtKlarna;
+    let mut p = wire::PointOfCheckout::default();
+    match cfg.klarna.point_of_checkout.resolve(&cfg.store_id) {
+        Ok(StoreAtKlarna::Id(id)) => p.store_id = Some(id),
+        Ok(StoreAtKlarna::Store(s)) => p.store = Some(s),
+        Ok(StoreAtKlarna::Reference(r)) => p.store_reference = Some(r),
+        Err(_) => p.store_reference = Some(cfg.store_id.clone()),
+    }
+    p
+}
+
+/// In the commit that pays an attempt: the sale becomes paid and its receipt is issued.
+fn sale_paid(w: &mut WriteTx<'_>, a: &AttemptRow, op: &str) -> Result<(), StoreError> {
+    w.set_sale_state(&a.sale_id, SaleState::Paid)?;
+    let receipt_no: Option<i64> = w
+        .tx
+        .prepare_cached("SELECT receipt_no FROM sales WHERE id = ?1")?
+        .query_row([&a.sale_id], |r| r.get(0))?;
+    let mut e = entry(JournalKind::ReceiptIssued, a, op);
+    e.detail = serde_json::json!({"receipt_no": receipt_no});
+    w.journal(e)?;
+    Ok(())
 }
 
 /// What the database thread made of a request to pay a sale.
@@ -185,6 +234,7 @@ impl Terminal {
                 busy: crate::service::BusyMarker::new(cfg_busy),
                 customer_token: Mutex::new(None),
                 published: Arc::new(Mutex::new(HashMap::new())),
+                unplaceable: Mutex::new(HashMap::new()),
             }),
         };
         t.recover().await?;
@@ -530,7 +580,7 @@ impl Terminal {
                 CallOptions {
                     correlation_id: &attempt.correlation_id,
                     idempotency_key: Some(&attempt.authorize_key),
-                    interoperability_token: attempt.interop_token.as_deref(),
+                    customer_token: attempt.interop_token.as_deref(),
                     session_token: None,
                 },
             )
@@ -580,10 +630,16 @@ impl Terminal {
         if view.total <= 0 {
             return Err(TerminalError::Invalid("the sale has nothing to pay".into()));
         }
-        if view.live_attempt().is_some() {
-            return Err(TerminalError::Conflict(
-                "a payment is already in progress".into(),
-            ));
+        match view.live_attempt() {
+            Some(a) if a.state == AttemptState::InDoubt => {
+                return Err(TerminalError::Conflict(IN_DOUBT_MESSAGE.into()));
+            }
+            Some(_) => {
+                return Err(TerminalError::Conflict(
+                    "a payment is already in progress".into(),
+                ));
+            }
+            None => {}
         }
         let key = (view.sale.currency.code().to_string(), view.total);
         if asked.as_ref() != Some(&key) && !self.eligibility_known(&view) {
@@ -595,9 +651,9 @@ impl Terminal {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        let scanned = token.is_some() && opts.interoperability_token.is_none();
+        let scanned = token.is_some() && opts.customer_token.is_none();
         let opts = PaymentOptions {
-            interoperability_token: opts.interoperability_token.or(token),
+            customer_token: opts.customer_token.or(token),
             ..opts
         };
         // The sale's draft was committed durably with its lines: when it is exactly the attempt
@@ -609,7 +665,7 @@ impl Terminal {
             self.new_attempt(&view, corr, &opts, draft.as_ref().map(|d| &*d.attempt_id))?;
         // A customer's scanned token travels as a header the draft does not hold: such a press
         // is not replayed from the draft, so a key is only ever sent one way.
-        let prepared = opts.interoperability_token.is_none()
+        let prepared = opts.customer_token.is_none()
             && draft.as_ref().is_some_and(|d| d.matches(&attempt));
         if draft.is_some() && !prepared {
             attempt = self.new_attempt(&view, corr, &opts, None)?;
@@ -666,7 +722,7 @@ impl Terminal {
                         .inner
                         .customer_token
                         .lock()
-                        .unwrap_or_else(|e| e.into_inner()) = opts.interoperability_token;
+                        .unwrap_or_else(|e| e.into_inner()) = opts.customer_token;
                 }
                 return Err(e.into());
             }
@@ -746,14 +802,12 @@ impl Terminal {
                     return_url: cfg.klarna.return_url.clone(),
                 },
             }),
-            point_of_checkout: wire::PointOfCheckout {
-                store_reference: cfg.store_id.clone(),
-            },
+            point_of_checkout: point_of_checkout(cfg),
             point_of_transaction: wire::PointOfTransaction {
                 kind: "TERMINAL".into(),
                 terminal_reference: cfg.terminal_id.clone(),
             },
-            klarna_interoperability_data: opts.interoperability_data.clone(),
+            klarna_network_data: opts.network_data.clone(),
         };
         let now = chrono::Utc::now();
         let deadline =
@@ -769,7 +823,7 @@ impl Terminal {
             finalize_key: key("finalize"),
             authorize_body: serde_json::to_string(&body)
                 .map_err(|e| TerminalError::Internal(e.to_string()))?,
-            interop_token: opts.interoperability_token.clone(),
+            interop_token: opts.customer_token.clone(),
             klarna_request_id: None,
             payment_request_url: None,
             expires_at: None,
@@ -853,77 +907,77 @@ impl Terminal {
     }
 
     /// Applies authorize's answer (first call or its retry) to the attempt; returns the attempt
-    /// as written when the answer moved it to a step-up or a decline.
+    /// as written when the answer moved it to a step-up, a decline or a doubt.
     async fn apply_authorize(
         &self,
         a: &AttemptRow,
-        result: Result<AuthorizeResponse, KlarnaError>,
+        result: Result<AuthorizeOutcome, KlarnaError>,
     ) -> Result<Option<AttemptRow>, TerminalError> {
         match result {
-            Ok(resp) => match resp.payment_transaction_response.result.as_str() {
-                "STEP_UP_REQUIRED" => {
-                    let Some(req) = resp.payment_request else {
-                        return self
-                            .fail(a, "STEP_UP_REQUIRED without a payment request")
-                            .await
-                            .map(|()| None);
-                    };
-                    let Some(url) = req.url().map(str::to_string) else {
-                        return self
-                            .fail(a, "payment request without a payment_request_url")
-                            .await
-                            .map(|()| None);
-                    };
-                    let (rid, exp) = (req.payment_request_id.clone(), req.expires_at.clone());
+            Ok(AuthorizeOutcome::StepUp(up)) => {
+                self.forget_unplaceable(&a.id);
+                let Some(rid) = up.request_id else {
+                    return self
+                        .fail(a, "STEP_UP_REQUIRED without a payment_request_id")
+                        .await
+                        .map(|()| None);
+                };
+                let Some(url) = up.url else {
+                    // Klarna made a request kassa cannot show: it must still be cancelled there.
+                    let reason = "payment request without a payment_request_url \
+                                  (state_context.customer_interaction.payment_request_url)";
                     self.transition(
                         &a.id,
-                        PaymentEvent::StepUpRequired,
+                        PaymentEvent::Failed,
                         None,
                         move |a| {
                             a.klarna_request_id = Some(rid);
-                            a.payment_request_url = Some(url);
-                            a.expires_at = exp;
+                            a.reason = Some(reason.into());
                         },
                         |_, _, _| Ok(()),
                     )
-                    .await
-                }
-                "APPROVED" => {
-                    let Some(tx) = resp.payment_transaction else {
-                        return self
-                            .fail(a, "APPROVED without a payment transaction")
-                            .await
-                            .map(|()| None);
-                    };
-                    self.mark_paid(
-                        &a.id,
-                        PaymentEvent::ApprovedAtOnce,
-                        tx.payment_transaction_id,
-                    )
+                    .await?;
+                    self.spawn_follower(a.id.clone());
+                    return Ok(None);
+                };
+                let exp = up.expires_at;
+                self.transition(
+                    &a.id,
+                    PaymentEvent::StepUpRequired,
+                    None,
+                    move |a| {
+                        a.klarna_request_id = Some(rid);
+                        a.payment_request_url = Some(url);
+                        a.expires_at = exp;
+                    },
+                    |_, _, _| Ok(()),
+                )
+                .await
+            }
+            Ok(AuthorizeOutcome::Approved { transaction_id }) => {
+                self.forget_unplaceable(&a.id);
+                self.mark_paid(&a.id, PaymentEvent::ApprovedAtOnce, transaction_id)
                     .await
                     .map(|()| None)
-                }
-                "DECLINED" => {
-                    let reason = resp
-                        .payment_transaction_response
-                        .result_reason
-                        .unwrap_or_default();
-                    self.transition(
-                        &a.id,
-                        PaymentEvent::AuthorizeDeclined,
-                        None,
-                        move |a| {
-                            a.reason = Some(reason);
-                        },
-                        |_, _, _| Ok(()),
-                    )
-                    .await
-                }
-                other => self
-                    .fail(a, &format!("unexpected authorize result {other:?}"))
-                    .await
-                    .map(|()| None),
-            },
+            }
+            Ok(AuthorizeOutcome::Declined { reason }) => {
+                self.forget_unplaceable(&a.id);
+                let reason = reason.unwrap_or_else(|| "DECLINED".into());
+                self.transition(
+                    &a.id,
+                    PaymentEvent::AuthorizeDeclined,
+                    None,
+                    move |a| {
+                        a.reason = Some(reason);
+                    },
+                    |_, _, _| Ok(()),
+                )
+                .await
+            }
+            Ok(AuthorizeOutcome::Unplaceable {
+                why,
+                money_may_have_moved,
+            }) => self.unplaceable(a, why, money_may_have_moved).await,
             // Nothing reached Klarna: nothing to clean up, and the cashier learns it at once.
             Err(e @ KlarnaError::Unreachable(_)) => {
                 self.fail(a, &e.to_string()).await?;
@@ -943,6 +997,58 @@ impl Terminal {
                 Ok(None)
             }
         }
+    }
+
+    /// A 2xx answer kassa cannot place, for an authorization (first or final). The same key is
+    /// asked again (the follower retries); after `UNPLACEABLE_TRIES` answers like it, an answer
+    /// that may have charged the customer puts the attempt in doubt for a manager, and one that
+    /// cannot have (a step-up without its request) fails it. Never a decline.
+    async fn unplaceable(
+        &self,
+        a: &AttemptRow,
+        why: String,
+        money_may_have_moved: bool,
+    ) -> Result<Option<AttemptRow>, TerminalError> {
+        let tries = {
+            let mut m = self
+                .inner
+                .unplaceable
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let n = m.entry(a.id.clone()).or_default();
+            *n += 1;
+            *n
+        };
+        tracing::warn!(attempt = %a.id, tries, "Klarna's answer cannot be placed: {why}");
+        if tries < UNPLACEABLE_TRIES {
+            return Ok(None);
+        }
+        self.forget_unplaceable(&a.id);
+        if !money_may_have_moved {
+            self.fail(a, &why).await?;
+            return Ok(None);
+        }
+        let reason = format!(
+            "Klarna's answer could not be read {tries} times ({why}); the customer may have been charged"
+        );
+        self.transition(
+            &a.id,
+            PaymentEvent::Unplaceable,
+            None,
+            move |a| {
+                a.reason = Some(reason);
+            },
+            |_, _, _| Ok(()),
+        )
+        .await
+    }
+
+    fn forget_unplaceable(&self, attempt_id: &str) {
+        self.inner
+            .unplaceable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(attempt_id);
     }
 
     async fn fail(&self, a: &AttemptRow, reason: &str) -> Result<(), TerminalError> {
@@ -977,18 +1083,123 @@ impl Terminal {
                 a.klarna_transaction_id = Some(tx_id);
                 a.cancel_confirmed = true;
             },
-            |w, a, op| {
-                w.set_sale_state(&a.sale_id, SaleState::Paid)?;
-                let receipt_no: Option<i64> =
-                    w.tx.prepare_cached("SELECT receipt_no FROM sales WHERE id = ?1")?
-                        .query_row([&a.sale_id], |r| r.get(0))?;
-                let mut e = entry(JournalKind::ReceiptIssued, a, op);
-                e.detail = serde_json::json!({"receipt_no": receipt_no});
-                w.journal(e)?;
-                Ok(())
-            },
+            sale_paid,
         )
         .await?;
+        Ok(())
+    }
+
+    /// A manager decides a payment in doubt (their PIN checked first, a refusal journaled).
+    /// "Paid" is checked at Klarna before it is recorded: the transaction must exist, in the
+    /// attempt's currency and amount, for this sale. The decision and who made it are journaled
+    /// with the attempt's move, in one commit.
+    pub async fn resolve_doubt(
+        &self,
+        attempt_id: &str,
+        resolution: DoubtResolution,
+        manager: &str,
+        pin: Option<String>,
+        note: Option<String>,
+    ) -> Result<AttemptRow, TerminalError> {
+        crate::manager::authorize(self.store(), pin, "resolve_payment_in_doubt", manager)
+            .await
+            .map_err(|e| TerminalError::Forbidden(e.to_string()))?;
+        let a = self.attempt(attempt_id).await?;
+        if a.state != AttemptState::InDoubt {
+            return Err(TerminalError::Conflict(format!(
+                "payment {attempt_id} is not in doubt (it is {})",
+                a.state.as_str()
+            )));
+        }
+        let (event, tx_id) = match &resolution {
+            DoubtResolution::Paid {
+                klarna_transaction_id,
+            } => {
+                let id = crate::returns::parse_transaction_id(klarna_transaction_id)?;
+                self.check_transaction_pays(&a, &id).await?;
+                (PaymentEvent::ResolvedPaid, Some(id))
+            }
+            DoubtResolution::NotPaid => (PaymentEvent::ResolvedNotPaid, None),
+        };
+        let paid = tx_id.is_some();
+        let detail = serde_json::json!({
+            "outcome": if paid { "paid" } else { "not_paid" },
+            "manager": manager,
+            "klarna_transaction_id": tx_id,
+            "note": note,
+        });
+        let tx_for_row = tx_id.clone();
+        let moved = self
+            .transition(
+                attempt_id,
+                event,
+                Some(manager.to_string()),
+                move |a| {
+                    a.cancel_confirmed = true;
+                    a.klarna_transaction_id = tx_for_row;
+                    a.reason = Some(if paid {
+                        "a manager found the payment at Klarna".into()
+                    } else {
+                        "a manager confirmed the customer was not charged".into()
+                    });
+                },
+                move |w, a, op| {
+                    if paid {
+                        sale_paid(w, a, op)?;
+                    }
+                    let mut e = entry(JournalKind::DoubtResolved, a, op);
+                    e.detail = detail;
+                    w.journal(e)?;
+                    Ok(())
+                },
+            )
+            .await?;
+        self.publish_sale(&a.sale_id);
+        moved.ok_or_else(|| {
+            TerminalError::Conflict(format!("payment {attempt_id} was decided meanwhile"))
+        })
+    }
+
+    /// Whether Klarna's transaction `id` is this attempt's payment (same currency, amount and,
+    /// where Klarna names it, the sale as its reference).
+    async fn check_transaction_pays(&self, a: &AttemptRow, id: &str) -> Result<(), TerminalError> {
+        let corr = uuid::Uuid::new_v4().simple().to_string();
+        let opts = CallOptions {
+            correlation_id: &corr,
+            ..Default::default()
+        };
+        let tx = self
+            .inner
+            .klarna
+            .read_transaction(id, opts)
+            .await
+            .map_err(|e| match e {
+                KlarnaError::Final { status: 404, .. } => {
+                    TerminalError::NotFound(format!("Klarna has no transaction {id}"))
+                }
+                e @ (KlarnaError::Final { .. } | KlarnaError::Auth { .. }) => {
+                    TerminalError::KlarnaRefused {
+                        code: e.code().into(),
+                        message: e.to_string(),
+                    }
+                }
+                e => TerminalError::KlarnaUnavailable(format!(
+                    "{e}; the payment can be marked paid once Klarna confirms the transaction"
+                )),
+            })?;
+        if tx.currency != a.currency || tx.amount != a.amount {
+            return Err(TerminalError::Conflict(format!(
+                "Klarna's transaction {id} is for {} {}, this payment for {} {}",
+                tx.amount, tx.currency, a.amount, a.currency
+            )));
+        }
+        if let Some(r) = tx.payment_transaction_reference.as_deref()
+            && r != a.sale_id
+        {
+            return Err(TerminalError::Conflict(format!(
+                "Klarna's transaction {id} belongs to {r}, not to this sale"
+            )));
+        }
         Ok(())
     }
 
@@ -1101,7 +1312,7 @@ impl Terminal {
                 let opts = CallOptions {
                     correlation_id: &a.correlation_id,
                     idempotency_key: Some(&a.authorize_key),
-                    interoperability_token: a.interop_token.as_deref(),
+                    customer_token: a.interop_token.as_deref(),
                     session_token: None,
                 };
                 let r = self
@@ -1110,10 +1321,13 @@ impl Terminal {
                     .authorize_raw(&a.authorize_body, opts)
                     .await;
                 let retry = r.as_ref().err().filter(|e| e.is_retryable()).cloned();
+                let unplaceable = matches!(r, Ok(AuthorizeOutcome::Unplaceable { .. }));
                 let _ = self.apply_authorize(&a, r).await;
                 match retry {
                     Some(KlarnaError::Throttled { retry_after }) => Ok(Step::Wait(retry_after)),
                     Some(e) => Err(e),
+                    // Asked again after a pause, so a passing fault at Klarna can clear.
+                    None if unplaceable => Ok(Step::Wait(UNPLACEABLE_PAUSE)),
                     None => Ok(Step::Again),
                 }
             }
@@ -1129,24 +1343,26 @@ impl Terminal {
                 self.apply_request_state(&a, &req).await
             }
             AttemptState::Completed => self.finalize(&a, None).await,
+            // In doubt: only a manager's decision moves it (see `resolve_doubt`).
             _ => Ok(Step::Done),
         }
     }
 
-    /// Applies what Klarna says about the payment request to the attempt.
+    /// Applies what Klarna says about the payment request (read, or told by a webhook) to the
+    /// attempt.
     async fn apply_request_state(
         &self,
         a: &AttemptRow,
-        req: &wire::PaymentRequest,
+        req: &RequestRead,
     ) -> Result<Step, KlarnaError> {
-        let event = match req.state.as_str() {
-            "SUBMITTED" => return Ok(Step::Again),
-            "IN_PROGRESS" => PaymentEvent::CustomerOpened,
-            "COMPLETED" => PaymentEvent::CustomerCompleted,
-            "DECLINED" => PaymentEvent::CustomerDeclined,
-            "EXPIRED" => PaymentEvent::KlarnaExpired,
-            "CANCELED" => PaymentEvent::KlarnaCanceled,
-            other => {
+        let event = match &req.state {
+            RequestState::Submitted => return Ok(Step::Again),
+            RequestState::InProgress => PaymentEvent::CustomerOpened,
+            RequestState::Completed => PaymentEvent::CustomerCompleted,
+            RequestState::Declined => PaymentEvent::CustomerDeclined,
+            RequestState::Expired => PaymentEvent::KlarnaExpired,
+            RequestState::Canceled => PaymentEvent::KlarnaCanceled,
+            RequestState::Other(other) => {
                 tracing::warn!("unknown payment request state {other:?}; polling on");
                 return Ok(Step::Again);
             }
@@ -1168,8 +1384,7 @@ impl Terminal {
             .map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?;
         match moved {
             Some(m) if m.state == AttemptState::Completed => {
-                self.finalize(&m, req.klarna_network_session_token.as_deref())
-                    .await
+                self.finalize(&m, req.session_token.as_deref()).await
             }
             Some(m) if m.state.is_final() => Ok(Step::Done),
             Some(_) => Ok(Step::Again),
@@ -1191,11 +1406,17 @@ impl Terminal {
                     .klarna
                     .read_payment_request(rid, Self::options(a, None))
                     .await?;
-                match read.klarna_network_session_token.as_deref() {
+                match read.session_token.as_deref() {
                     Some(t) => t,
                     None => {
+                        // Nothing was charged yet (no final authorization was made without a
+                        // token), so failing cannot hide a payment.
                         let _ = self
-                            .fail(a, "completed payment request without a session token")
+                            .fail(
+                                a,
+                                "completed payment request without a session token \
+                                 (state_context.klarna_network_session_token)",
+                            )
                             .await;
                         return Ok(Step::Done);
                     }
@@ -1213,43 +1434,39 @@ impl Terminal {
             correlation_id: &a.correlation_id,
             idempotency_key: Some(&a.finalize_key),
             session_token: Some(token),
-            interoperability_token: None,
+            customer_token: None,
         };
         match self.inner.klarna.authorize_raw(&body, opts).await {
-            Ok(resp) => {
-                let r = match (
-                    resp.payment_transaction_response.result.as_str(),
-                    resp.payment_transaction,
-                ) {
-                    ("APPROVED", Some(tx)) => {
-                        self.mark_paid(
-                            &a.id,
-                            PaymentEvent::FinalApproved,
-                            tx.payment_transaction_id,
-                        )
-                        .await
-                    }
-                    (result, _) => {
-                        let reason = resp
-                            .payment_transaction_response
-                            .result_reason
-                            .unwrap_or_else(|| result.to_string());
-                        self.transition(
-                            &a.id,
-                            PaymentEvent::FinalDeclined,
-                            None,
-                            move |a| {
-                                a.reason = Some(reason);
-                            },
-                            |_, _, _| Ok(()),
-                        )
-                        .await
-                        .map(|_| ())
-                    }
-                };
-                r.map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?;
+            Ok(AuthorizeOutcome::Approved { transaction_id }) => {
+                self.forget_unplaceable(&a.id);
+                self.mark_paid(&a.id, PaymentEvent::FinalApproved, transaction_id)
+                    .await
+                    .map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?;
                 Ok(Step::Done)
             }
+            Ok(AuthorizeOutcome::Declined { reason }) => {
+                self.forget_unplaceable(&a.id);
+                let reason = reason.unwrap_or_else(|| "DECLINED".into());
+                self.transition(
+                    &a.id,
+                    PaymentEvent::FinalDeclined,
+                    None,
+                    move |a| {
+                        a.reason = Some(reason);
+                    },
+                    |_, _, _| Ok(()),
+                )
+                .await
+                .map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?;
+                Ok(Step::Done)
+            }
+            // A final authorization never steps up; an answer that does is one kassa cannot
+            // place, like any other: the customer may have been charged.
+            Ok(AuthorizeOutcome::StepUp(_)) => {
+                self.placeless_final(a, "a final authorization answered STEP_UP_REQUIRED".into())
+                    .await
+            }
+            Ok(AuthorizeOutcome::Unplaceable { why, .. }) => self.placeless_final(a, why).await,
             Err(KlarnaError::Throttled { retry_after }) => Ok(Step::Wait(retry_after)),
             Err(e) if e.is_retryable() => Err(e),
             Err(e) => {
@@ -1264,6 +1481,17 @@ impl Terminal {
         }
     }
 
+    async fn placeless_final(&self, a: &AttemptRow, why: String) -> Result<Step, KlarnaError> {
+        let moved = self
+            .unplaceable(a, why, true)
+            .await
+            .map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?;
+        Ok(match moved {
+            Some(_) => Step::Done,
+            None => Step::Wait(UNPLACEABLE_PAUSE),
+        })
+    }
+
     /// For an attempt the till gave up on: make sure Klarna's request is canceled too, and if the
     /// customer completed it anyway, record that it was never finalized (nobody is charged).
     async fn confirm_cancel(&self, a: &AttemptRow) -> Result<Step, KlarnaError> {
@@ -1272,10 +1500,10 @@ impl Terminal {
             let opts = CallOptions {
                 correlation_id: &a.correlation_id,
                 idempotency_key: Some(&a.authorize_key),
-                interoperability_token: a.interop_token.as_deref(),
+                customer_token: a.interop_token.as_deref(),
                 session_token: None,
             };
-            let resp = match self
+            let outcome = match self
                 .inner
                 .klarna
                 .authorize_raw(&a.authorize_body, opts)
@@ -1289,10 +1517,12 @@ impl Terminal {
                         .await;
                 }
             };
-            match resp.payment_request {
-                Some(req) => {
+            return match outcome {
+                AuthorizeOutcome::StepUp(StepUp {
+                    request_id: Some(rid),
+                    ..
+                }) => {
                     let id = a.id.clone();
-                    let rid = req.payment_request_id.clone();
                     self.inner
                         .store
                         .call(move |db| {
@@ -1304,14 +1534,19 @@ impl Terminal {
                         })
                         .await
                         .map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?;
-                    return Ok(Step::Wait(Duration::from_millis(1)));
+                    Ok(Step::Wait(Duration::from_millis(1)))
                 }
-                None => {
-                    return self
-                        .settle_cancel(a, "no payment request was created", None)
-                        .await;
+                AuthorizeOutcome::Approved { transaction_id } => {
+                    self.refund_charge_after_abandon(a, transaction_id).await
                 }
-            }
+                AuthorizeOutcome::Declined { .. } | AuthorizeOutcome::StepUp(_) => {
+                    self.settle_cancel(a, "no payment request was created", None)
+                        .await
+                }
+                // Still unreadable: keep asking (the follower backs off); never assume nothing
+                // was charged.
+                AuthorizeOutcome::Unplaceable { why, .. } => Err(KlarnaError::UnknownOutcome(why)),
+            };
         };
         match self
             .inner
@@ -1320,7 +1555,7 @@ impl Terminal {
             .await
         {
             Ok(req) => {
-                self.settle_cancel(a, "Klarna confirmed the cancel", Some(&req.state))
+                self.settle_cancel(a, "Klarna confirmed the cancel", Some(req.state.as_str()))
                     .await
             }
             Err(KlarnaError::Final { .. }) => {
@@ -1333,12 +1568,68 @@ impl Terminal {
                 self.settle_cancel(
                     a,
                     "the request was already final at Klarna",
-                    Some(&req.state),
+                    Some(req.state.as_str()),
                 )
                 .await
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Klarna approved (charged) a payment the till had given up on before it learnt the answer:
+    /// the charge is refunded through the outbox (exactly once, whatever happens next), in the
+    /// same commit as the journal row that says so.
+    async fn refund_charge_after_abandon(
+        &self,
+        a: &AttemptRow,
+        transaction_id: String,
+    ) -> Result<Step, KlarnaError> {
+        let id = a.id.clone();
+        let limits = self.inner.cfg.outbox.clone();
+        let lines: Vec<wire::LineItem> = serde_json::from_str::<AuthorizeRequest>(&a.authorize_body)
+            .map(|b| b.supplementary_purchase_data.line_items)
+            .unwrap_or_default();
+        let op = NewOperation {
+            operation: crate::outbox::Operation::Refund,
+            transaction_id: transaction_id.clone(),
+            currency: a.currency.clone(),
+            amount: a.amount,
+            line_items: lines,
+            reference: format!("abandoned-{}", a.id),
+            operator: "kassa".into(),
+            sale_id: Some(a.sale_id.clone()),
+        };
+        self.inner
+            .store
+            .call(move |db| {
+                if db.attempt(&id)?.cancel_confirmed {
+                    return Ok(());
+                }
+                db.enqueue_with(&op, &limits, |w, o| {
+                    let mut row = w.attempt(&id)?;
+                    row.cancel_confirmed = true;
+                    row.klarna_transaction_id = Some(transaction_id.clone());
+                    row.reason = Some(
+                        "Klarna approved after the till gave up; the charge is refunded".into(),
+                    );
+                    w.update_attempt(&row)?;
+                    let mut e = entry(JournalKind::ChargedAfterAbandon, &row, "kassa");
+                    e.detail = serde_json::json!({"outbox_id": o.id,
+                        "note": "Klarna approved a payment the till had given up on; refunded in full"});
+                    w.journal(e)?;
+                    Ok(())
+                })
+                .map(|_| ())
+                .map_err(|e| match e {
+                    OutboxError::LimitReached(m) => StoreError::OutboxFull(m),
+                    OutboxError::Store(e) => e,
+                })
+            })
+            .await
+            .map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?;
+        tracing::warn!(attempt = %a.id, "Klarna approved a payment the till had given up on; refund queued");
+        self.inner.outbox_wake.notify_one();
+        Ok(Step::Done)
     }
 
     async fn settle_cancel(
@@ -1429,10 +1720,12 @@ impl Terminal {
                     if let Some(live) = view.live_attempt() {
                         let mut a = w.attempt(&live.id)?;
                         a.state = a.state.next(PaymentEvent::CashierCanceled).map_err(|_| {
-                            StoreError::Conflict(
+                            StoreError::Conflict(if a.state == AttemptState::InDoubt {
+                                IN_DOUBT_MESSAGE.into()
+                            } else {
                                 "the customer has already approved; the payment is being completed"
-                                    .into(),
-                            )
+                                    .into()
+                            })
                         })?;
                         a.reason = Some("canceled by the cashier".into());
                         w.update_attempt(&a)?;

@@ -149,6 +149,68 @@ async fn a_return_during_an_outage_gets_a_pending_slip_and_is_refunded_once_afte
     assert_eq!(refunded_at_klarna(&till, &tx).await, 24900);
 }
 
+/// A refund queued through the outbox API (not as a return) during an outage counts against the
+/// purchase too: the same shirt cannot then come back as a return and be refunded twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_queued_by_the_api_during_an_outage_blocks_a_return_of_the_same_item() {
+    let till = Till::start_with(Default::default(), |c| {
+        c.outbox.backoff_base_ms = 20;
+        c.outbox.backoff_cap_ms = 200;
+    })
+    .await;
+    let tx = online_order(&till);
+    till.sandbox
+        .fault(Some("refund"), kassa_tests::Fault::Reset, Some(5));
+    let (s, q) = till
+        .post(
+            &format!("/v1/transactions/{tx}/refunds"),
+            json!({"currency": "SEK", "reference": "web-desk-1",
+                   "line_items": [{"name": "Cap", "reference": "SKU-9", "quantity": 1, "unit_price": 24900}]}),
+        )
+        .await;
+    assert_eq!(s, 202, "{q}");
+    // The lookup shows the cap as waiting, not returnable, and the amount as no longer refundable.
+    let (s, p) = till.get(&format!("/v1/returns/purchases/{tx}")).await;
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(p["lines"][1]["pending_quantity"], 1, "{p}");
+    assert_eq!(p["lines"][1]["returnable_quantity"], 0, "{p}");
+    assert_eq!(p["refundable_amount"], 29700, "{p}");
+    let (s, v) = give_back(&till, &tx, json!([{"index": 1, "quantity": 1}]), json!({})).await;
+    assert_eq!(s, 409, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("only 0 of \"Cap\" can still be returned"),
+        "{v}"
+    );
+    // A refund with no lines counts against the amount: the socks' 297.00 is all that is left.
+    let (s, q) = till
+        .post(
+            &format!("/v1/transactions/{tx}/refunds"),
+            json!({"currency": "SEK", "reference": "web-desk-2",
+                   "line_items": [{"name": "Goodwill", "quantity": 1, "unit_price": 20000}]}),
+        )
+        .await;
+    assert_eq!(s, 202, "{q}");
+    let (s, v) = give_back(&till, &tx, json!([{"index": 0, "quantity": 2}]), json!({})).await;
+    assert_eq!(s, 409, "{v}");
+    // After recovery Klarna applied each refund once and the cap exactly once.
+    eventually("both refunds applied at Klarna", || {
+        let t = till.sandbox.transactions();
+        t.iter()
+            .any(|t| t.payment_transaction_id == tx && t.refunded_amount == 44900)
+    })
+    .await;
+    let refunds = till
+        .sandbox
+        .effects()
+        .iter()
+        .filter(|e| e.kind == "refund")
+        .count();
+    assert_eq!(refunds, 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_or_malformed_ids_get_a_clear_error_and_nothing_is_recorded() {
     let till = Till::start().await;

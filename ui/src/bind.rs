@@ -56,6 +56,7 @@ fn screen(s: Screen) -> (screens::Screen, screens::Outcome) {
         Outcome::Expired => screens::Outcome::Expired,
         Outcome::Canceled => screens::Outcome::Canceled,
         Outcome::Failed => screens::Outcome::Failed,
+        Outcome::InDoubt => screens::Outcome::InDoubt,
         Outcome::KlarnaOffline => screens::Outcome::KlarnaOffline,
         Outcome::NotOffered => screens::Outcome::NotOffered,
         Outcome::Refused => screens::Outcome::Refused,
@@ -78,6 +79,7 @@ fn phase(p: PaymentPhase) -> screens::PaymentPhase {
         PaymentPhase::Expired => screens::PaymentPhase::Expired,
         PaymentPhase::Canceled => screens::PaymentPhase::Canceled,
         PaymentPhase::Failed => screens::PaymentPhase::Failed,
+        PaymentPhase::InDoubt => screens::PaymentPhase::InDoubt,
     }
 }
 

@@ -28,6 +28,8 @@ pub enum PaymentPhase {
     Expired,
     Canceled,
     Failed,
+    /// Klarna's answer could not be read: the customer may have been charged; a manager decides.
+    InDoubt,
 }
 
 impl PaymentPhase {
@@ -114,6 +116,8 @@ pub enum Outcome {
     KlarnaOffline,
     NotOffered,
     Refused,
+    /// The customer may have been charged: no other payment until a manager decides.
+    InDoubt,
 }
 
 /// The screen in front of the cashier.
@@ -311,10 +315,13 @@ impl SaleScreenModel {
             SaleStatus::Abandoned => return Screen::Sale,
             SaleStatus::Open => {}
         }
-        if let Some(p) = &sale.payment
-            && !p.phase.is_final()
-        {
-            return Screen::Payment;
+        if let Some(p) = &sale.payment {
+            if p.phase == PaymentPhase::InDoubt {
+                return Screen::Result(Outcome::InDoubt);
+            }
+            if !p.phase.is_final() {
+                return Screen::Payment;
+            }
         }
         if let Some(r) = &self.refusal {
             return Screen::Result(match r {

@@ -29,7 +29,7 @@ use crate::config::Secret;
 use crate::metrics::Metrics;
 use crate::money::Currency;
 use crate::store::{AttemptRow, JournalRow, LineInput, SaleView, VerifyReport};
-use crate::terminal::{PaymentOptions, Terminal, TerminalError};
+use crate::terminal::{DoubtResolution, PaymentOptions, Terminal, TerminalError};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -175,11 +175,35 @@ pub struct AddLines {
 #[serde(deny_unknown_fields)]
 pub struct StartPayment {
     pub operator: Option<String>,
-    /// Token scanned from the customer's Klarna app, passed to Klarna.
-    pub interoperability_token: Option<String>,
-    /// Opaque data from the customer's Klarna app, passed to Klarna.
-    #[schema(value_type = Object)]
-    pub interoperability_data: Option<serde_json::Value>,
+    /// A customer code scanned from the customer's Klarna app (Klarna's
+    /// `klarna_network_session_token`), sent as the `Klarna-Network-Session-Token` header of the
+    /// first authorization. `interoperability_token` is its older name. At most 4,096 characters.
+    #[serde(alias = "interoperability_token")]
+    #[schema(max_length = 4096)]
+    pub klarna_network_session_token: Option<String>,
+    /// Klarna's `klarna_network_data` from the customer's Klarna app, passed through untouched (a
+    /// string; `interoperability_data`, its older name, may be an object, passed on as its JSON
+    /// text). At most 16,384 characters.
+    #[serde(alias = "interoperability_data")]
+    #[schema(value_type = String, max_length = 16384)]
+    pub klarna_network_data: Option<serde_json::Value>,
+}
+
+/// A manager's decision about a payment in doubt.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveDoubt {
+    /// `paid` (Klarna has the payment: give its transaction id) or `not_paid`.
+    #[schema(pattern = "^(paid|not_paid)$")]
+    pub outcome: String,
+    /// For `paid`: Klarna's transaction id (`krn:payment:…:transaction:…`), checked at Klarna.
+    pub klarna_transaction_id: Option<String>,
+    /// The manager deciding (journaled), 1 to 64 characters.
+    #[schema(min_length = 1, max_length = 64)]
+    pub manager: String,
+    /// What the manager checked, at most 500 characters.
+    #[schema(max_length = 500)]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -205,8 +229,8 @@ pub struct Health {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "kassa local control API", description = "Drive a kassa store terminal: sales, Klarna payments, events."),
-    paths(create_sale, get_sale, add_lines, start_payment, cancel_payment, abandon_sale, events, journal, health),
-    components(schemas(NewSale, NewLine, AddLines, StartPayment, Cancel, SaleView, AttemptRow, JournalRow, ApiError, Health)),
+    paths(create_sale, get_sale, add_lines, start_payment, cancel_payment, abandon_sale, resolve_doubt, events, journal, health),
+    components(schemas(NewSale, NewLine, AddLines, StartPayment, ResolveDoubt, Cancel, SaleView, AttemptRow, JournalRow, ApiError, Health)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -251,6 +275,7 @@ pub fn router_with_devices(
         .route("/v1/sales/{id}/payments", post(start_payment))
         .route("/v1/sales/{id}/payments/cancel", post(cancel_payment))
         .route("/v1/sales/{id}/cancel", post(abandon_sale))
+        .route("/v1/payments/{id}/resolve", post(resolve_doubt))
         .route("/v1/events", get(events))
         .route("/v1/journal", get(journal))
         .route("/v1/journal/verify", get(verify))
@@ -351,12 +376,90 @@ async fn start_payment(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<StartPayment>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let too_long = |field: &str, max: usize| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("{field} is longer than {max} characters"),
+        )
+        .field(field)
+    };
+    if b
+        .klarna_network_session_token
+        .as_ref()
+        .is_some_and(|t| t.len() > 4096)
+    {
+        return Err(too_long("klarna_network_session_token", 4096));
+    }
+    let network_data = match b.klarna_network_data {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(s),
+        Some(other) => Some(other.to_string()),
+    };
+    if network_data.as_ref().is_some_and(|d| d.len() > 16384) {
+        return Err(too_long("klarna_network_data", 16384));
+    }
     let opts = PaymentOptions {
-        interoperability_token: b.interoperability_token,
-        interoperability_data: b.interoperability_data,
+        customer_token: b.klarna_network_session_token,
+        network_data,
     };
     let a = s.terminal.start_payment(&id, b.operator, opts).await?;
     Ok((StatusCode::CREATED, Json(a)))
+}
+
+/// A manager decides a payment in doubt (one whose Klarna answer could not be read, so the
+/// customer may have been charged): `paid` with Klarna's transaction id (checked at Klarna: same
+/// amount, currency and sale) or `not_paid`. Needs the manager PIN in `Kassa-Manager-Pin`; a wrong
+/// PIN is refused (403) and journaled. Until then the sale takes no other payment.
+#[utoipa::path(post, path = "/v1/payments/{id}/resolve", params(("id" = String, Path),
+        ("Kassa-Manager-Pin" = String, Header, description = "The manager PIN")),
+    request_body = ResolveDoubt,
+    responses((status = 200, body = AttemptRow), (status = 400, body = ApiError),
+              (status = 403, body = ApiError), (status = 404, body = ApiError),
+              (status = 409, body = ApiError), (status = 503, body = ApiError)))]
+async fn resolve_doubt(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(b): ApiJson<ResolveDoubt>,
+) -> Result<Json<AttemptRow>, ApiError> {
+    let bad = |field: &str, m: &str| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m).field(field)
+    };
+    if b.manager.trim().is_empty() || b.manager.len() > 64 {
+        return Err(bad("manager", "manager must be 1 to 64 characters"));
+    }
+    if b.note.as_ref().is_some_and(|n| n.len() > 500) {
+        return Err(bad("note", "note must be at most 500 characters"));
+    }
+    let resolution = match (b.outcome.as_str(), b.klarna_transaction_id) {
+        ("paid", Some(tx)) => DoubtResolution::Paid {
+            klarna_transaction_id: tx,
+        },
+        ("paid", None) => {
+            return Err(bad(
+                "klarna_transaction_id",
+                "a payment marked paid needs Klarna's transaction id",
+            ));
+        }
+        ("not_paid", None) => DoubtResolution::NotPaid,
+        ("not_paid", Some(_)) => {
+            return Err(bad(
+                "klarna_transaction_id",
+                "a payment marked not paid has no Klarna transaction id",
+            ));
+        }
+        _ => return Err(bad("outcome", "outcome is paid or not_paid")),
+    };
+    let pin = headers
+        .get(log::PIN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_string());
+    Ok(Json(
+        s.terminal
+            .resolve_doubt(&id, resolution, b.manager.trim(), pin, b.note)
+            .await?,
+    ))
 }
 
 /// Cancel the payment in progress; the sale stays open.

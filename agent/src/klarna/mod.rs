@@ -1,6 +1,7 @@
 //! Kassa's Klarna client (klarna-api.md §1–§5): one method per operation, every call tagged,
 //! correlated, timed and classified, and its outcome mapped to a `KlarnaError` that says what to do.
 
+pub mod answer;
 mod error;
 pub mod wire;
 
@@ -12,6 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
+pub use answer::{AuthorizeOutcome, RequestRead, RequestState, StepUp};
 pub use error::{KlarnaError, classify, retry_after};
 use wire::*;
 
@@ -34,15 +36,17 @@ pub enum SloCategory {
     PaymentTransactionGeneral,
     PaymentRequest,
     PaymentConfirmation,
+    CustomerTokenCharge,
     ReadOnlyPaymentTransaction,
     MessagingPlacements,
 }
 
 impl SloCategory {
-    pub const ALL: [SloCategory; 5] = [
+    pub const ALL: [SloCategory; 6] = [
         SloCategory::PaymentTransactionGeneral,
         SloCategory::PaymentRequest,
         SloCategory::PaymentConfirmation,
+        SloCategory::CustomerTokenCharge,
         SloCategory::ReadOnlyPaymentTransaction,
         SloCategory::MessagingPlacements,
     ];
@@ -51,6 +55,7 @@ impl SloCategory {
             SloCategory::PaymentTransactionGeneral => "Payment Transaction General",
             SloCategory::PaymentRequest => "Payment Request",
             SloCategory::PaymentConfirmation => "Payment Confirmation",
+            SloCategory::CustomerTokenCharge => "Customer Token Charge",
             SloCategory::ReadOnlyPaymentTransaction => "Read-only Payment Transaction",
             SloCategory::MessagingPlacements => "Messaging Placements",
         }
@@ -80,6 +85,8 @@ impl ServiceClass {
 pub enum Operation {
     Authorize,
     FinalAuthorize,
+    /// A first authorization with a customer code scanned from the customer's app.
+    CustomerTokenAuthorize,
     ReadPaymentRequest,
     CancelPaymentRequest,
     ReadTransaction,
@@ -100,6 +107,7 @@ impl Operation {
                 (S::PaymentRequest, C::TransactionsCritical)
             }
             O::FinalAuthorize => (S::PaymentConfirmation, C::TransactionsCritical),
+            O::CustomerTokenAuthorize => (S::CustomerTokenCharge, C::TransactionsCritical),
             O::ReadTransaction => (S::ReadOnlyPaymentTransaction, C::TransactionsNonCritical),
             O::Capture | O::Refund | O::Void => {
                 (S::PaymentTransactionGeneral, C::TransactionsNonCritical)
@@ -111,6 +119,7 @@ impl Operation {
         match self {
             Operation::Authorize => "authorize",
             Operation::FinalAuthorize => "final_authorize",
+            Operation::CustomerTokenAuthorize => "customer_token_authorize",
             Operation::ReadPaymentRequest => "read_payment_request",
             Operation::CancelPaymentRequest => "cancel_payment_request",
             Operation::ReadTransaction => "read_transaction",
@@ -142,8 +151,11 @@ pub type CallObserver = Arc<dyn Fn(&CallRecord) + Send + Sync>;
 pub struct CallOptions<'a> {
     pub correlation_id: &'a str,
     pub idempotency_key: Option<&'a str>,
+    /// The session token of a completed payment request: the call is a final authorization.
     pub session_token: Option<&'a str>,
-    pub interoperability_token: Option<&'a str>,
+    /// A Klarna customer code scanned from the customer's app, for a first authorization. Klarna
+    /// takes it in the same header as the session token (`Klarna-Network-Session-Token` [doc]).
+    pub customer_token: Option<&'a str>,
 }
 
 #[derive(Clone)]
@@ -226,56 +238,68 @@ impl KlarnaClient {
         &self,
         body: &AuthorizeRequest,
         opts: CallOptions<'_>,
-    ) -> Result<AuthorizeResponse, KlarnaError> {
+    ) -> Result<AuthorizeOutcome, KlarnaError> {
         self.authorize_raw(&json(body)?, opts).await
     }
 
     /// Authorize with an already serialized body: a retry must send the very same bytes, or
-    /// Klarna's idempotency check sees a different request under the same key.
+    /// Klarna's idempotency check sees a different request under the same key. Every 2xx answer
+    /// becomes an outcome; one kassa cannot place is `AuthorizeOutcome::Unplaceable`, never an
+    /// error the caller could mistake for a refusal.
     pub async fn authorize_raw(
         &self,
         body: &str,
         opts: CallOptions<'_>,
-    ) -> Result<AuthorizeResponse, KlarnaError> {
-        let op = if opts.session_token.is_some() {
-            Operation::FinalAuthorize
-        } else {
-            Operation::Authorize
+    ) -> Result<AuthorizeOutcome, KlarnaError> {
+        let op = match (opts.session_token, opts.customer_token) {
+            (Some(_), _) => Operation::FinalAuthorize,
+            (None, Some(_)) => Operation::CustomerTokenAuthorize,
+            (None, None) => Operation::Authorize,
         };
-        self.send(op, Method::POST, paths::AUTHORIZE, Some(body), opts)
-            .await
+        let bytes = self
+            .send_bytes(op, Method::POST, paths::AUTHORIZE, Some(body), opts)
+            .await?;
+        let outcome = answer::authorize_outcome(&bytes);
+        if let AuthorizeOutcome::Unplaceable { why, .. } = &outcome {
+            tracing::warn!(op = op.name(), "Klarna's 2xx answer cannot be placed: {why}");
+        }
+        Ok(outcome)
     }
 
     pub async fn read_payment_request(
         &self,
         id: &str,
         opts: CallOptions<'_>,
-    ) -> Result<PaymentRequest, KlarnaError> {
+    ) -> Result<RequestRead, KlarnaError> {
         let path = format!("{}/{}", paths::PAYMENT_REQUESTS, encode(id));
-        self.send(
-            Operation::ReadPaymentRequest,
-            Method::GET,
-            &path,
-            None,
-            opts,
-        )
-        .await
+        let bytes = self
+            .send_bytes(
+                Operation::ReadPaymentRequest,
+                Method::GET,
+                &path,
+                None,
+                opts,
+            )
+            .await?;
+        answer::request_read(&bytes).map_err(KlarnaError::UnknownOutcome)
     }
 
     pub async fn cancel_payment_request(
         &self,
         id: &str,
         opts: CallOptions<'_>,
-    ) -> Result<PaymentRequest, KlarnaError> {
+    ) -> Result<RequestRead, KlarnaError> {
         let path = format!("{}/{}", paths::PAYMENT_REQUESTS, encode(id));
-        self.send(
-            Operation::CancelPaymentRequest,
-            Method::DELETE,
-            &path,
-            None,
-            opts,
-        )
-        .await
+        let bytes = self
+            .send_bytes(
+                Operation::CancelPaymentRequest,
+                Method::DELETE,
+                &path,
+                None,
+                opts,
+            )
+            .await?;
+        answer::request_read(&bytes).map_err(KlarnaError::UnknownOutcome)
     }
 
     pub async fn read_transaction(
@@ -386,6 +410,25 @@ impl KlarnaClient {
         body: Option<&str>,
         opts: CallOptions<'_>,
     ) -> Result<T, KlarnaError> {
+        let bytes = self.send_bytes(op, method, path, body, opts).await?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            tracing::warn!(
+                op = op.name(),
+                "Klarna answered 2xx with a body kassa cannot read: {e}"
+            );
+            KlarnaError::UnknownOutcome(format!("unreadable answer: {e}"))
+        })
+    }
+
+    /// One call: its 2xx body, or what its failure means.
+    async fn send_bytes(
+        &self,
+        op: Operation,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+        opts: CallOptions<'_>,
+    ) -> Result<bytes::Bytes, KlarnaError> {
         let (category, class) = op.slo();
         let span = tracing::info_span!(
             "klarna",
@@ -423,10 +466,7 @@ impl KlarnaClient {
         }
         let _e = span.enter();
         match result {
-            Ok((_, bytes)) => serde_json::from_slice(&bytes).map_err(|e| {
-                tracing::warn!("Klarna answered 2xx with a body kassa cannot read: {e}");
-                KlarnaError::UnknownOutcome(format!("unreadable answer: {e}"))
-            }),
+            Ok((_, bytes)) => Ok(bytes),
             Err(Sent::Status(s, headers, bytes)) => {
                 let e = classify(s, &headers, &bytes);
                 tracing::warn!(error = %e, "Klarna call failed");
@@ -460,11 +500,8 @@ impl KlarnaClient {
         if let Some(k) = opts.idempotency_key {
             req = req.header("Klarna-Idempotency-Key", k);
         }
-        if let Some(t) = opts.session_token {
+        if let Some(t) = opts.session_token.or(opts.customer_token) {
             req = req.header("Klarna-Network-Session-Token", t);
-        }
-        if let Some(t) = opts.interoperability_token {
-            req = req.header("Klarna-Interoperability-Token", t);
         }
         if let Some(b) = body {
             req = req

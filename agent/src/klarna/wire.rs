@@ -38,10 +38,17 @@ pub struct StepUpConfig {
     pub customer_interaction_config: CustomerInteractionConfig,
 }
 
-/// [draft] in klarna-api.md: kept as plain structs so a rename is one edit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Where the purchase happens [draft in-store pages]: exactly one of an onboarded store's
+/// `store_id` or `store_reference`, or a `store` object for a store not onboarded. Kept as plain
+/// structs so a rename is one edit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct PointOfCheckout {
-    pub store_reference: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_reference: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,9 +67,10 @@ pub struct AuthorizeRequest {
     pub step_up_config: Option<StepUpConfig>,
     pub point_of_checkout: PointOfCheckout,
     pub point_of_transaction: PointOfTransaction,
-    /// Opaque data from the customer's Klarna app, passed through untouched.
+    /// Opaque data from the customer's Klarna app (`klarna_network_data`, a string [doc]),
+    /// passed through untouched.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub klarna_interoperability_data: Option<serde_json::Value>,
+    pub klarna_network_data: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]

@@ -33,6 +33,14 @@ pub enum JournalKind {
     /// The customer approved a request the till had already given up on: never finalized, so the
     /// customer is not charged; the manager sees this row.
     CompletedAfterAbandon,
+    /// Klarna approved (charged) a payment the till had already given up on; its refund is
+    /// queued in the same commit, so the customer is not charged for a sale they did not make.
+    ChargedAfterAbandon,
+    /// A call that can move money kept answering in a way kassa cannot place: the customer may
+    /// have been charged; nothing else is taken for the sale until a manager decides.
+    PaymentInDoubt,
+    /// A manager decided a payment in doubt: paid (with Klarna's transaction id) or not paid.
+    DoubtResolved,
     WebhookReceived,
     /// A post-purchase operation (refund, capture, void, cancel) was put in the outbox.
     OutboxQueued,
@@ -67,6 +75,9 @@ impl JournalKind {
             JournalKind::SaleAbandoned => "sale_abandoned",
             JournalKind::CancelConfirmed => "cancel_confirmed",
             JournalKind::CompletedAfterAbandon => "completed_after_abandon",
+            JournalKind::ChargedAfterAbandon => "charged_after_abandon",
+            JournalKind::PaymentInDoubt => "payment_in_doubt",
+            JournalKind::DoubtResolved => "payment_doubt_resolved",
             JournalKind::WebhookReceived => "webhook_received",
             JournalKind::OutboxQueued => "outbox_queued",
             JournalKind::OutboxSent => "outbox_sent",

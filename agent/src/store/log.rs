@@ -48,6 +48,9 @@ pub const PAYMENT_KINDS: &[&str] = &[
     "finalized",
     "cancel_confirmed",
     "completed_after_abandon",
+    "charged_after_abandon",
+    "payment_in_doubt",
+    "payment_doubt_resolved",
     "webhook_received",
 ];
 pub const OUTBOX_KINDS: &[&str] = &[
@@ -70,6 +73,7 @@ pub const STATES: &[&str] = &[
     "expired",
     "canceled",
     "failed",
+    "in_doubt",
     "queued",
     "sent",
     "needs_attention",

@@ -152,7 +152,7 @@ impl Transaction {
             "amount": self.amount,
             "captured_amount": self.captured_amount,
             "refunded_amount": self.refunded_amount,
-            "line_items": self.line_items,
+            "supplementary_purchase_data": {"line_items": self.line_items},
             "payment_captures": self.payment_captures,
             "payment_refunds": self.payment_refunds,
         })
@@ -263,11 +263,21 @@ impl Model {
         }
     }
 
+    /// Whether an authorize call is the final authorization: a session token in the
+    /// `Klarna-Network-Session-Token` header and no `step_up_config` [doc]. A first authorization
+    /// may carry a customer's token in the same header, with `step_up_config`.
+    pub fn is_final_authorize(session_token: Option<&str>, body: &[u8]) -> bool {
+        session_token.is_some()
+            && serde_json::from_slice::<Value>(body)
+                .map(|b| b.get("step_up_config").is_none_or(Value::is_null))
+                .unwrap_or(true)
+    }
+
     /// Which Klarna route a path is, for faults and idempotency scoping.
-    pub fn route_of(method: &str, path: &str, session_token: bool) -> &'static str {
+    pub fn route_of(method: &str, path: &str, final_authorize: bool) -> &'static str {
         let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
         match (method, segs.as_slice()) {
-            ("POST", ["v2", "accounts", _, "payment", "authorize"]) if session_token => {
+            ("POST", ["v2", "accounts", _, "payment", "authorize"]) if final_authorize => {
                 "final_authorize"
             }
             ("POST", ["v2", "accounts", _, "payment", "authorize"]) => "authorize",
@@ -325,7 +335,11 @@ impl Model {
             }
             _ => return not_found("route"),
         };
-        let route = Self::route_of(c.method, c.path, c.session_token.is_some());
+        let route = Self::route_of(
+            c.method,
+            c.path,
+            Self::is_final_authorize(c.session_token, c.body),
+        );
         let needs_key = matches!(c.method, "POST" | "PATCH");
         if needs_key {
             let Some(key) = c
@@ -434,12 +448,59 @@ impl Model {
         if let Some(c) = r.canceled_at {
             v["canceled_at"] = json!(c.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         }
+        // The session token sits inside `state_context` [doc].
         if r.state == "COMPLETED"
             && let Some(t) = &r.klarna_network_session_token
         {
-            v["klarna_network_session_token"] = json!(t);
+            v["state_context"]["klarna_network_session_token"] = json!(t);
         }
         v
+    }
+
+    /// Validates where the purchase happens [draft in-store pages]: `point_of_checkout` names the
+    /// store by exactly one of `store_id` or `store_reference` (onboarded stores) or a `store`
+    /// object (stores not onboarded); `point_of_transaction` of type `TERMINAL` names its terminal.
+    fn validate_point_of_sale(b: &Value) -> Result<(), Answer> {
+        let mut errors = vec![];
+        if let Some(pc) = b.get("point_of_checkout").filter(|v| !v.is_null()) {
+            let named = ["store_id", "store_reference", "store"]
+                .iter()
+                .filter(|k| pc.get(**k).is_some_and(|v| !v.is_null()))
+                .count();
+            if named != 1 {
+                errors.push((
+                    "point_of_checkout",
+                    "give exactly one of store_id, store_reference or store".to_string(),
+                ));
+            }
+            if pc.get("store").is_some_and(|s| !s.is_null() && !s.is_object()) {
+                errors.push(("point_of_checkout.store", "must be an object".to_string()));
+            }
+            for k in ["store_id", "store_reference"] {
+                if pc
+                    .get(k)
+                    .is_some_and(|v| v.as_str().is_none_or(|s| s.trim().is_empty()))
+                {
+                    errors.push(("point_of_checkout", format!("{k} must be a non-empty string")));
+                }
+            }
+        }
+        if let Some(pt) = b.get("point_of_transaction").filter(|v| !v.is_null())
+            && pt["type"].as_str() == Some("TERMINAL")
+            && pt["terminal_reference"]
+                .as_str()
+                .is_none_or(|s| s.trim().is_empty())
+        {
+            errors.push((
+                "point_of_transaction.terminal_reference",
+                "required for type TERMINAL".to_string(),
+            ));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(validation("the point of sale is not valid", errors))
+        }
     }
 
     /// Validates currency, amount and line items as Klarna does; returns (currency, amount, lines).
@@ -501,7 +562,12 @@ impl Model {
             Ok(v) => v,
             Err(a) => return a,
         };
-        if let Some(token) = c.session_token {
+        if let Err(a) = Self::validate_point_of_sale(b) {
+            return a;
+        }
+        if let Some(token) = c.session_token
+            && Self::is_final_authorize(Some(token), c.body)
+        {
             return self.final_authorize(token, b, &currency, amount, lines, key);
         }
         if b.get("step_up_config").is_none_or(Value::is_null) {
@@ -530,7 +596,11 @@ impl Model {
             klarna_network_session_token: None,
             token_issued_at: None,
             payment_transaction_id: None,
-            interoperability_token: c.interoperability_token.map(String::from),
+            // A first authorization's customer code, in either header generation.
+            interoperability_token: c
+                .session_token
+                .or(c.interoperability_token)
+                .map(String::from),
         };
         let body = json!({
             "payment_transaction_response": {"result": "STEP_UP_REQUIRED"},
@@ -635,9 +705,9 @@ impl Model {
                 idempotency_key: key.map(String::from),
             });
         }
+        // The transaction sits inside `payment_transaction_response` [doc, "Auto-capture"].
         let body = json!({
-            "payment_transaction_response": {"result": "APPROVED"},
-            "payment_transaction": tx.to_json(),
+            "payment_transaction_response": {"result": "APPROVED", "payment_transaction": tx.to_json()},
         });
         self.outbox.push(StateChange {
             event_type: "payment.transaction.state-change.authorized".into(),

@@ -68,6 +68,10 @@ pub enum Fault {
     /// Answer an authorization (first or final) 200 with the result DECLINED, without handling:
     /// Klarna's risk decision said no.
     Declined,
+    /// Handle (the effect is applied: a final authorization charges the customer), then answer
+    /// 200 with the answer's result but without its payment transaction: an answer a client
+    /// cannot place, which it must never read as a decline.
+    Unplaceable,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -534,7 +538,11 @@ async fn handle(
             .map(String::from)
     };
     let session_token = header("klarna-network-session-token");
-    let route = Model::route_of(&method, &path, session_token.is_some());
+    let route = Model::route_of(
+        &method,
+        &path,
+        Model::is_final_authorize(session_token.as_deref(), &body),
+    );
     lock(&shared.hits).push((route.to_string(), Instant::now()));
     let correlation = header("partner-correlation-id").unwrap_or_default();
     let klarna_corr = uuid::Uuid::new_v4().to_string();
@@ -591,6 +599,7 @@ async fn handle(
     let answer = {
         let auth = header("authorization");
         let key = header("klarna-idempotency-key");
+        // The customer code of a first authorization; older pages name this header.
         let interop = header("klarna-interoperability-token");
         let call = Call {
             method: &method,
@@ -617,6 +626,19 @@ async fn handle(
                 text[..half].to_string(),
                 &[],
             ))
+        }
+        Some(Fault::Unplaceable) => {
+            let mut body = answer.body.clone();
+            if let Some(r) = body
+                .get_mut("payment_transaction_response")
+                .and_then(Value::as_object_mut)
+            {
+                r.remove("payment_transaction");
+            }
+            if let Some(o) = body.as_object_mut() {
+                o.remove("payment_transaction");
+            }
+            Ok(respond(200, "application/json", body.to_string(), &[]))
         }
         Some(Fault::Malformed) => Ok(respond(
             200,
