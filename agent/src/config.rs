@@ -220,8 +220,18 @@ fn default_locale() -> String {
 pub struct PaymentConfig {
     /// The till gives up on a customer who has not paid after this long, and cancels at Klarna.
     pub in_store_timeout_secs: u64,
-    /// How often the till asks Klarna whether the customer has paid.
+    /// How often the till asks Klarna whether the customer has paid, at first (see
+    /// `poll_fast_secs`); Klarna's pages call webhooks the way to learn it and warn that polling
+    /// meets rate limits, so polls then slow down.
     pub poll_interval_ms: u64,
+    /// For how long after the QR code appears polls come every `poll_interval_ms`.
+    pub poll_fast_secs: u64,
+    /// The longest pause between two polls of one payment request (the pause grows by half each
+    /// poll after the fast phase, up to this).
+    pub poll_max_interval_ms: u64,
+    /// While verified webhooks arrive (one in the last 10 minutes), polling is only the fallback:
+    /// one poll this often.
+    pub webhook_fallback_poll_ms: u64,
     /// `NOW` captures at once (goods handed over in store); `LATER` leaves it to the outbox.
     pub capture: String,
 }
@@ -231,6 +241,9 @@ impl Default for PaymentConfig {
         PaymentConfig {
             in_store_timeout_secs: 300,
             poll_interval_ms: 1000,
+            poll_fast_secs: 10,
+            poll_max_interval_ms: 5000,
+            webhook_fallback_poll_ms: 15000,
             capture: "NOW".into(),
         }
     }
@@ -242,6 +255,20 @@ impl PaymentConfig {
     }
     pub fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.poll_interval_ms.max(50))
+    }
+
+    /// The pause before the next poll of a payment request, `elapsed` after the follower started
+    /// and `last` after the previous pause; `webhooks_live` when verified webhooks arrive.
+    pub fn next_poll(&self, elapsed: Duration, last: Duration, webhooks_live: bool) -> Duration {
+        let base = self.poll_interval();
+        let max = Duration::from_millis(self.poll_max_interval_ms).max(base);
+        if webhooks_live {
+            return Duration::from_millis(self.webhook_fallback_poll_ms).max(base);
+        }
+        if elapsed < Duration::from_secs(self.poll_fast_secs) {
+            return base;
+        }
+        last.mul_f64(1.5).clamp(base, max)
     }
 }
 

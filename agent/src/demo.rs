@@ -46,6 +46,7 @@ pub fn config_for_sandbox(sandbox: &Sandbox, data_dir: &Path) -> Config {
             in_store_timeout_secs: 300,
             poll_interval_ms: 500,
             capture: "NOW".into(),
+            ..Default::default()
         },
         api: ApiConfig {
             listen: "127.0.0.1:0".parse().expect("valid address"),

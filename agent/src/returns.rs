@@ -286,7 +286,7 @@ fn purchase_from(
         }
     }
     let lines = tx
-        .line_items
+        .lines()
         .iter()
         .enumerate()
         .map(|(index, l)| {
@@ -556,6 +556,7 @@ mod tests {
             payment_captures: vec![],
             payment_refunds: vec![serde_json::json!({"amount": 1000, "line_items": [
                 {"name": "Socks", "reference": "S", "quantity": 1, "unit_price": 1000, "total_amount": 1000}]})],
+            supplementary_purchase_data: None,
             line_items: vec![
                 LineItem {
                     name: "Socks".into(),

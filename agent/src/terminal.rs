@@ -123,7 +123,15 @@ struct Inner {
     published: Arc<Mutex<HashMap<String, SaleView>>>,
     /// Answers kassa could not place so far, per attempt (see `Terminal::unplaceable`).
     unplaceable: Mutex<HashMap<String, u32>>,
+    /// Session tokens a verified webhook delivered, by attempt, for its follower's final
+    /// authorization (so it need not read the request again). Memory only, never logged.
+    webhook_tokens: Mutex<HashMap<String, String>>,
+    /// When the last verified webhook arrived: while they do, polling is only the fallback.
+    last_webhook: Mutex<Option<Instant>>,
 }
+
+/// Verified webhooks count as arriving for this long after the last one.
+const WEBHOOKS_LIVE_FOR: Duration = Duration::from_secs(600);
 
 /// Klarna as the cashier's status bar and `/health` show it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -235,6 +243,8 @@ impl Terminal {
                 customer_token: Mutex::new(None),
                 published: Arc::new(Mutex::new(HashMap::new())),
                 unplaceable: Mutex::new(HashMap::new()),
+                webhook_tokens: Mutex::new(HashMap::new()),
+                last_webhook: Mutex::new(None),
             }),
         };
         t.recover().await?;
@@ -1135,7 +1145,11 @@ impl Terminal {
                 event,
                 Some(manager.to_string()),
                 move |a| {
-                    a.cancel_confirmed = true;
+                    // Not paid: a request that may still be open at Klarna is cancelled there
+                    // by the follower (and a charge it finds after all is refunded).
+                    if paid {
+                        a.cancel_confirmed = true;
+                    }
                     a.klarna_transaction_id = tx_for_row;
                     a.reason = Some(if paid {
                         "a manager found the payment at Klarna".into()
@@ -1155,9 +1169,13 @@ impl Terminal {
             )
             .await?;
         self.publish_sale(&a.sale_id);
-        moved.ok_or_else(|| {
+        let moved = moved.ok_or_else(|| {
             TerminalError::Conflict(format!("payment {attempt_id} was decided meanwhile"))
-        })
+        })?;
+        if !moved.cancel_confirmed {
+            self.spawn_follower(moved.id.clone());
+        }
+        Ok(moved)
     }
 
     /// Whether Klarna's transaction `id` is this attempt's payment (same currency, amount and,
@@ -1248,7 +1266,9 @@ impl Terminal {
     /// cancels. Survives any error by backing off; stops only when nothing is left to do.
     async fn follow(&self, attempt_id: &str, wake: &Notify, first: Duration) {
         let poll = self.inner.cfg.payment.poll_interval();
+        let started = Instant::now();
         let mut delay = first;
+        let mut poll_delay = poll;
         loop {
             if !delay.is_zero() {
                 tokio::select! {
@@ -1268,7 +1288,14 @@ impl Terminal {
             self.publish_sale(&sale_id);
             delay = match step {
                 Ok(Step::Done) => return,
-                Ok(Step::Again) => poll,
+                Ok(Step::Again) => {
+                    poll_delay = self.inner.cfg.payment.next_poll(
+                        started.elapsed(),
+                        poll_delay,
+                        self.webhooks_live(),
+                    );
+                    poll_delay
+                }
                 Ok(Step::Wait(d)) => d,
                 Err(e) => {
                     tracing::warn!(
@@ -1342,21 +1369,49 @@ impl Terminal {
                     .await?;
                 self.apply_request_state(&a, &req).await
             }
-            AttemptState::Completed => self.finalize(&a, None).await,
+            AttemptState::Completed => {
+                let token = self
+                    .inner
+                    .webhook_tokens
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&a.id);
+                self.finalize(&a, token.as_deref()).await
+            }
             // In doubt: only a manager's decision moves it (see `resolve_doubt`).
             _ => Ok(Step::Done),
         }
     }
 
     /// Applies what Klarna says about the payment request (read, or told by a webhook) to the
-    /// attempt.
+    /// attempt, and finalizes a completed one.
     async fn apply_request_state(
         &self,
         a: &AttemptRow,
         req: &RequestRead,
     ) -> Result<Step, KlarnaError> {
+        match self.apply_request_state_only(a, req).await? {
+            None => Ok(Step::Again),
+            Some(Some(m)) if m.state == AttemptState::Completed => {
+                self.finalize(&m, req.session_token.as_deref()).await
+            }
+            Some(Some(m)) if m.state.is_final() => Ok(Step::Done),
+            Some(Some(_)) => Ok(Step::Again),
+            // The attempt moved meanwhile (cashier canceled): look again at once.
+            Some(None) => Ok(Step::Wait(Duration::from_millis(1))),
+        }
+    }
+
+    /// The state change alone: None when Klarna's state changes nothing to follow (submitted,
+    /// or a state kassa does not know), else the attempt as the transition wrote it (None inside
+    /// when it no longer applied).
+    async fn apply_request_state_only(
+        &self,
+        a: &AttemptRow,
+        req: &RequestRead,
+    ) -> Result<Option<Option<AttemptRow>>, KlarnaError> {
         let event = match &req.state {
-            RequestState::Submitted => return Ok(Step::Again),
+            RequestState::Submitted => return Ok(None),
             RequestState::InProgress => PaymentEvent::CustomerOpened,
             RequestState::Completed => PaymentEvent::CustomerCompleted,
             RequestState::Declined => PaymentEvent::CustomerDeclined,
@@ -1364,7 +1419,7 @@ impl Terminal {
             RequestState::Canceled => PaymentEvent::KlarnaCanceled,
             RequestState::Other(other) => {
                 tracing::warn!("unknown payment request state {other:?}; polling on");
-                return Ok(Step::Again);
+                return Ok(None);
             }
         };
         let settled_at_klarna = event != PaymentEvent::CustomerOpened;
@@ -1382,15 +1437,7 @@ impl Terminal {
             )
             .await
             .map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?;
-        match moved {
-            Some(m) if m.state == AttemptState::Completed => {
-                self.finalize(&m, req.session_token.as_deref()).await
-            }
-            Some(m) if m.state.is_final() => Ok(Step::Done),
-            Some(_) => Ok(Step::Again),
-            // The attempt moved meanwhile (cashier canceled): look again at once.
-            None => Ok(Step::Wait(Duration::from_millis(1))),
-        }
+        Ok(Some(moved))
     }
 
     /// Final authorization with the session token; only ever for an attempt in `completed`,
@@ -1766,10 +1813,71 @@ impl Terminal {
             .await?)
     }
 
-    /// A webhook said a payment request changed: look at Klarna now instead of at the next poll.
-    pub async fn nudge_request(&self, klarna_request_id: &str) -> Result<bool, TerminalError> {
+    /// Whether verified webhooks are arriving (one came in the last ten minutes).
+    fn webhooks_live(&self) -> bool {
+        self.inner
+            .last_webhook
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|t| t.elapsed() < WEBHOOKS_LIVE_FOR)
+    }
+
+    /// A verified webhook about a payment request (`payload` as Klarna sent it): its state moves
+    /// the attempt at once, without a read, and a completed request's session token goes to the
+    /// follower, which finalizes without polling. Returns whether the request is one of this
+    /// till's. An event kassa cannot read only wakes the follower, which reads Klarna.
+    pub async fn webhook_request_event(
+        &self,
+        payload: &serde_json::Value,
+    ) -> Result<bool, TerminalError> {
+        *self
+            .inner
+            .last_webhook
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        let Some(rid) = payload.get("payment_request_id").and_then(|v| v.as_str()) else {
+            return Ok(false);
+        };
+        let Some(attempt_id) = self.attempt_for_request(rid).await? else {
+            return Ok(false);
+        };
+        match crate::klarna::answer::request_from(
+            payload,
+            crate::klarna::answer::paths::WEBHOOK_SESSION_TOKEN,
+        ) {
+            Ok(req) => {
+                let a = self.attempt(&attempt_id).await?;
+                if let Some(t) = req.session_token.clone() {
+                    self.inner
+                        .webhook_tokens
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(attempt_id.clone(), t);
+                }
+                if matches!(
+                    a.state,
+                    AttemptState::AwaitingCustomer | AttemptState::CustomerOpened
+                ) {
+                    // The state change only: the final authorization is the follower's.
+                    let req = RequestRead {
+                        session_token: None,
+                        ..req
+                    };
+                    if let Err(e) = self.apply_request_state_only(&a, &req).await {
+                        tracing::warn!(attempt = %attempt_id, "webhook state not applied: {e}");
+                    }
+                    self.publish_sale(&a.sale_id);
+                }
+            }
+            Err(e) => tracing::warn!("webhook payload cannot be read ({e}); reading Klarna"),
+        }
+        self.wake(&attempt_id);
+        Ok(true)
+    }
+
+    async fn attempt_for_request(&self, klarna_request_id: &str) -> Result<Option<String>, TerminalError> {
         let rid = klarna_request_id.to_string();
-        let attempt: Option<String> = self
+        Ok(self
             .inner
             .store
             .call(move |db| {
@@ -1780,8 +1888,12 @@ impl Terminal {
                     .query_row([&rid], |r| r.get(0))
                     .optional()?)
             })
-            .await?;
-        match attempt {
+            .await?)
+    }
+
+    /// A webhook said a payment request changed: look at Klarna now instead of at the next poll.
+    pub async fn nudge_request(&self, klarna_request_id: &str) -> Result<bool, TerminalError> {
+        match self.attempt_for_request(klarna_request_id).await? {
             Some(id) => {
                 self.wake(&id);
                 Ok(true)

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use kassa_tests::{CustomerAction, Fault, Till, eventually, last_payment};
-use serde_json::json;
+use serde_json::{Value, json};
 
 fn request_id(attempt: &serde_json::Value) -> String {
     attempt["klarna_request_id"]
@@ -274,6 +274,116 @@ async fn server_errors_on_the_final_authorization_end_in_exactly_one_transaction
         .filter(|e| e.kind == "transaction_created")
         .count();
     assert_eq!(created, 1);
+}
+
+/// Klarna charges the customer but its answer cannot be placed (no transaction where Klarna
+/// documents it), on every retry: the till never shows a decline, never takes a second payment,
+/// and puts the payment in doubt for a manager, who finds it at Klarna and marks it paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_kassa_cannot_place_is_in_doubt_never_declined_and_never_charged_twice() {
+    let till = Till::start().await;
+    till.set_manager_pin("2468", "mia").await;
+    let sale = till.open_sale().await;
+    let (_, attempt) = till.start_payment(&sale).await;
+    till.sandbox
+        .fault(Some("final_authorize"), Fault::Unplaceable, None);
+    till.sandbox
+        .customer(&request_id(&attempt), CustomerAction::Approve)
+        .unwrap();
+    let v = till.wait_payment_state(&sale, "in_doubt").await;
+    assert_eq!(v["state"], "open");
+    assert!(
+        till.sandbox.hits("final_authorize") >= 3,
+        "asked again with the same key before doubting"
+    );
+    // Klarna applied it once: the customer was charged exactly once.
+    assert_eq!(till.transactions_for(&sale), 1);
+    let kinds = till.journal_kinds(&sale).await;
+    assert!(kinds.contains(&"payment_in_doubt".to_string()), "{kinds:?}");
+    assert!(!kinds.contains(&"payment_declined".to_string()), "{kinds:?}");
+    // No second payment, no cancel, no abandon while it is in doubt.
+    for path in ["payments", "payments/cancel", "cancel"] {
+        let (s, e) = till
+            .post(&format!("/v1/sales/{sale}/{path}"), json!({}))
+            .await;
+        assert_eq!(s, 409, "{path}: {e}");
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("do not take payment again"),
+            "{e}"
+        );
+    }
+    assert_eq!(till.sandbox.requests().len(), 1);
+    // A manager resolves it: a wrong PIN, a transaction of another amount, then the right one.
+    let attempt_id = last_payment(&v)["id"].as_str().unwrap().to_string();
+    let tx = till.sandbox.transactions()[0].payment_transaction_id.clone();
+    let resolve = |pin: &'static str, body: Value| {
+        let (url, http, token) = (
+            till.url(&format!("/v1/payments/{attempt_id}/resolve")),
+            till.http.clone(),
+            till.token.clone(),
+        );
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(token)
+                .header("Kassa-Manager-Pin", pin)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, _) = resolve("1111", json!({"outcome": "paid", "klarna_transaction_id": tx, "manager": "mia"})).await;
+    assert_eq!(s, 403);
+    let other = till
+        .sandbox
+        .seed_order("SEK", "web-1", vec![json!({"name": "Cap", "quantity": 1, "unit_price": 100, "total_amount": 100})])
+        .payment_transaction_id;
+    let (s, e) = resolve("2468", json!({"outcome": "paid", "klarna_transaction_id": other, "manager": "mia"})).await;
+    assert_eq!(s, 409, "{e}");
+    let (s, a) = resolve("2468", json!({"outcome": "paid", "klarna_transaction_id": tx, "manager": "mia", "note": "seen in the Klarna portal"})).await;
+    assert_eq!(s, 200, "{a}");
+    assert_eq!(a["state"], "paid");
+    let v = till.sale(&sale).await;
+    assert_eq!(v["state"], "paid");
+    let kinds = till.journal_kinds(&sale).await;
+    assert!(kinds.contains(&"payment_doubt_resolved".to_string()), "{kinds:?}");
+    assert!(kinds.contains(&"receipt_issued".to_string()), "{kinds:?}");
+    assert!(till.verify_journal().await.first_broken.is_none());
+}
+
+/// A payment in doubt that a manager finds was not charged ends failed, and the sale can be
+/// paid again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_in_doubt_marked_not_paid_frees_the_sale_for_another_payment() {
+    let till = Till::start().await;
+    till.set_manager_pin("2468", "mia").await;
+    let sale = till.open_sale().await;
+    till.sandbox.fault(Some("authorize"), Fault::Malformed, Some(3));
+    let (s, attempt) = till.start_payment(&sale).await;
+    assert_eq!(s, 201, "{attempt}");
+    let v = till.wait_payment_state(&sale, "in_doubt").await;
+    let attempt_id = last_payment(&v)["id"].as_str().unwrap().to_string();
+    let r = till
+        .http
+        .post(till.url(&format!("/v1/payments/{attempt_id}/resolve")))
+        .bearer_auth(&till.token)
+        .header("Kassa-Manager-Pin", "2468")
+        .json(&json!({"outcome": "not_paid", "manager": "mia"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (s, again) = till.start_payment(&sale).await;
+    assert_eq!(s, 201, "{again}");
+    till.sandbox
+        .customer(&request_id(&again), CustomerAction::Approve)
+        .unwrap();
+    till.wait_sale(&sale, "paid", |v| v["state"] == "paid").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -562,8 +562,9 @@ async fn klarna_webhook(
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
     let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    // Klarna's pages: a signature that does not verify is answered 400 Bad Request.
     let unauthorized = |e: webhook::WebhookError| {
-        ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string())
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_signature", e.to_string())
     };
     let (Some(sig), Some(key_id)) = (h("klarna-signature"), h("klarna-signing-key-id")) else {
         return Err(unauthorized(webhook::WebhookError::MissingHeaders));
@@ -586,7 +587,9 @@ async fn klarna_webhook(
         return Ok(StatusCode::OK);
     }
     tracing::info!(event_type = %env.metadata.event_type, "Klarna webhook");
-    if let Some(rid) = env.payment_request_id() {
+    if env.metadata.event_type.starts_with("payment.request.state-change.") {
+        s.terminal.webhook_request_event(&env.payload).await?;
+    } else if let Some(rid) = env.payment_request_id() {
         s.terminal.nudge_request(rid).await?;
     }
     Ok(StatusCode::OK)

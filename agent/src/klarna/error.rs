@@ -76,10 +76,7 @@ pub fn classify(status: u16, headers: &reqwest::header::HeaderMap, body: &[u8]) 
                     .error_code
                     .clone()
                     .unwrap_or_else(|| format!("HTTP_{status}")),
-                message: b
-                    .error_message
-                    .clone()
-                    .unwrap_or_else(|| "no message".into()),
+                message: b.message().unwrap_or_else(|| "no message".into()),
                 body: Box::new(b),
             }
         }

@@ -145,8 +145,29 @@ pub struct PaymentTransaction {
     /// Refunds as Klarna lists them (id, amount, reference, line items).
     #[serde(default)]
     pub payment_refunds: Vec<serde_json::Value>,
+    /// The purchase's lines: where an earlier contract put them (top level), or inside
+    /// `supplementary_purchase_data` as they were sent (see `lines`).
     #[serde(default)]
     pub line_items: Vec<LineItem>,
+    #[serde(default)]
+    pub supplementary_purchase_data: Option<PurchaseLines>,
+}
+
+/// The line items of `supplementary_purchase_data`, as a transaction read returns them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
+pub struct PurchaseLines {
+    #[serde(default)]
+    pub line_items: Vec<LineItem>,
+}
+
+impl PaymentTransaction {
+    /// The purchase's line items, wherever the answer put them.
+    pub fn lines(&self) -> &[LineItem] {
+        match &self.supplementary_purchase_data {
+            Some(p) if !p.line_items.is_empty() => &p.line_items,
+            _ => &self.line_items,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -180,7 +201,8 @@ pub struct RefundRequest {
     pub line_items: Vec<LineItem>,
 }
 
-/// Klarna's error body (klarna-api.md §1).
+/// Klarna's error body (klarna-api.md §1), in either generation: field errors in `errors[]`
+/// (with `error_message`) or in `validation_errors[]` (with `reason`, a string or a list).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
 pub struct ErrorBody {
     #[serde(default)]
@@ -193,6 +215,27 @@ pub struct ErrorBody {
     pub error_message: Option<String>,
     #[serde(default)]
     pub errors: Vec<ParameterError>,
+    #[serde(default)]
+    pub validation_errors: Vec<ParameterError>,
+}
+
+impl ErrorBody {
+    /// Klarna's message: the top-level one, else the first field error's ("parameter: why").
+    pub fn message(&self) -> Option<String> {
+        if let Some(m) = self.error_message.as_deref().filter(|m| !m.trim().is_empty()) {
+            return Some(m.to_string());
+        }
+        self.errors
+            .iter()
+            .chain(&self.validation_errors)
+            .find_map(|e| {
+                let why = e.why()?;
+                Some(match &e.parameter {
+                    Some(p) => format!("{p}: {why}"),
+                    None => why,
+                })
+            })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -201,6 +244,27 @@ pub struct ParameterError {
     pub parameter: Option<String>,
     #[serde(default)]
     pub error_message: Option<String>,
+    /// The newer generation's word for `error_message`: a string, or a list of strings.
+    #[serde(default)]
+    pub reason: Option<serde_json::Value>,
+}
+
+impl ParameterError {
+    fn why(&self) -> Option<String> {
+        if let Some(m) = &self.error_message {
+            return Some(m.clone());
+        }
+        match self.reason.as_ref()? {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Array(a) => Some(
+                a.iter()
+                    .filter_map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            _ => None,
+        }
+    }
 }
 
 /// Whether Klarna may be offered (klarna-api.md §5). Kassa reads only whether any payment option

@@ -143,6 +143,23 @@ pub struct Transaction {
 }
 
 impl Transaction {
+    /// The transaction as an authorization answer carries it [doc, "Final authorization" and
+    /// "Auto-capture" samples]: no state or totals, the captures made with it.
+    fn to_authorize_json(&self) -> Value {
+        let mut v = json!({
+            "payment_transaction_id": self.payment_transaction_id,
+            "payment_transaction_reference": self.payment_transaction_reference,
+            "amount": self.amount,
+            "currency": self.currency,
+            "payment_funding": {},
+            "payment_pricing": {},
+        });
+        if !self.payment_captures.is_empty() {
+            v["payment_captures"] = json!(self.payment_captures);
+        }
+        v
+    }
+
     fn to_json(&self) -> Value {
         json!({
             "payment_transaction_id": self.payment_transaction_id,
@@ -436,12 +453,16 @@ impl Model {
             "state": r.state,
             "expires_at": r.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             "created_at": r.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            "state_context": {"customer_interaction": {
+        });
+        // The customer interaction while the customer can still act [doc]; the documented
+        // answers in final states carry none.
+        if matches!(r.state.as_str(), "SUBMITTED" | "IN_PROGRESS") {
+            v["state_context"] = json!({"customer_interaction": {
                 "method": "HANDOVER",
                 "payment_request_id": r.payment_request_id,
                 "payment_request_url": r.payment_request_url,
-            }},
-        });
+            }});
+        }
         if let Some(p) = &r.previous_state {
             v["previous_state"] = json!(p);
         }
@@ -707,7 +728,7 @@ impl Model {
         }
         // The transaction sits inside `payment_transaction_response` [doc, "Auto-capture"].
         let body = json!({
-            "payment_transaction_response": {"result": "APPROVED", "payment_transaction": tx.to_json()},
+            "payment_transaction_response": {"result": "APPROVED", "payment_transaction": tx.to_authorize_json()},
         });
         self.outbox.push(StateChange {
             event_type: "payment.transaction.state-change.authorized".into(),

@@ -576,7 +576,7 @@ async fn handle(
             let a = klarna::Answer {
                 status: 200,
                 body: serde_json::json!({"payment_transaction_response":
-                    {"result": "DECLINED", "result_reason": "injected decline"}}),
+                    {"result": "DECLINED"}}),
                 headers: vec![],
             };
             return Ok(json_response(&a, &klarna_corr));
