@@ -85,58 +85,78 @@ async fn payment_path(base: &std::path::Path, iterations: usize) -> BenchResult<
             "customer_interaction_config": {"method": "HANDOVER", "return_url": "https://x.invalid"}},
         "point_of_checkout": {"store_reference": "s"},
         "point_of_transaction": {"type": "TERMINAL", "terminal_reference": "t"}});
-    let (mut ours, mut base) = (vec![], vec![]);
+    // Three presses, each with its own baseline taken just before it: the sale's prepared draft,
+    // a press with a customer code scanned from the customer's Klarna app (the
+    // `Klarna-Network-Session-Token` header, which the draft does not hold), and a press whose
+    // request differs from the draft (`klarna_network_data` from the customer's app).
+    let presses: [(&str, fn(usize) -> serde_json::Value); 3] = [
+        ("start payment → QR URL (local API)", |_| json!({})),
+        (
+            "  with a scanned customer token",
+            |i| json!({"klarna_network_session_token": format!("krn:payment:eu1:klarna-network-session-token:bench-{i}")}),
+        ),
+        (
+            "  request differs from its draft",
+            |i| json!({"klarna_network_data": format!("{{\"loyalty\":\"bench-{i}\"}}")}),
+        ),
+    ];
+    let mut ours = vec![vec![]; presses.len()];
+    let mut base = vec![vec![]; presses.len()];
     for i in 0..iterations + 20 {
-        let sale: serde_json::Value = http
-            .post(format!("{api}/v1/sales"))
-            .bearer_auth(token)
-            .json(&json!({"lines": [{"name": "T-shirt", "quantity": 1, "unit_price": 11800}]}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let sale_id = sale["id"].as_str().ok_or("no sale id")?.to_string();
+        for (k, (_, press)) in presses.iter().enumerate() {
+            let sale: serde_json::Value = http
+                .post(format!("{api}/v1/sales"))
+                .bearer_auth(token)
+                .json(&json!({"lines": [{"name": "T-shirt", "quantity": 1, "unit_price": 11800}]}))
+                .send()
+                .await?
+                .json()
+                .await?;
+            let sale_id = sale["id"].as_str().ok_or("no sale id")?.to_string();
 
-        let t = Instant::now();
-        let r = http
-            .post(&authorize)
-            .header("Authorization", format!("Basic {}", sandbox.api_key()))
-            .header("Klarna-Idempotency-Key", uuid::Uuid::new_v4().to_string())
-            .header("Partner-Correlation-Id", "bench")
-            .json(&body)
-            .send()
-            .await?;
-        let v: serde_json::Value = r.json().await?;
-        let b = t.elapsed();
-        if v["payment_request"]["payment_request_id"].is_null() {
-            return Err("baseline authorize failed".into());
-        }
+            let t = Instant::now();
+            let r = http
+                .post(&authorize)
+                .header("Authorization", format!("Basic {}", sandbox.api_key()))
+                .header("Klarna-Idempotency-Key", uuid::Uuid::new_v4().to_string())
+                .header("Partner-Correlation-Id", "bench")
+                .json(&body)
+                .send()
+                .await?;
+            let v: serde_json::Value = r.json().await?;
+            let b = t.elapsed();
+            if v["payment_request"]["payment_request_id"].is_null() {
+                return Err("baseline authorize failed".into());
+            }
 
-        let t = Instant::now();
-        let a: serde_json::Value = http
-            .post(format!("{api}/v1/sales/{sale_id}/payments"))
-            .bearer_auth(token)
-            .json(&json!({}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let o = t.elapsed();
-        if a["payment_request_url"].is_null() {
-            return Err(format!("agent payment failed: {a}").into());
-        }
-        // The first iterations warm connections and the eligibility cache.
-        if i >= 20 {
-            base.push(b);
-            ours.push(o);
+            let t = Instant::now();
+            let a: serde_json::Value = http
+                .post(format!("{api}/v1/sales/{sale_id}/payments"))
+                .bearer_auth(token)
+                .json(&press(i))
+                .send()
+                .await?
+                .json()
+                .await?;
+            let o = t.elapsed();
+            if a["payment_request_url"].is_null() {
+                return Err(format!("agent payment failed: {a}").into());
+            }
+            // The first iterations warm connections and the eligibility cache.
+            if i >= 20 {
+                base[k].push(b);
+                ours[k].push(o);
+            }
         }
     }
-    report(
-        "start payment → QR URL (local API)",
-        "bare authorize (reqwest)",
-        ours,
-        base,
-    );
+    for (k, (name, _)) in presses.iter().enumerate() {
+        report(
+            name,
+            "bare authorize (reqwest)",
+            std::mem::take(&mut ours[k]),
+            std::mem::take(&mut base[k]),
+        );
+    }
     // Nothing of this phase may run on into the next one's measurements: the journal rows it
     // wrote are indexed now (the idle indexer would otherwise do it then, a commit of trigram
     // segments every 500 rows, on the same disk) and its WAL checkpointed.
@@ -500,6 +520,115 @@ async fn outbox_drain(base: &std::path::Path, count: usize, rate: f64) -> BenchR
     Ok(())
 }
 
+/// The Klarna requests one in-store payment costs when the customer takes `approve_after` to
+/// approve (opening the link a fifth of the way in), with the till's default polling: by polling
+/// alone, and with signed webhooks delivered to the till. Both run at once, each against its own
+/// sandbox, counted by the sandbox per route.
+async fn requests_per_payment(base: &std::path::Path, approve_after: Duration) -> BenchResult<()> {
+    const KEY_ID: &str = "bench-key";
+    const SECRET: &str = "bench-webhook-secret";
+    async fn one(
+        base: std::path::PathBuf,
+        approve_after: Duration,
+        webhooks: bool,
+    ) -> BenchResult<(String, Duration)> {
+        let sandbox = Sandbox::start(SandboxConfig::default()).await?;
+        let dir = tempfile::tempdir_in(&base)?;
+        let mut cfg = crate::demo::config_for_sandbox(&sandbox, dir.path());
+        cfg.payment = Default::default();
+        cfg.payment.in_store_timeout_secs = approve_after.as_secs() + 600;
+        if webhooks {
+            cfg.klarna
+                .webhook_signing_keys
+                .insert(KEY_ID.into(), SECRET.into());
+        }
+        let token = "bench-token";
+        let agent = Agent::start(cfg, Secret::new(sandbox.api_key()), Secret::new(token)).await?;
+        let api = format!("http://{}", agent.api_addr);
+        if webhooks {
+            sandbox.add_webhook(&format!("{api}/v1/klarna/webhooks"), KEY_ID, SECRET);
+        }
+        let http = reqwest::Client::new();
+        let sale: serde_json::Value = http
+            .post(format!("{api}/v1/sales"))
+            .bearer_auth(token)
+            .json(&json!({"lines": [{"name": "T-shirt", "quantity": 1, "unit_price": 11800}]}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let sale_id = sale["id"].as_str().ok_or("no sale id")?.to_string();
+        let started = Instant::now();
+        let a: serde_json::Value = http
+            .post(format!("{api}/v1/sales/{sale_id}/payments"))
+            .bearer_auth(token)
+            .json(&json!({}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let rid = a["klarna_request_id"]
+            .as_str()
+            .ok_or("no request")?
+            .to_string();
+        tokio::time::sleep(approve_after / 5).await;
+        sandbox
+            .customer(&rid, kassa_sim::sandbox::CustomerAction::Open)
+            .map_err(|e| e.to_string())?;
+        tokio::time::sleep(approve_after.saturating_sub(started.elapsed())).await;
+        sandbox
+            .customer(&rid, kassa_sim::sandbox::CustomerAction::Approve)
+            .map_err(|e| e.to_string())?;
+        let approved = Instant::now();
+        loop {
+            let v: serde_json::Value = http
+                .get(format!("{api}/v1/sales/{sale_id}"))
+                .bearer_auth(token)
+                .send()
+                .await?
+                .json()
+                .await?;
+            if v["state"] == "paid" {
+                break;
+            }
+            if approved.elapsed() > Duration::from_secs(60) {
+                return Err("the payment was not finalized".into());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let paid_after = approved.elapsed();
+        let routes = [
+            "authorize",
+            "read_request",
+            "final_authorize",
+            "presentation",
+        ];
+        let counts: Vec<String> = routes
+            .iter()
+            .map(|r| format!("{r} {}", sandbox.hits(r)))
+            .collect();
+        let total: usize = routes.iter().map(|r| sandbox.hits(r)).sum();
+        drop(agent);
+        Ok((
+            format!("{total} requests ({})", counts.join(", ")),
+            paid_after,
+        ))
+    }
+    let (polling, webhooks) = tokio::join!(
+        one(base.to_path_buf(), approve_after, false),
+        one(base.to_path_buf(), approve_after, true)
+    );
+    let (polling, p_after) = polling?;
+    let (webhooks, w_after) = webhooks?;
+    let secs = approve_after.as_secs();
+    println!(
+        "Klarna requests per payment, customer approves after {secs} s:\n  polling alone    {polling}; paid {:.0} ms after approval\n  with webhooks    {webhooks}; paid {:.0} ms after approval",
+        p_after.as_secs_f64() * 1000.0,
+        w_after.as_secs_f64() * 1000.0
+    );
+    Ok(())
+}
+
 pub struct BenchOptions {
     /// Where the databases live (default: the system temp dir); `/dev/shm` shows the cost
     /// without the disk's fsync.
@@ -507,6 +636,8 @@ pub struct BenchOptions {
     pub iterations: usize,
     pub drain_count: usize,
     pub drain_rate: f64,
+    /// Seconds the customer takes to approve in the requests-per-payment phase (0 skips it).
+    pub approve_after_secs: u64,
 }
 
 pub async fn run(opts: BenchOptions) -> BenchResult<()> {
@@ -523,6 +654,9 @@ pub async fn run(opts: BenchOptions) -> BenchResult<()> {
     }
     if opts.drain_count > 0 {
         outbox_drain(&base, opts.drain_count, opts.drain_rate).await?;
+    }
+    if opts.approve_after_secs > 0 {
+        requests_per_payment(&base, Duration::from_secs(opts.approve_after_secs)).await?;
     }
     Ok(())
 }

@@ -168,7 +168,9 @@ impl PointOfCheckoutConfig {
     pub fn resolve(&self, till_store_id: &str) -> Result<StoreAtKlarna, String> {
         let text = |k: &str, v: &str| {
             if v.trim().is_empty() || v.len() > 255 {
-                Err(format!("klarna.point_of_checkout.{k} must be 1 to 255 characters"))
+                Err(format!(
+                    "klarna.point_of_checkout.{k} must be 1 to 255 characters"
+                ))
             } else {
                 Ok(v.to_string())
             }

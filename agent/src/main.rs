@@ -78,6 +78,10 @@ enum Command {
         /// The sandbox's rate limit for the drain, requests per second.
         #[arg(long, default_value_t = 500.0)]
         drain_rate: f64,
+        /// Count the Klarna requests of one payment whose customer approves after this many
+        /// seconds, polling alone and with webhooks (0 skips it).
+        #[arg(long, default_value_t = 0)]
+        approve_after: u64,
     },
     /// Run the Klarna sandbox on its own (for development and manual testing).
     #[cfg(feature = "sim")]
@@ -326,12 +330,14 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             dir,
             drain_count,
             drain_rate,
+            approve_after,
         } => {
             kassa_agent::bench::run(kassa_agent::bench::BenchOptions {
                 dir,
                 iterations,
                 drain_count,
                 drain_rate,
+                approve_after_secs: approve_after,
             })
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;

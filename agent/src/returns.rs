@@ -186,10 +186,16 @@ impl Db {
         &self,
         transaction_id: &str,
     ) -> Result<(HashMap<String, i64>, i64), StoreError> {
+        // No index by transaction (it would be a page more on every enqueue): the waiting queue
+        // is read from its low-water mark, the held ones through their partial index. A return
+        // is rare next to an enqueue, and the queue is bounded by the outbox's limits.
         let mut st = self.conn.prepare_cached(
-            "SELECT body, amount FROM outbox INDEXED BY outbox_by_transaction
-             WHERE transaction_id = ?1 AND operation = 'refund'
-               AND state IN ('pending', 'needs_attention')",
+            "SELECT body, amount FROM outbox
+             WHERE id >= (SELECT id FROM outbox_low) AND state = 'pending'
+               AND transaction_id = ?1 AND operation = 'refund'
+             UNION ALL
+             SELECT body, amount FROM outbox INDEXED BY outbox_attention
+             WHERE state = 'needs_attention' AND transaction_id = ?1 AND operation = 'refund'",
         )?;
         let rows: Vec<(String, i64)> = st
             .query_map([transaction_id], |r| Ok((r.get(0)?, r.get(1)?)))?

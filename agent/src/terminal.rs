@@ -35,7 +35,8 @@ const UNPLACEABLE_TRIES: u32 = 3;
 /// Pause before asking again after an answer kassa cannot place.
 const UNPLACEABLE_PAUSE: Duration = Duration::from_secs(1);
 /// What the cashier is told, and what refuses a second payment, while a payment is in doubt.
-pub const IN_DOUBT_MESSAGE: &str = "Payment may have gone through: do not take payment again; ask a manager";
+pub const IN_DOUBT_MESSAGE: &str =
+    "Payment may have gone through: do not take payment again; ask a manager";
 
 /// What went wrong, in terms the cashier's screen and the API's caller can act on.
 #[derive(Debug, thiserror::Error)]
@@ -198,10 +199,9 @@ fn point_of_checkout(cfg: &Config) -> wire::PointOfCheckout {
 /// In the commit that pays an attempt: the sale becomes paid and its receipt is issued.
 fn sale_paid(w: &mut WriteTx<'_>, a: &AttemptRow, op: &str) -> Result<(), StoreError> {
     w.set_sale_state(&a.sale_id, SaleState::Paid)?;
-    let receipt_no: Option<i64> = w
-        .tx
-        .prepare_cached("SELECT receipt_no FROM sales WHERE id = ?1")?
-        .query_row([&a.sale_id], |r| r.get(0))?;
+    let receipt_no: Option<i64> =
+        w.tx.prepare_cached("SELECT receipt_no FROM sales WHERE id = ?1")?
+            .query_row([&a.sale_id], |r| r.get(0))?;
     let mut e = entry(JournalKind::ReceiptIssued, a, op);
     e.detail = serde_json::json!({"receipt_no": receipt_no});
     w.journal(e)?;
@@ -675,8 +675,8 @@ impl Terminal {
             self.new_attempt(&view, corr, &opts, draft.as_ref().map(|d| &*d.attempt_id))?;
         // A customer's scanned token travels as a header the draft does not hold: such a press
         // is not replayed from the draft, so a key is only ever sent one way.
-        let prepared = opts.customer_token.is_none()
-            && draft.as_ref().is_some_and(|d| d.matches(&attempt));
+        let prepared =
+            opts.customer_token.is_none() && draft.as_ref().is_some_and(|d| d.matches(&attempt));
         if draft.is_some() && !prepared {
             attempt = self.new_attempt(&view, corr, &opts, None)?;
         }
@@ -1633,9 +1633,10 @@ impl Terminal {
     ) -> Result<Step, KlarnaError> {
         let id = a.id.clone();
         let limits = self.inner.cfg.outbox.clone();
-        let lines: Vec<wire::LineItem> = serde_json::from_str::<AuthorizeRequest>(&a.authorize_body)
-            .map(|b| b.supplementary_purchase_data.line_items)
-            .unwrap_or_default();
+        let lines: Vec<wire::LineItem> =
+            serde_json::from_str::<AuthorizeRequest>(&a.authorize_body)
+                .map(|b| b.supplementary_purchase_data.line_items)
+                .unwrap_or_default();
         let op = NewOperation {
             operation: crate::outbox::Operation::Refund,
             transaction_id: transaction_id.clone(),
@@ -1841,7 +1842,7 @@ impl Terminal {
         let Some(attempt_id) = self.attempt_for_request(rid).await? else {
             return Ok(false);
         };
-        match crate::klarna::answer::request_from(
+        let wake = match crate::klarna::answer::request_from(
             payload,
             crate::klarna::answer::paths::WEBHOOK_SESSION_TOKEN,
         ) {
@@ -1854,7 +1855,7 @@ impl Terminal {
                         .unwrap_or_else(|e| e.into_inner())
                         .insert(attempt_id.clone(), t);
                 }
-                if matches!(
+                let now = if matches!(
                     a.state,
                     AttemptState::AwaitingCustomer | AttemptState::CustomerOpened
                 ) {
@@ -1863,19 +1864,38 @@ impl Terminal {
                         session_token: None,
                         ..req
                     };
-                    if let Err(e) = self.apply_request_state_only(&a, &req).await {
-                        tracing::warn!(attempt = %attempt_id, "webhook state not applied: {e}");
-                    }
+                    let moved = match self.apply_request_state_only(&a, &req).await {
+                        Ok(Some(Some(m))) => m.state,
+                        Ok(_) => a.state,
+                        Err(e) => {
+                            tracing::warn!(attempt = %attempt_id, "webhook state not applied: {e}");
+                            a.state
+                        }
+                    };
                     self.publish_sale(&a.sale_id);
-                }
+                    moved
+                } else {
+                    a.state
+                };
+                // The follower has work only once the customer is done (finalize, or stop);
+                // a submitted or in-progress event needs nothing from Klarna.
+                now == AttemptState::Completed || now.is_final()
             }
-            Err(e) => tracing::warn!("webhook payload cannot be read ({e}); reading Klarna"),
+            Err(e) => {
+                tracing::warn!("webhook payload cannot be read ({e}); reading Klarna");
+                true
+            }
+        };
+        if wake {
+            self.wake(&attempt_id);
         }
-        self.wake(&attempt_id);
         Ok(true)
     }
 
-    async fn attempt_for_request(&self, klarna_request_id: &str) -> Result<Option<String>, TerminalError> {
+    async fn attempt_for_request(
+        &self,
+        klarna_request_id: &str,
+    ) -> Result<Option<String>, TerminalError> {
         let rid = klarna_request_id.to_string();
         Ok(self
             .inner

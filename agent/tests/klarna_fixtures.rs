@@ -70,13 +70,13 @@ fn check(f: &Fixture) -> Result<(), String> {
                     s.request_id.as_deref() == b["payment_request"]["payment_request_id"].as_str()
                         && s.url.as_deref().is_some_and(|u| u.starts_with("https://"))
                 }
-                ("approved", AuthorizeOutcome::Approved { transaction_id }) => {
-                    Some(transaction_id.as_str())
-                        == b.pointer(
-                            "/payment_transaction_response/payment_transaction/payment_transaction_id",
-                        )
-                        .and_then(Value::as_str)
-                }
+                ("approved", AuthorizeOutcome::Approved { transaction_id }) => Some(
+                    transaction_id.as_str(),
+                ) == b
+                    .pointer(
+                        "/payment_transaction_response/payment_transaction/payment_transaction_id",
+                    )
+                    .and_then(Value::as_str),
                 ("declined", AuthorizeOutcome::Declined { .. }) => true,
                 _ => false,
             };
@@ -204,10 +204,16 @@ fn every_kind_of_answer_the_till_meets_has_a_documented_sample() {
         );
     }
     // Both generations of error bodies and of the session token's name.
-    assert!(all.iter().any(|f| f.body.get("validation_errors").is_some()));
+    assert!(
+        all.iter()
+            .any(|f| f.body.get("validation_errors").is_some())
+    );
     assert!(all.iter().any(|f| f.body.get("errors").is_some()));
-    assert!(all.iter().any(|f| f.body["state_context"]["payment_token"].is_string()
-        && f.body["state_context"]["klarna_network_session_token"].is_null()));
+    assert!(
+        all.iter()
+            .any(|f| f.body["state_context"]["payment_token"].is_string()
+                && f.body["state_context"]["klarna_network_session_token"].is_null())
+    );
 }
 
 /// Mutations of every documented authorize answer (fields moved, removed, renamed, bodies cut
@@ -238,7 +244,10 @@ fn no_mutation_of_a_documented_approval_reads_as_a_decline() {
                 String::from_utf8_lossy(&body)
             );
             if let AuthorizeOutcome::Approved { transaction_id } = &got {
-                prop_assert!(transaction_id.starts_with("krn:payment:"), "{transaction_id}");
+                prop_assert!(
+                    transaction_id.starts_with("krn:payment:"),
+                    "{transaction_id}"
+                );
             }
             Ok(())
         })

@@ -145,7 +145,12 @@ async fn the_sandbox_answers_every_call_of_a_payment_in_documented_shapes() {
 
     // First authorization: a step-up with its payment request.
     let (s, a) = c
-        .call(M::POST, "/payment/authorize", Some(&purchase(11800, "NOW", true)), &[])
+        .call(
+            M::POST,
+            "/payment/authorize",
+            Some(&purchase(11800, "NOW", true)),
+            &[],
+        )
         .await;
     assert_eq!(s, 200, "{a}");
     check(
@@ -206,7 +211,11 @@ async fn the_sandbox_answers_every_call_of_a_payment_in_documented_shapes() {
     let (_, t) = c
         .call(M::GET, &format!("/payment/transactions/{tx}"), None, &[])
         .await;
-    check("transaction", &t, &["/payment_transaction_id", "/amount", "/currency"]);
+    check(
+        "transaction",
+        &t,
+        &["/payment_transaction_id", "/amount", "/currency"],
+    );
     let (s, rf) = c
         .call(
             M::POST,
@@ -221,12 +230,25 @@ async fn the_sandbox_answers_every_call_of_a_payment_in_documented_shapes() {
 
     // Capture later: a second payment authorized with capture LATER, then captured.
     let (_, a2) = c
-        .call(M::POST, "/payment/authorize", Some(&purchase(500, "LATER", true)), &[])
+        .call(
+            M::POST,
+            "/payment/authorize",
+            Some(&purchase(500, "LATER", true)),
+            &[],
+        )
         .await;
-    let rid2 = a2["payment_request"]["payment_request_id"].as_str().unwrap().to_string();
+    let rid2 = a2["payment_request"]["payment_request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     sb.customer(&rid2, CustomerAction::Approve).unwrap();
-    let (_, r2) = c.call(M::GET, &format!("/payment/requests/{rid2}"), None, &[]).await;
-    let token2 = r2["state_context"]["klarna_network_session_token"].as_str().unwrap().to_string();
+    let (_, r2) = c
+        .call(M::GET, &format!("/payment/requests/{rid2}"), None, &[])
+        .await;
+    let token2 = r2["state_context"]["klarna_network_session_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (_, f2) = c
         .call(
             M::POST,
@@ -258,9 +280,17 @@ async fn the_sandbox_answers_every_call_of_a_payment_in_documented_shapes() {
         (Some(CustomerAction::Abandon), "request_expired"),
     ] {
         let (_, a) = c
-            .call(M::POST, "/payment/authorize", Some(&purchase(700, "NOW", true)), &[])
+            .call(
+                M::POST,
+                "/payment/authorize",
+                Some(&purchase(700, "NOW", true)),
+                &[],
+            )
             .await;
-        let id = a["payment_request"]["payment_request_id"].as_str().unwrap().to_string();
+        let id = a["payment_request"]["payment_request_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let p = format!("/payment/requests/{id}");
         let r = match action {
             None => c.call(M::DELETE, &p, None, &[]).await.1,
@@ -270,7 +300,10 @@ async fn the_sandbox_answers_every_call_of_a_payment_in_documented_shapes() {
             }
         };
         check("request_*", &r, &["/state", "/payment_request_id"]);
-        assert_eq!(r["state"], expect.trim_start_matches("request_").to_uppercase());
+        assert_eq!(
+            r["state"],
+            expect.trim_start_matches("request_").to_uppercase()
+        );
     }
 
     // Errors: a refused request, an unknown resource, a declined authorization, a throttle.
@@ -280,13 +313,23 @@ async fn the_sandbox_answers_every_call_of_a_payment_in_documented_shapes() {
     assert_eq!(s, 400, "{e}");
     check("error_*", &e, &["/error_code"]);
     let (s, e) = c
-        .call(M::GET, "/payment/requests/krn:payment:eu1:request:nope", None, &[])
+        .call(
+            M::GET,
+            "/payment/requests/krn:payment:eu1:request:nope",
+            None,
+            &[],
+        )
         .await;
     assert_eq!(s, 404, "{e}");
     check("error_*", &e, &["/error_code"]);
     sb.fault(Some("authorize"), Fault::Declined, Some(1));
     let (_, d) = c
-        .call(M::POST, "/payment/authorize", Some(&purchase(900, "NOW", true)), &[])
+        .call(
+            M::POST,
+            "/payment/authorize",
+            Some(&purchase(900, "NOW", true)),
+            &[],
+        )
         .await;
     check("declined", &d, &["/payment_transaction_response/result"]);
     sb.fault(
@@ -297,7 +340,12 @@ async fn the_sandbox_answers_every_call_of_a_payment_in_documented_shapes() {
         Some(1),
     );
     let (s, e) = c
-        .call(M::POST, "/payment/authorize", Some(&purchase(900, "NOW", true)), &[])
+        .call(
+            M::POST,
+            "/payment/authorize",
+            Some(&purchase(900, "NOW", true)),
+            &[],
+        )
         .await;
     assert_eq!(s, 429, "{e}");
     check("error_*", &e, &["/error_code"]);

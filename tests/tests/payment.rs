@@ -300,7 +300,10 @@ async fn an_approval_kassa_cannot_place_is_in_doubt_never_declined_and_never_cha
     assert_eq!(till.transactions_for(&sale), 1);
     let kinds = till.journal_kinds(&sale).await;
     assert!(kinds.contains(&"payment_in_doubt".to_string()), "{kinds:?}");
-    assert!(!kinds.contains(&"payment_declined".to_string()), "{kinds:?}");
+    assert!(
+        !kinds.contains(&"payment_declined".to_string()),
+        "{kinds:?}"
+    );
     // No second payment, no cancel, no abandon while it is in doubt.
     for path in ["payments", "payments/cancel", "cancel"] {
         let (s, e) = till
@@ -318,7 +321,9 @@ async fn an_approval_kassa_cannot_place_is_in_doubt_never_declined_and_never_cha
     assert_eq!(till.sandbox.requests().len(), 1);
     // A manager resolves it: a wrong PIN, a transaction of another amount, then the right one.
     let attempt_id = last_payment(&v)["id"].as_str().unwrap().to_string();
-    let tx = till.sandbox.transactions()[0].payment_transaction_id.clone();
+    let tx = till.sandbox.transactions()[0]
+        .payment_transaction_id
+        .clone();
     let resolve = |pin: &'static str, body: Value| {
         let (url, http, token) = (
             till.url(&format!("/v1/payments/{attempt_id}/resolve")),
@@ -337,13 +342,25 @@ async fn an_approval_kassa_cannot_place_is_in_doubt_never_declined_and_never_cha
             (r.status().as_u16(), r.json::<Value>().await.unwrap())
         }
     };
-    let (s, _) = resolve("1111", json!({"outcome": "paid", "klarna_transaction_id": tx, "manager": "mia"})).await;
+    let (s, _) = resolve(
+        "1111",
+        json!({"outcome": "paid", "klarna_transaction_id": tx, "manager": "mia"}),
+    )
+    .await;
     assert_eq!(s, 403);
     let other = till
         .sandbox
-        .seed_order("SEK", "web-1", vec![json!({"name": "Cap", "quantity": 1, "unit_price": 100, "total_amount": 100})])
+        .seed_order(
+            "SEK",
+            "web-1",
+            vec![json!({"name": "Cap", "quantity": 1, "unit_price": 100, "total_amount": 100})],
+        )
         .payment_transaction_id;
-    let (s, e) = resolve("2468", json!({"outcome": "paid", "klarna_transaction_id": other, "manager": "mia"})).await;
+    let (s, e) = resolve(
+        "2468",
+        json!({"outcome": "paid", "klarna_transaction_id": other, "manager": "mia"}),
+    )
+    .await;
     assert_eq!(s, 409, "{e}");
     let (s, a) = resolve("2468", json!({"outcome": "paid", "klarna_transaction_id": tx, "manager": "mia", "note": "seen in the Klarna portal"})).await;
     assert_eq!(s, 200, "{a}");
@@ -351,7 +368,10 @@ async fn an_approval_kassa_cannot_place_is_in_doubt_never_declined_and_never_cha
     let v = till.sale(&sale).await;
     assert_eq!(v["state"], "paid");
     let kinds = till.journal_kinds(&sale).await;
-    assert!(kinds.contains(&"payment_doubt_resolved".to_string()), "{kinds:?}");
+    assert!(
+        kinds.contains(&"payment_doubt_resolved".to_string()),
+        "{kinds:?}"
+    );
     assert!(kinds.contains(&"receipt_issued".to_string()), "{kinds:?}");
     assert!(till.verify_journal().await.first_broken.is_none());
 }
@@ -363,7 +383,8 @@ async fn a_payment_in_doubt_marked_not_paid_frees_the_sale_for_another_payment()
     let till = Till::start().await;
     till.set_manager_pin("2468", "mia").await;
     let sale = till.open_sale().await;
-    till.sandbox.fault(Some("authorize"), Fault::Malformed, Some(3));
+    till.sandbox
+        .fault(Some("authorize"), Fault::Malformed, Some(3));
     let (s, attempt) = till.start_payment(&sale).await;
     assert_eq!(s, 201, "{attempt}");
     let v = till.wait_payment_state(&sale, "in_doubt").await;
@@ -383,7 +404,8 @@ async fn a_payment_in_doubt_marked_not_paid_frees_the_sale_for_another_payment()
     till.sandbox
         .customer(&request_id(&again), CustomerAction::Approve)
         .unwrap();
-    till.wait_sale(&sale, "paid", |v| v["state"] == "paid").await;
+    till.wait_sale(&sale, "paid", |v| v["state"] == "paid")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

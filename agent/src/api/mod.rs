@@ -384,8 +384,7 @@ async fn start_payment(
         )
         .field(field)
     };
-    if b
-        .klarna_network_session_token
+    if b.klarna_network_session_token
         .as_ref()
         .is_some_and(|t| t.len() > 4096)
     {
@@ -587,7 +586,11 @@ async fn klarna_webhook(
         return Ok(StatusCode::OK);
     }
     tracing::info!(event_type = %env.metadata.event_type, "Klarna webhook");
-    if env.metadata.event_type.starts_with("payment.request.state-change.") {
+    if env
+        .metadata
+        .event_type
+        .starts_with("payment.request.state-change.")
+    {
         s.terminal.webhook_request_event(&env.payload).await?;
     } else if let Some(rid) = env.payment_request_id() {
         s.terminal.nudge_request(rid).await?;

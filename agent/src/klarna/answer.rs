@@ -286,7 +286,8 @@ mod tests {
             json!({"state_context": {"klarna_network_session_token": "t"}}),
             json!({"state_context": {"payment_token": "t"}}),
         ] {
-            let mut v = json!({"payment_request_id": "krn:payment:eu1:request:1", "state": "COMPLETED"});
+            let mut v =
+                json!({"payment_request_id": "krn:payment:eu1:request:1", "state": "COMPLETED"});
             v.as_object_mut()
                 .unwrap()
                 .extend(token_at.as_object().unwrap().clone());

@@ -261,7 +261,10 @@ impl KlarnaClient {
             .await?;
         let outcome = answer::authorize_outcome(&bytes);
         if let AuthorizeOutcome::Unplaceable { why, .. } = &outcome {
-            tracing::warn!(op = op.name(), "Klarna's 2xx answer cannot be placed: {why}");
+            tracing::warn!(
+                op = op.name(),
+                "Klarna's 2xx answer cannot be placed: {why}"
+            );
         }
         Ok(outcome)
     }

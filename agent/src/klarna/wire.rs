@@ -222,7 +222,11 @@ pub struct ErrorBody {
 impl ErrorBody {
     /// Klarna's message: the top-level one, else the first field error's ("parameter: why").
     pub fn message(&self) -> Option<String> {
-        if let Some(m) = self.error_message.as_deref().filter(|m| !m.trim().is_empty()) {
+        if let Some(m) = self
+            .error_message
+            .as_deref()
+            .filter(|m| !m.trim().is_empty())
+        {
             return Some(m.to_string());
         }
         self.errors

@@ -494,7 +494,10 @@ impl Model {
                     "give exactly one of store_id, store_reference or store".to_string(),
                 ));
             }
-            if pc.get("store").is_some_and(|s| !s.is_null() && !s.is_object()) {
+            if pc
+                .get("store")
+                .is_some_and(|s| !s.is_null() && !s.is_object())
+            {
                 errors.push(("point_of_checkout.store", "must be an object".to_string()));
             }
             for k in ["store_id", "store_reference"] {
@@ -502,7 +505,10 @@ impl Model {
                     .get(k)
                     .is_some_and(|v| v.as_str().is_none_or(|s| s.trim().is_empty()))
                 {
-                    errors.push(("point_of_checkout", format!("{k} must be a non-empty string")));
+                    errors.push((
+                        "point_of_checkout",
+                        format!("{k} must be a non-empty string"),
+                    ));
                 }
             }
         }
