@@ -89,7 +89,8 @@ async fn payment_path(base: &std::path::Path, iterations: usize) -> BenchResult<
     // a press with a customer code scanned from the customer's Klarna app (the
     // `Klarna-Network-Session-Token` header, which the draft does not hold), and a press whose
     // request differs from the draft (`klarna_network_data` from the customer's app).
-    let presses: [(&str, fn(usize) -> serde_json::Value); 3] = [
+    type Press = (&'static str, fn(usize) -> serde_json::Value);
+    let presses: [Press; 3] = [
         ("start payment → QR URL (local API)", |_| json!({})),
         (
             "  with a scanned customer token",
