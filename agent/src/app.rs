@@ -78,6 +78,8 @@ impl Agent {
         klarna_key: Secret,
         api_token: Secret,
     ) -> Result<Agent, StartError> {
+        // A configuration built in code (the demo, tests) is checked as a loaded one is.
+        cfg.validate()?;
         let lock = lock_data_dir(&cfg.data_dir)?;
         let metrics = Metrics::new();
         let health = Arc::new(Health::new(cfg.health.clone()));

@@ -45,6 +45,19 @@ fn report(
     (p99, b99)
 }
 
+/// Opens a sale of one T-shirt through the local API; its id.
+async fn open_sale(http: &reqwest::Client, api: &str, token: &str) -> BenchResult<String> {
+    let sale: serde_json::Value = http
+        .post(format!("{api}/v1/sales"))
+        .bearer_auth(token)
+        .json(&json!({"lines": [{"name": "T-shirt", "quantity": 1, "unit_price": 11800}]}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(sale["id"].as_str().ok_or("no sale id")?.to_string())
+}
+
 fn test_config(sandbox: &Sandbox, dir: &std::path::Path) -> Config {
     let mut cfg = crate::demo::config_for_sandbox(sandbox, dir);
     // Followers would poll each open request; the benchmark measures the start, not the follow-up.
@@ -105,15 +118,7 @@ async fn payment_path(base: &std::path::Path, iterations: usize) -> BenchResult<
     let mut base = vec![vec![]; presses.len()];
     for i in 0..iterations + 20 {
         for (k, (_, press)) in presses.iter().enumerate() {
-            let sale: serde_json::Value = http
-                .post(format!("{api}/v1/sales"))
-                .bearer_auth(token)
-                .json(&json!({"lines": [{"name": "T-shirt", "quantity": 1, "unit_price": 11800}]}))
-                .send()
-                .await?
-                .json()
-                .await?;
-            let sale_id = sale["id"].as_str().ok_or("no sale id")?.to_string();
+            let sale_id = open_sale(&http, &api, token).await?;
 
             let t = Instant::now();
             let r = http
@@ -550,15 +555,7 @@ async fn requests_per_payment(base: &std::path::Path, approve_after: Duration) -
             sandbox.add_webhook(&format!("{api}/v1/klarna/webhooks"), KEY_ID, SECRET);
         }
         let http = reqwest::Client::new();
-        let sale: serde_json::Value = http
-            .post(format!("{api}/v1/sales"))
-            .bearer_auth(token)
-            .json(&json!({"lines": [{"name": "T-shirt", "quantity": 1, "unit_price": 11800}]}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let sale_id = sale["id"].as_str().ok_or("no sale id")?.to_string();
+        let sale_id = open_sale(&http, &api, token).await?;
         let started = Instant::now();
         let a: serde_json::Value = http
             .post(format!("{api}/v1/sales/{sale_id}/payments"))

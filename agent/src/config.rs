@@ -485,6 +485,55 @@ partner_account_id = "krn:partner:global:account:test:X"
     }
 
     #[test]
+    fn the_store_is_named_to_klarna_as_configured_and_checked_at_start() {
+        let parse = |extra: &str| Config::parse(&format!("{MINIMAL}{extra}"), Path::new("t.toml"));
+        let cfg = parse("").unwrap();
+        assert_eq!(
+            cfg.klarna.point_of_checkout.resolve(&cfg.store_id),
+            Ok(StoreAtKlarna::Reference("store-1".into()))
+        );
+        let cfg = parse("[klarna.point_of_checkout]\nstore_id = \"krn:store:1\"\n").unwrap();
+        assert_eq!(
+            cfg.klarna.point_of_checkout.resolve(&cfg.store_id),
+            Ok(StoreAtKlarna::Id("krn:store:1".into()))
+        );
+        let cfg = parse("[klarna.point_of_checkout.store]\nname = \"Store 42\"\n").unwrap();
+        assert_eq!(
+            cfg.klarna.point_of_checkout.resolve(&cfg.store_id),
+            Ok(StoreAtKlarna::Store(
+                serde_json::json!({"name": "Store 42", "type": "PHYSICAL_STORE"})
+            ))
+        );
+        for (bad, why) in [
+            (
+                "[klarna.point_of_checkout]\nstore_id = \"a\"\nstore_reference = \"b\"\n",
+                "exactly one",
+            ),
+            (
+                "[klarna.point_of_checkout]\nstore_reference = \" \"\n",
+                "1 to 255",
+            ),
+            (
+                "[klarna.point_of_checkout.store]\ntype = \"WEBSITE\"\n",
+                "PHYSICAL_STORE",
+            ),
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert!(err.to_string().contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn polls_slow_down_after_the_fast_phase_and_while_webhooks_arrive() {
+        let p = PaymentConfig::default();
+        let s = Duration::from_secs;
+        assert_eq!(p.next_poll(s(3), s(1), false), s(1));
+        assert_eq!(p.next_poll(s(11), s(1), false), Duration::from_millis(1500));
+        assert_eq!(p.next_poll(s(40), s(4), false), s(5));
+        assert_eq!(p.next_poll(s(1), s(1), true), s(15));
+    }
+
+    #[test]
     fn production_refuses_plain_http() {
         let text = format!("production = true\n{MINIMAL}");
         let err = Config::parse(&text, Path::new("t.toml")).unwrap_err();

@@ -97,6 +97,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::OutboxCommand,
     },
+    /// Payments in doubt: a manager decides whether Klarna has the payment (through the running agent).
+    Payment {
+        #[command(subcommand)]
+        command: cli::payment::PaymentCommand,
+    },
     /// In-store returns: look up a purchase, record a return (through the running agent).
     Return {
         #[command(subcommand)]
@@ -344,6 +349,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Return { command } => cli::returns::run(command).await,
+        Command::Payment { command } => cli::payment::run(command).await,
         Command::Devices { config } => cli::devices::list(&config).await,
         Command::Slo { config, window } => cli::slo(&config, &window).await,
         Command::Selftest { config } => Ok(cli::selftest(&config)),

@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::klarna::wire::LineItem;
-use crate::klarna::{CallOptions, KlarnaError};
+
 use crate::outbox::{NewOperation, Operation, OutboxError};
 use crate::store::{Db, JournalEntry, JournalKind, StoreError};
 use crate::terminal::{Terminal, TerminalError};
@@ -332,31 +332,12 @@ impl Terminal {
     /// Reads the purchase from Klarna and shows what can still be returned.
     pub async fn find_purchase(&self, transaction_id: &str) -> Result<Purchase, TerminalError> {
         let id = parse_transaction_id(transaction_id)?;
-        let corr = uuid::Uuid::new_v4().simple().to_string();
         let tx = self
-            .klarna()
-            .read_transaction(
+            .read_transaction_for_staff(
                 &id,
-                CallOptions {
-                    correlation_id: &corr,
-                    ..Default::default()
-                },
+                "the purchase cannot be looked up until Klarna is reachable",
             )
-            .await
-            .map_err(|e| match e {
-                KlarnaError::Final { status: 404, .. } => TerminalError::NotFound(format!(
-                    "no Klarna purchase {id}; check the code and scan again"
-                )),
-                e @ (KlarnaError::Final { .. } | KlarnaError::Auth { .. }) => {
-                    TerminalError::KlarnaRefused {
-                        code: e.code().into(),
-                        message: e.to_string(),
-                    }
-                }
-                e => TerminalError::KlarnaUnavailable(format!(
-                    "{e}; the purchase cannot be looked up until Klarna is reachable"
-                )),
-            })?;
+            .await?;
         let tid = id.clone();
         let (pending, pending_amount) = self
             .store()

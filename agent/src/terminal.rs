@@ -1178,33 +1178,45 @@ impl Terminal {
         Ok(moved)
     }
 
-    /// Whether Klarna's transaction `id` is this attempt's payment (same currency, amount and,
-    /// where Klarna names it, the sale as its reference).
-    async fn check_transaction_pays(&self, a: &AttemptRow, id: &str) -> Result<(), TerminalError> {
+    /// Reads a Klarna transaction for staff (a return, a manager's decision): not found, refused,
+    /// or Klarna unreachable (`later` says what waits for it), each in words they can act on.
+    pub(crate) async fn read_transaction_for_staff(
+        &self,
+        id: &str,
+        later: &str,
+    ) -> Result<wire::PaymentTransaction, TerminalError> {
         let corr = uuid::Uuid::new_v4().simple().to_string();
         let opts = CallOptions {
             correlation_id: &corr,
             ..Default::default()
         };
-        let tx = self
-            .inner
+        self.inner
             .klarna
             .read_transaction(id, opts)
             .await
             .map_err(|e| match e {
-                KlarnaError::Final { status: 404, .. } => {
-                    TerminalError::NotFound(format!("Klarna has no transaction {id}"))
-                }
+                KlarnaError::Final { status: 404, .. } => TerminalError::NotFound(format!(
+                    "no Klarna purchase {id}; check the code and scan again"
+                )),
                 e @ (KlarnaError::Final { .. } | KlarnaError::Auth { .. }) => {
                     TerminalError::KlarnaRefused {
                         code: e.code().into(),
                         message: e.to_string(),
                     }
                 }
-                e => TerminalError::KlarnaUnavailable(format!(
-                    "{e}; the payment can be marked paid once Klarna confirms the transaction"
-                )),
-            })?;
+                e => TerminalError::KlarnaUnavailable(format!("{e}; {later}")),
+            })
+    }
+
+    /// Whether Klarna's transaction `id` is this attempt's payment (same currency, amount and,
+    /// where Klarna names it, the sale as its reference).
+    async fn check_transaction_pays(&self, a: &AttemptRow, id: &str) -> Result<(), TerminalError> {
+        let tx = self
+            .read_transaction_for_staff(
+                id,
+                "the payment can be marked paid once Klarna confirms the transaction",
+            )
+            .await?;
         if tx.currency != a.currency || tx.amount != a.amount {
             return Err(TerminalError::Conflict(format!(
                 "Klarna's transaction {id} is for {} {}, this payment for {} {}",

@@ -117,6 +117,43 @@ impl Client {
     }
 }
 
+/// The customer approves request `rid`; the final authorization's answer and its transaction id.
+async fn finalize(
+    c: &Client,
+    sb: &Sandbox,
+    rid: &str,
+    amount: i64,
+    capture: &str,
+) -> (Value, String) {
+    sb.customer(rid, CustomerAction::Approve).unwrap();
+    let (_, r) = c
+        .call(
+            reqwest::Method::GET,
+            &format!("/payment/requests/{rid}"),
+            None,
+            &[],
+        )
+        .await;
+    let token = r["state_context"]["klarna_network_session_token"]
+        .as_str()
+        .expect("the session token inside state_context")
+        .to_string();
+    let (s, f) = c
+        .call(
+            reqwest::Method::POST,
+            "/payment/authorize",
+            Some(&purchase(amount, capture, false)),
+            &[("Klarna-Network-Session-Token", &token)],
+        )
+        .await;
+    assert_eq!(s, 200, "{f}");
+    let tx = f["payment_transaction_response"]["payment_transaction"]["payment_transaction_id"]
+        .as_str()
+        .expect("the transaction inside payment_transaction_response")
+        .to_string();
+    (f, tx)
+}
+
 fn purchase(amount: i64, capture: &str, step_up: bool) -> Value {
     let mut b = json!({
         "currency": "SEK",
@@ -176,7 +213,7 @@ async fn the_sandbox_answers_every_call_of_a_payment_in_documented_shapes() {
     let (_, r) = c.call(M::GET, &path, None, &[]).await;
     check("request_*", &r, &["/state"]);
     assert_eq!(r["state"], "IN_PROGRESS");
-    sb.customer(&rid, CustomerAction::Approve).unwrap();
+    let (f, tx) = finalize(&c, &sb, &rid, 11800, "NOW").await;
     let (_, r) = c.call(M::GET, &path, None, &[]).await;
     assert_eq!(r["state"], "COMPLETED");
     check(
@@ -184,30 +221,12 @@ async fn the_sandbox_answers_every_call_of_a_payment_in_documented_shapes() {
         &r,
         &["/state", "/state_context/klarna_network_session_token"],
     );
-    let token = r["state_context"]["klarna_network_session_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-
     // Final authorization: the transaction inside payment_transaction_response.
-    let (s, f) = c
-        .call(
-            M::POST,
-            "/payment/authorize",
-            Some(&purchase(11800, "NOW", false)),
-            &[("Klarna-Network-Session-Token", &token)],
-        )
-        .await;
-    assert_eq!(s, 200, "{f}");
     check(
         "approved",
         &f,
         &["/payment_transaction_response/payment_transaction/payment_transaction_id"],
     );
-    let tx = f["payment_transaction_response"]["payment_transaction"]["payment_transaction_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
     let (_, t) = c
         .call(M::GET, &format!("/payment/transactions/{tx}"), None, &[])
         .await;
@@ -241,26 +260,7 @@ async fn the_sandbox_answers_every_call_of_a_payment_in_documented_shapes() {
         .as_str()
         .unwrap()
         .to_string();
-    sb.customer(&rid2, CustomerAction::Approve).unwrap();
-    let (_, r2) = c
-        .call(M::GET, &format!("/payment/requests/{rid2}"), None, &[])
-        .await;
-    let token2 = r2["state_context"]["klarna_network_session_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (_, f2) = c
-        .call(
-            M::POST,
-            "/payment/authorize",
-            Some(&purchase(500, "LATER", false)),
-            &[("Klarna-Network-Session-Token", &token2)],
-        )
-        .await;
-    let tx2 = f2["payment_transaction_response"]["payment_transaction"]["payment_transaction_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (_, tx2) = finalize(&c, &sb, &rid2, 500, "LATER").await;
     let (s, cp) = c
         .call(
             M::POST,

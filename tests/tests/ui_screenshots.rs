@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use i_slint_backend_testing::testing_backend::{TestingBackend, TestingBackendOptions};
 use i_slint_backend_testing::{ElementHandle, ElementRoot};
 use kassa_agent::demo::demo_products;
+use kassa_agent::payment::AttemptState;
 use kassa_agent::screen::snapshot;
 use kassa_agent::store::LineInput;
+use kassa_agent::terminal::DoubtResolution;
 use kassa_tests::{CustomerAction, Till};
 use kassa_ui::amount::Currency;
 use kassa_ui::manager_area::{DeviceRow, HealthRow, ManagerAreaModel, OutboxRow, TransactionRow};
@@ -210,9 +212,57 @@ fn every_main_screen_renders_and_the_qr_code_reads_back_as_the_payment_link() {
         .block_on(terminal.start_payment(&sale.sale.id, None, Default::default()))
         .expect("payment starts again");
     let request = retry.klarna_request_id.clone().expect("request id");
+    // Klarna charges, but its answer cannot be placed: the payment is in doubt, said plainly,
+    // with no way to take a second payment; a manager then finds it at Klarna.
+    till.sandbox.fault(
+        Some("final_authorize"),
+        kassa_tests::Fault::Unplaceable,
+        None,
+    );
     till.sandbox
         .customer(&request, CustomerAction::Approve)
         .expect("sandbox approves");
+    let in_doubt = rt.block_on(async {
+        loop {
+            let v = terminal.sale(&sale.sale.id).await.expect("sale");
+            if v.payments
+                .last()
+                .is_some_and(|a| a.state == AttemptState::InDoubt)
+            {
+                break v;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    });
+    model.sale_changed(snapshot(&in_doubt));
+    show(&model);
+    assert!(has_label(&till_window, "Payment may have gone through"));
+    assert!(!has_label(&till_window, "Try again"));
+    assert!(!has_label(&till_window, "Other payment method"));
+    shoot("result-in-doubt", till_window.window());
+    for language in [Language::Swedish, Language::German] {
+        language.select().expect("the catalogue is bundled");
+        model.set_language(language);
+        show(&model);
+        shoot(&format!("result-in-doubt-{language}"), till_window.window());
+    }
+    Language::English.select().expect("English is always there");
+    model.set_language(Language::English);
+    rt.block_on(till.set_manager_pin("2468", "mia"));
+    let tx = till.sandbox.transactions()[0]
+        .payment_transaction_id
+        .clone();
+    let attempt_id = in_doubt.payments.last().expect("attempt").id.clone();
+    rt.block_on(terminal.resolve_doubt(
+        &attempt_id,
+        DoubtResolution::Paid {
+            klarna_transaction_id: tx,
+        },
+        "mia",
+        Some("2468".into()),
+        None,
+    ))
+    .expect("the manager finds the payment at Klarna");
     let paid = rt.block_on(async {
         loop {
             let v = terminal.sale(&sale.sale.id).await.expect("sale");

@@ -316,8 +316,12 @@ impl SaleScreenModel {
             SaleStatus::Open => {}
         }
         if let Some(p) = &sale.payment {
+            // In doubt: said until the cashier has read it; the sale screen then offers no Pay.
             if p.phase == PaymentPhase::InDoubt {
-                return Screen::Result(Outcome::InDoubt);
+                if self.dismissed_attempt.as_deref() != Some(p.attempt_id.as_str()) {
+                    return Screen::Result(Outcome::InDoubt);
+                }
+                return Screen::Sale;
             }
             if !p.phase.is_final() {
                 return Screen::Payment;
@@ -558,6 +562,24 @@ mod tests {
             assert_eq!(v.payment_url, None, "no QR code once {phase:?}");
             assert_eq!(v.countdown, "");
         }
+    }
+
+    #[test]
+    fn a_payment_in_doubt_is_said_and_no_second_payment_is_offered() {
+        let mut m = model();
+        m.sale_changed(sale(1, Some(("a1", PaymentPhase::Approved))));
+        m.sale_changed(sale(1, Some(("a1", PaymentPhase::InDoubt))));
+        let v = m.view(NOW);
+        assert_eq!(v.screen, Screen::Result(Outcome::InDoubt));
+        assert_eq!(v.payment_url, None);
+        assert!(
+            !v.can_pay,
+            "no second payment while one may have gone through"
+        );
+        assert!(!m.payment_starting());
+        m.dismiss_result();
+        assert_eq!(m.screen(), Screen::Sale);
+        assert!(!m.can_pay());
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 pub mod devices;
+pub mod payment;
 pub mod returns;
 use clap::Subcommand;
 

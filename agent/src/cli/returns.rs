@@ -51,12 +51,26 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> anyhow::Result<Value> {
+    call_with_pin(config, method, path, body, None).await
+}
+
+/// One call to the running agent's local API, with the manager PIN header when given.
+pub(crate) async fn call_with_pin(
+    config: &Path,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+    pin: Option<&str>,
+) -> anyhow::Result<Value> {
     let cfg = Config::load(config)?;
     let token = cfg.api_token()?;
     let url = format!("http://{}{path}", cfg.api.listen);
     let mut req = reqwest::Client::new()
         .request(method, &url)
         .bearer_auth(token.expose());
+    if let Some(p) = pin {
+        req = req.header("Kassa-Manager-Pin", p);
+    }
     if let Some(b) = body {
         req = req.json(&b);
     }

@@ -274,17 +274,8 @@ impl KlarnaClient {
         id: &str,
         opts: CallOptions<'_>,
     ) -> Result<RequestRead, KlarnaError> {
-        let path = format!("{}/{}", paths::PAYMENT_REQUESTS, encode(id));
-        let bytes = self
-            .send_bytes(
-                Operation::ReadPaymentRequest,
-                Method::GET,
-                &path,
-                None,
-                opts,
-            )
-            .await?;
-        answer::request_read(&bytes).map_err(KlarnaError::UnknownOutcome)
+        self.on_payment_request(Operation::ReadPaymentRequest, Method::GET, id, opts)
+            .await
     }
 
     pub async fn cancel_payment_request(
@@ -292,16 +283,20 @@ impl KlarnaClient {
         id: &str,
         opts: CallOptions<'_>,
     ) -> Result<RequestRead, KlarnaError> {
+        self.on_payment_request(Operation::CancelPaymentRequest, Method::DELETE, id, opts)
+            .await
+    }
+
+    /// GET or DELETE on a payment request; its answer is the request as it now stands.
+    async fn on_payment_request(
+        &self,
+        op: Operation,
+        method: Method,
+        id: &str,
+        opts: CallOptions<'_>,
+    ) -> Result<RequestRead, KlarnaError> {
         let path = format!("{}/{}", paths::PAYMENT_REQUESTS, encode(id));
-        let bytes = self
-            .send_bytes(
-                Operation::CancelPaymentRequest,
-                Method::DELETE,
-                &path,
-                None,
-                opts,
-            )
-            .await?;
+        let bytes = self.send_bytes(op, method, &path, None, opts).await?;
         answer::request_read(&bytes).map_err(KlarnaError::UnknownOutcome)
     }
 
