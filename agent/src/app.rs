@@ -111,19 +111,7 @@ impl Agent {
             api_token,
             Some(devices.clone()),
         );
-        let server = tokio::spawn(async move {
-            if let Err(e) = axum::serve(
-                // Small request/answer pairs on loopback: Nagle's algorithm would only add delay.
-                axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                    let _ = tcp.set_nodelay(true);
-                }),
-                app,
-            )
-            .await
-            {
-                tracing::error!("local API stopped: {e}");
-            }
-        });
+        let server = tokio::spawn(api::serve::serve(listener, app));
         tracing::info!(%api_addr, "kassa agent ready");
         Ok(Agent {
             terminal,

@@ -635,6 +635,7 @@ impl Devices {
         report: &crate::reports::DayReport,
         operator: Option<String>,
     ) -> Result<(), DevicesError> {
+        let operator = Some(self.shared.terminal.operator(operator)?);
         let printer = self
             .shared
             .printer
@@ -789,6 +790,7 @@ impl Shared {
         operator: Option<String>,
         reprint: bool,
     ) -> Result<ReceiptPrinted, DevicesError> {
+        let operator = Some(self.terminal.operator(operator)?);
         let printer = self.printer.as_ref().ok_or(DevicesError::NoPrinter)?;
         let sale = self.terminal.sale(sale_id).await?;
         if sale.sale.state != SaleState::Paid {

@@ -49,6 +49,21 @@ pub enum ExportError {
     Io(#[from] std::io::Error),
 }
 
+/// A text cell a spreadsheet will not run as a formula (OWASP's CSV injection advice): a cell
+/// that starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`. Numbers
+/// and times are written by kassa and are never passed through this.
+pub fn inert_cell(cell: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    match cell.first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => {
+            let mut v = Vec::with_capacity(cell.len() + 1);
+            v.push(b'\'');
+            v.extend_from_slice(cell);
+            std::borrow::Cow::Owned(v)
+        }
+        _ => std::borrow::Cow::Borrowed(cell),
+    }
+}
+
 /// An amount as a decimal in its currency's exponent; minor units when the currency is unknown.
 pub fn decimal(amount: i64, currency: Option<&str>) -> String {
     match currency.and_then(|c| c.parse::<Currency>().ok()) {
@@ -195,26 +210,26 @@ impl<W: Write> LogWriter<W> {
                     };
                     push_decimal(&mut self.amount, a, exp.unwrap_or(0));
                 }
-                fn opt(v: &Option<String>) -> &[u8] {
-                    v.as_deref().unwrap_or("").as_bytes()
+                fn opt(v: &Option<String>) -> std::borrow::Cow<'_, [u8]> {
+                    inert_cell(v.as_deref().unwrap_or("").as_bytes())
                 }
                 c.write_record([
-                    self.seq.as_bytes(),
-                    r.at.as_bytes(),
-                    r.terminal_id.as_bytes(),
-                    r.operator.as_bytes(),
-                    e.kind.as_str().as_bytes(),
-                    r.kind.as_bytes(),
+                    std::borrow::Cow::Borrowed(self.seq.as_bytes()),
+                    std::borrow::Cow::Borrowed(r.at.as_bytes()),
+                    inert_cell(r.terminal_id.as_bytes()),
+                    inert_cell(r.operator.as_bytes()),
+                    std::borrow::Cow::Borrowed(e.kind.as_str().as_bytes()),
+                    inert_cell(r.kind.as_bytes()),
                     opt(&e.state),
                     opt(&r.sale_id),
                     opt(&r.attempt_id),
-                    self.amount.as_bytes(),
+                    std::borrow::Cow::Borrowed(self.amount.as_bytes()),
                     opt(&r.currency),
                     opt(&r.klarna_request_id),
                     opt(&r.klarna_transaction_id),
                     opt(&r.correlation_id),
-                    e.detail_text.as_bytes(),
-                    r.hash.as_bytes(),
+                    inert_cell(e.detail_text.as_bytes()),
+                    std::borrow::Cow::Borrowed(r.hash.as_bytes()),
                 ])?
             }
             Inner::Json(w) => {

@@ -17,6 +17,9 @@ pub enum ManagerError {
     PinMissing,
     #[error("wrong manager PIN")]
     WrongPin,
+    /// Too many wrong PINs in a row: none is checked until the pause is over.
+    #[error("too many wrong manager PINs; try again in {retry_after_secs} s")]
+    LockedOut { retry_after_secs: u64 },
     #[error("a manager PIN is 4 to 12 digits")]
     BadPin,
     #[error("the stored manager PIN hash is unreadable ({0}): set the PIN again")]
@@ -92,13 +95,66 @@ impl Db {
     }
 }
 
+/// Wrong PINs in a row before every door to the PIN pauses.
+pub const WRONG_PINS_BEFORE_LOCKOUT: u32 = 5;
+/// The first pause; each lock-out that follows another without a right PIN between doubles it.
+pub const FIRST_LOCKOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// The longest pause.
+pub const MAX_LOCKOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Wrong manager PINs in a row and the pause they caused (kept by the `Store`, shared by every
+/// door to the PIN). A right PIN resets it.
+#[derive(Debug, Default)]
+pub struct PinGuard {
+    wrong_in_a_row: u32,
+    lockouts_in_a_row: u32,
+    locked_until: Option<std::time::Instant>,
+}
+
+impl PinGuard {
+    /// How long until a PIN may be checked again, if it may not now.
+    pub fn locked_for(&self, now: std::time::Instant) -> Option<std::time::Duration> {
+        self.locked_until
+            .filter(|u| *u > now)
+            .map(|u| u.duration_since(now))
+    }
+
+    /// Records an answer; returns the pause it starts, if it starts one.
+    pub fn record(&mut self, right: bool, now: std::time::Instant) -> Option<std::time::Duration> {
+        if right {
+            *self = PinGuard::default();
+            return None;
+        }
+        self.wrong_in_a_row += 1;
+        if self.wrong_in_a_row < WRONG_PINS_BEFORE_LOCKOUT {
+            return None;
+        }
+        self.wrong_in_a_row = 0;
+        let pause = FIRST_LOCKOUT
+            .saturating_mul(1 << self.lockouts_in_a_row.min(8))
+            .min(MAX_LOCKOUT);
+        self.lockouts_in_a_row += 1;
+        self.locked_until = Some(now + pause);
+        Some(pause)
+    }
+}
+
 /// Checks `pin` for `action`; a wrong or missing PIN is journaled as a refused manager action.
+/// After `WRONG_PINS_BEFORE_LOCKOUT` wrong PINs in a row, through any door, no PIN is checked
+/// (and nothing more is journaled) until the pause is over: guessing a 4-digit PIN through the
+/// API would otherwise take minutes.
 pub async fn authorize(
     store: &Store,
     pin: Option<String>,
     action: &'static str,
     operator: &str,
 ) -> Result<(), ManagerError> {
+    let locked = |d: std::time::Duration| ManagerError::LockedOut {
+        retry_after_secs: d.as_secs().max(1),
+    };
+    if let Some(d) = store.pin_guard().locked_for(std::time::Instant::now()) {
+        return Err(locked(d));
+    }
     let phc = store
         .call(|db| db.manager_pin_hash())
         .await?
@@ -111,17 +167,18 @@ pub async fn authorize(
         }
         _ => false,
     };
+    let pause = store.pin_guard().record(ok, std::time::Instant::now());
     if ok {
         return Ok(());
     }
     let op = operator.to_string();
+    let mut detail =
+        serde_json::json!({"action": action, "outcome": "refused", "why": "wrong_pin"});
+    if let Some(p) = pause {
+        detail["locked_out_secs"] = serde_json::json!(p.as_secs());
+    }
     store
-        .call(move |db| {
-            db.journal_manager_action(
-                &op,
-                serde_json::json!({"action": action, "outcome": "refused", "why": "wrong_pin"}),
-            )
-        })
+        .call(move |db| db.journal_manager_action(&op, detail))
         .await?;
     Err(ManagerError::WrongPin)
 }

@@ -350,10 +350,7 @@ impl Terminal {
     /// remains refundable and the store's approval rules.
     pub async fn create_return(&self, req: ReturnRequest) -> Result<ReturnRecord, TerminalError> {
         let purchase = self.find_purchase(&req.transaction_id).await?;
-        let operator = req
-            .operator
-            .clone()
-            .unwrap_or_else(|| self.config().default_operator.clone());
+        let operator = self.operator(req.operator.clone())?;
         if req.reason.trim().is_empty() || req.reason.len() > 500 {
             return Err(TerminalError::Invalid(
                 "give a reason for the return (at most 500 characters)".into(),

@@ -583,30 +583,32 @@ impl Shared {
     /// opening is journaled like every manager action (a refusal is journaled by `authorize`).
     async fn check_pin(self: &Arc<Self>, check: PinCheck, pin: String) {
         let store = self.terminal.store();
-        let answer = match crate::manager::authorize(store, Some(pin), "open_manager_area", MANAGER)
-            .await
-        {
-            Ok(()) => {
-                let opened = lock(&self.manager).record(check, true, now_unix_ms());
-                // Every manager action is journaled: one that cannot be is not done.
-                if opened == Some(PinAnswer::Opened) && !self.journal_opening().await {
-                    lock(&self.manager).lock();
-                    Some(PinAnswer::Unavailable)
-                } else {
-                    opened
+        let answer =
+            match crate::manager::authorize(store, Some(pin), "open_manager_area", MANAGER).await {
+                Ok(()) => {
+                    let opened = lock(&self.manager).record(check, true, now_unix_ms());
+                    // Every manager action is journaled: one that cannot be is not done.
+                    if opened == Some(PinAnswer::Opened) && !self.journal_opening().await {
+                        lock(&self.manager).lock();
+                        Some(PinAnswer::Unavailable)
+                    } else {
+                        opened
+                    }
                 }
-            }
-            Err(ManagerError::WrongPin) => lock(&self.manager).record(check, false, now_unix_ms()),
-            Err(ManagerError::NoPin) => {
-                lock(&self.manager).check_failed(check);
-                Some(PinAnswer::NoPin)
-            }
-            Err(e) => {
-                tracing::warn!("the manager PIN could not be checked: {e}");
-                lock(&self.manager).check_failed(check);
-                Some(PinAnswer::Unavailable)
-            }
-        };
+                // Locked out by wrong PINs at another door (the API): the pad pauses too.
+                Err(ManagerError::WrongPin | ManagerError::LockedOut { .. }) => {
+                    lock(&self.manager).record(check, false, now_unix_ms())
+                }
+                Err(ManagerError::NoPin) => {
+                    lock(&self.manager).check_failed(check);
+                    Some(PinAnswer::NoPin)
+                }
+                Err(e) => {
+                    tracing::warn!("the manager PIN could not be checked: {e}");
+                    lock(&self.manager).check_failed(check);
+                    Some(PinAnswer::Unavailable)
+                }
+            };
         // `None`: the manager left while the PIN was checked; the pad shows nothing new.
         let Some(answer) = answer else { return };
         let _ = self.till.upgrade_in_event_loop(move |w| {

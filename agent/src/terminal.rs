@@ -303,17 +303,40 @@ impl Terminal {
     }
 
     /// Queues a refund, capture or void in the outbox (durably, with its journal row) and wakes
-    /// the worker; works the same whether Klarna is reachable or not.
+    /// the worker; works whether Klarna is reachable or not. A refund is first checked against
+    /// the purchase, as a return is: against what Klarna says was captured and refunded when it
+    /// answers (a transaction Klarna does not know is refused), else against this till's own
+    /// payment of it; and, in the same database job as the enqueue (so parallel requests see each
+    /// other), against every refund of it still waiting. A transaction neither Klarna (down) nor
+    /// this till knows is queued, and Klarna's answer decides (a refusal waits for a manager).
     pub async fn queue_operation(
         &self,
         op: NewOperation,
         extra_journal: Option<JournalEntry>,
     ) -> Result<OutboxRow, TerminalError> {
+        let limit = if op.operation == crate::outbox::Operation::Refund {
+            self.refundable(&op).await?
+        } else {
+            None
+        };
         let limits = self.inner.cfg.outbox.clone();
         let row = self
             .inner
             .store
             .call(move |db| {
+                if let Some(limit) = limit {
+                    let (_, waiting) = db.pending_return_quantities(&op.transaction_id)?;
+                    if waiting.saturating_add(op.amount) > limit {
+                        return Err(StoreError::Conflict(format!(
+                            "the refund of {} exceeds what remains refundable on {} ({} {}, of which {} already waits)",
+                            op.amount,
+                            op.transaction_id,
+                            limit.saturating_sub(waiting).max(0),
+                            op.currency,
+                            waiting
+                        )));
+                    }
+                }
                 db.enqueue(&op, &limits, extra_journal)
                     .map_err(|e| match e {
                         OutboxError::LimitReached(m) => StoreError::OutboxFull(m),
@@ -323,6 +346,48 @@ impl Terminal {
             .await?;
         self.inner.outbox_wake.notify_one();
         Ok(row)
+    }
+
+    /// What may still be refunded on `op`'s transaction before what waits in the outbox: from
+    /// Klarna (captured minus refunded) when it answers, else this till's own payment of it;
+    /// `None` when neither can say.
+    async fn refundable(&self, op: &NewOperation) -> Result<Option<i64>, TerminalError> {
+        match self
+            .read_transaction_for_staff(&op.transaction_id, "checked against this till's payment")
+            .await
+        {
+            Ok(tx) => {
+                if !tx.currency.eq_ignore_ascii_case(&op.currency) {
+                    return Err(TerminalError::Invalid(format!(
+                        "the transaction is in {}, not {}",
+                        tx.currency, op.currency
+                    )));
+                }
+                let captured = tx.captured_amount.unwrap_or(0);
+                Ok(Some(
+                    captured.saturating_sub(tx.refunded_amount.unwrap_or(0)),
+                ))
+            }
+            Err(TerminalError::KlarnaUnavailable(_)) => {
+                let id = op.transaction_id.clone();
+                Ok(self
+                    .inner
+                    .store
+                    .call(move |db| {
+                        use rusqlite::OptionalExtension;
+                        Ok(db
+                            .conn
+                            .prepare_cached(
+                                "SELECT amount FROM payment_attempts
+                                 WHERE klarna_transaction_id = ?1 AND state = 'paid'",
+                            )?
+                            .query_row([&id], |r| r.get::<_, i64>(0))
+                            .optional()?)
+                    })
+                    .await?)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Tells the outbox worker something was queued.
@@ -349,6 +414,14 @@ impl Terminal {
 
     pub fn config(&self) -> &Config {
         &self.inner.cfg
+    }
+
+    /// The operator a caller named (checked: 1 to 64 characters, no control characters), or the
+    /// configured default.
+    pub fn operator(&self, given: Option<String>) -> Result<String, TerminalError> {
+        let op = given.unwrap_or_else(|| self.inner.cfg.default_operator.clone());
+        crate::store::validate_operator(&op)?;
+        Ok(op)
     }
 
     pub fn store(&self) -> &Store {
@@ -390,7 +463,7 @@ impl Terminal {
         lines: Vec<LineInput>,
     ) -> Result<SaleView, TerminalError> {
         let currency = currency.unwrap_or(self.inner.cfg.currency);
-        let operator = operator.unwrap_or_else(|| self.inner.cfg.default_operator.clone());
+        let operator = self.operator(operator)?;
         let id = uuid::Uuid::new_v4().to_string();
         let publish = self.publisher();
         let t = self.clone();
@@ -411,7 +484,7 @@ impl Terminal {
         operator: Option<String>,
         lines: Vec<LineInput>,
     ) -> Result<SaleView, TerminalError> {
-        let operator = operator.unwrap_or_else(|| self.inner.cfg.default_operator.clone());
+        let operator = self.operator(operator)?;
         let id = sale_id.to_string();
         let publish = self.publisher();
         let t = self.clone();
@@ -536,7 +609,7 @@ impl Terminal {
         operator: Option<String>,
         opts: PaymentOptions,
     ) -> Result<AttemptRow, TerminalError> {
-        let operator = operator.unwrap_or_else(|| self.inner.cfg.default_operator.clone());
+        let operator = self.operator(operator)?;
         // A QR payment cannot complete without Klarna: when it is known to be down, say so at once.
         let now = chrono::Utc::now();
         if let Some(m) = self.inner.health.in_maintenance(now) {
@@ -1764,7 +1837,7 @@ impl Terminal {
         operator: Option<String>,
         abandon: bool,
     ) -> Result<SaleView, TerminalError> {
-        let operator = operator.unwrap_or_else(|| self.inner.cfg.default_operator.clone());
+        let operator = self.operator(operator)?;
         let sid = sale_id.to_string();
         let t = self.clone();
         let canceled: Option<String> = self

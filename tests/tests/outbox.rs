@@ -181,7 +181,19 @@ async fn a_429_storm_is_drained_at_the_pace_klarna_allows() {
 async fn a_refund_klarna_refuses_waits_for_a_manager_and_the_decision_is_journaled() {
     let till = Till::start_with(Default::default(), fast_retries).await;
     let tx = order(&till, 5_000);
-    let (_, op) = refund(&till, &tx, 9_000, "too-much").await;
+    // While Klarna answers, a refund above what was captured is refused at once (issue 19).
+    let (s, e) = refund(&till, &tx, 9_000, "too-much").await;
+    assert_eq!(s, 409, "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("exceeds"),
+        "{e}"
+    );
+    // During an outage it cannot be checked (the till never saw this purchase): it is queued,
+    // and Klarna's refusal, once it answers, parks it for a manager.
+    till.sandbox.set_outage(true);
+    let (s, op) = refund(&till, &tx, 9_000, "too-much").await;
+    assert_eq!(s, 202, "{op}");
+    till.sandbox.set_outage(false);
     let id = op["id"].as_i64().unwrap();
     let v = wait_outbox(&till, id, "needs_attention").await;
     assert_eq!(v["error_code"], "OPERATION_NOT_ALLOWED", "{v}");

@@ -110,6 +110,15 @@ impl From<ManagerError> for ApiError {
                 (StatusCode::FORBIDDEN, "wrong_manager_pin")
             }
             ManagerError::NoPin => (StatusCode::CONFLICT, "no_manager_pin"),
+            ManagerError::LockedOut { retry_after_secs } => {
+                let mut r = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "manager_pin_locked",
+                    e.to_string(),
+                );
+                r.retry_after = Some(*retry_after_secs);
+                return r;
+            }
             _ => return internal(e),
         };
         ApiError::new(status, code, e.to_string())
@@ -223,7 +232,22 @@ pub struct ReportQuery {
     pub operator: Option<String>,
 }
 
+/// A report format the caller may ask for; checked before anything is done (a day close with a
+/// format it cannot render must not close the day).
+fn check_format(format: Option<&str>) -> Result<(), ApiError> {
+    match format.unwrap_or("json") {
+        "json" | "text" | "csv" => Ok(()),
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "format must be json, text or csv",
+        )
+        .field("format")),
+    }
+}
+
 fn render(r: &DayReport, format: Option<&str>) -> Result<Response, ApiError> {
+    check_format(format)?;
     match format.unwrap_or("json") {
         "json" => Ok(Json(r).into_response()),
         "text" => Ok((
@@ -265,11 +289,13 @@ async fn z_report(
     headers: HeaderMap,
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, ApiError> {
+    check_format(q.format.as_deref())?;
     let pin = headers
         .get(PIN_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().to_string());
     let operator = q.operator.clone().unwrap_or_else(|| "manager".into());
+    crate::store::validate_operator(&operator).map_err(store_err)?;
     manager::authorize(s.terminal.store(), pin, "day_close", &operator).await?;
     let op = operator.clone();
     let r = s

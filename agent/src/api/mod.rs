@@ -5,6 +5,7 @@ pub mod devices;
 pub mod log;
 pub mod outbox;
 pub mod returns;
+pub mod serve;
 pub mod webhook;
 
 use std::convert::Infallible;
@@ -50,6 +51,9 @@ pub struct ApiError {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Seconds to wait (sent as `Retry-After` too), for 429 and 503.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -59,6 +63,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
     pub(crate) fn field(mut self, f: impl Into<String>) -> Self {
@@ -69,7 +74,14 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(serde_json::json!({"error": self}))).into_response()
+        let retry = self.retry_after;
+        let mut r = (self.status, Json(serde_json::json!({"error": self}))).into_response();
+        if let Some(s) = retry
+            && let Ok(v) = header::HeaderValue::from_str(&s.to_string())
+        {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        r
     }
 }
 
@@ -97,6 +109,9 @@ impl From<TerminalError> for ApiError {
 /// JSON body extractor whose errors name the offending field (`lines[0].unit_price`).
 pub struct ApiJson<T>(pub T);
 
+/// The largest request body the API reads (axum's default limit, stated in the OpenAPI document).
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
@@ -113,33 +128,63 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text())
+            // A body over the limit is 413, as the OpenAPI document says; anything else 400.
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+                )
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text())
+            }
         })?;
+        // Strict JSON: one object and nothing after it (serde would read an array as the
+        // struct's fields in order, and stop before trailing bytes).
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first != Some(&b'{') {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "the body must be one JSON object",
+            ));
+        }
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        serde_path_to_error::deserialize(de)
-            .map(ApiJson)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                let inner = e.into_inner();
-                let err = ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    inner.to_string(),
-                );
-                if path == "." { err } else { err.field(path) }
-            })
+        let bad = |e: serde_path_to_error::Error<serde_json::Error>| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let err = ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                inner.to_string(),
+            );
+            if path == "." { err } else { err.field(path) }
+        };
+        let value = serde_path_to_error::deserialize(&mut *de).map_err(bad)?;
+        de.end().map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("unexpected data after the JSON object: {e}"),
+            )
+        })?;
+        Ok(ApiJson(value))
     }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewLine {
-    /// Shown on the receipt and sent to Klarna.
+    /// Shown on the receipt and sent to Klarna: 1 to 255 characters, no control characters.
+    #[schema(min_length = 1, max_length = 255)]
     pub name: String,
-    /// Your SKU or article number.
+    /// Your SKU or article number: 1 to 255 characters, no control characters.
+    #[schema(min_length = 1, max_length = 255)]
     pub reference: Option<String>,
+    #[schema(minimum = 1, maximum = 100000)]
     pub quantity: i64,
-    /// Minor units of the sale's currency (öre, cent).
+    /// Minor units of the sale's currency (öre, cent); the line's total is at most 2147483647.
+    #[schema(minimum = 0, maximum = 2147483647)]
     pub unit_price: i64,
 }
 
@@ -158,16 +203,24 @@ impl From<NewLine> for LineInput {
 #[serde(deny_unknown_fields)]
 pub struct NewSale {
     /// ISO 4217 code; the terminal's configured currency when absent.
+    #[schema(min_length = 3, max_length = 3)]
     pub currency: Option<String>,
+    /// Who opens the sale (journaled): 1 to 64 characters; the configured default when absent.
+    #[schema(min_length = 1, max_length = 64)]
     pub operator: Option<String>,
+    /// At most 500 lines in a sale.
     #[serde(default)]
+    #[schema(max_items = 500)]
     pub lines: Vec<NewLine>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddLines {
+    #[schema(min_length = 1, max_length = 64)]
     pub operator: Option<String>,
+    /// The sale holds at most 500 lines in all.
+    #[schema(max_items = 500)]
     pub lines: Vec<NewLine>,
 }
 
@@ -296,7 +349,55 @@ pub fn router_with_devices(
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
+        .layer(axum::middleware::map_response(json_errors))
         .with_state(state)
+}
+
+/// Every error the API answers is JSON (`{"error":{"code","message","field"}}`), including
+/// the rejections of axum's own extractors and router (a bad path id or query string, a body
+/// over the limit, a wrong method), which it writes as plain text.
+async fn json_errors(resp: Response) -> Response {
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        s if s.is_server_error() => "internal",
+        _ => "invalid_request",
+    };
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_string()
+    } else {
+        text
+    };
+    let mut out = ApiError::new(status, code, message).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 async fn require_token(

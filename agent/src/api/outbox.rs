@@ -143,9 +143,7 @@ async fn queue(
         amount,
         line_items: lines,
         reference: b.reference,
-        operator: b
-            .operator
-            .unwrap_or_else(|| s.terminal.config().default_operator.clone()),
+        operator: s.terminal.operator(b.operator)?,
         sale_id: None,
     };
     let row = s.terminal.queue_operation(op, None).await?;

@@ -488,7 +488,7 @@ fn text_scan(b: String, detail: &str) -> String {
         detail,
     ]
     .iter()
-    .map(|f| format!("instr(lower({f}), {b}) > 0"))
+    .map(|f| format!("instr(unicode_lower({f}), {b}) > 0"))
     .collect::<Vec<_>>()
     .join(" OR ");
     format!("({any})")

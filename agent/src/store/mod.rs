@@ -19,7 +19,8 @@ use tokio::sync::oneshot;
 pub use journal::{JournalEntry, JournalKind, JournalRow, VerifyReport};
 pub use log::{LogEntry, LogError, LogFilter, LogKind, LogPage, MAX_PAGE};
 pub use sales::{
-    AttemptRow, AttemptState, LineInput, PaymentDraft, SaleLine, SaleRow, SaleState, SaleView,
+    AttemptRow, AttemptState, LineInput, MAX_LINE_TEXT_CHARS, MAX_LINES_PER_SALE,
+    MAX_OPERATOR_CHARS, PaymentDraft, SaleLine, SaleRow, SaleState, SaleView, validate_operator,
 };
 
 /// What went wrong in the store. `Busy` and `Io` are worth retrying; the rest are caller errors.
@@ -58,9 +59,17 @@ pub struct Db {
 #[derive(Clone)]
 pub struct Store {
     jobs: mpsc::Sender<Job>,
+    /// Wrong manager PINs in a row and the lock-out they caused, for every door to the PIN
+    /// (screen, API, CLI through the API): one count per database, so no door is a way around.
+    pin_guard: std::sync::Arc<std::sync::Mutex<crate::manager::PinGuard>>,
 }
 
 impl Store {
+    /// The manager PIN's lock-out state (see `manager::authorize`).
+    pub fn pin_guard(&self) -> std::sync::MutexGuard<'_, crate::manager::PinGuard> {
+        self.pin_guard.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Opens (creating if needed) and migrates the database, then starts its owner thread.
     pub fn open(path: &Path, terminal_id: &str) -> Result<Store, StoreError> {
         let db = Db::open(path, terminal_id)?;
@@ -111,7 +120,10 @@ impl Store {
                 drop(checkpoints);
             })
             .expect("spawning the database thread");
-        Store { jobs: tx }
+        Store {
+            jobs: tx,
+            pin_guard: Default::default(),
+        }
     }
 
     /// Runs `f` on the owner thread and returns its result.
@@ -355,6 +367,22 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // SQLite's own lower() folds ASCII only: "ÖL" would never find "Ölburk". The log's text
+    // search lowers both sides with Rust's Unicode rules through this instead.
+    conn.create_scalar_function(
+        "unicode_lower",
+        1,
+        rusqlite::functions::FunctionFlags::SQLITE_UTF8
+            | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            Ok(match ctx.get_raw(0) {
+                rusqlite::types::ValueRef::Text(t) => {
+                    Some(String::from_utf8_lossy(t).to_lowercase())
+                }
+                _ => None,
+            })
+        },
+    )?;
     Ok(())
 }
 

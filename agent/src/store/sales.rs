@@ -113,10 +113,40 @@ impl SaleView {
     }
 }
 
+/// Most lines one sale may hold: a till's sale is a basket, and Klarna refuses very large
+/// requests (a sale it cannot take is one the customer cannot pay).
+pub const MAX_LINES_PER_SALE: usize = 500;
+/// Longest operator name, in characters.
+pub const MAX_OPERATOR_CHARS: usize = 64;
+/// Longest line name and reference, in characters (Klarna's limit for both).
+pub const MAX_LINE_TEXT_CHARS: usize = 255;
+
+/// An operator's name as the journal records it: 1 to 64 characters, no control characters.
+pub fn validate_operator(operator: &str) -> Result<(), StoreError> {
+    let n = operator.chars().count();
+    if operator.trim().is_empty()
+        || n > MAX_OPERATOR_CHARS
+        || operator.chars().any(char::is_control)
+    {
+        return Err(StoreError::Invalid(format!(
+            "operator must be 1 to {MAX_OPERATOR_CHARS} characters without control characters"
+        )));
+    }
+    Ok(())
+}
+
 fn validate_line(l: &LineInput, currency: Currency) -> Result<Money, StoreError> {
     let bad = |m: &str| Err(StoreError::Invalid(m.to_string()));
-    if l.name.trim().is_empty() || l.name.len() > 255 {
-        return bad("line name must be 1 to 255 characters");
+    let text_ok =
+        |t: &str| t.chars().count() <= MAX_LINE_TEXT_CHARS && !t.chars().any(char::is_control);
+    if l.name.trim().is_empty() || !text_ok(&l.name) {
+        return bad("line name must be 1 to 255 characters without control characters");
+    }
+    if l.reference
+        .as_deref()
+        .is_some_and(|r| r.trim().is_empty() || !text_ok(r))
+    {
+        return bad("line reference must be 1 to 255 characters without control characters");
     }
     if l.quantity < 1 || l.quantity > 100_000 {
         return bad("line quantity must be between 1 and 100000");
@@ -131,6 +161,15 @@ fn validate_line(l: &LineInput, currency: Currency) -> Result<Money, StoreError>
         return bad("line total exceeds the largest amount Klarna accepts");
     }
     Ok(total)
+}
+
+fn check_line_count(has: usize, adding: usize) -> Result<(), StoreError> {
+    if has.saturating_add(adding) > MAX_LINES_PER_SALE {
+        return Err(StoreError::Invalid(format!(
+            "a sale holds at most {MAX_LINES_PER_SALE} lines ({has} already, {adding} more asked)"
+        )));
+    }
+    Ok(())
 }
 
 impl WriteTx<'_> {
@@ -502,6 +541,8 @@ impl Db {
         lines: &[LineInput],
         draft: impl FnOnce(&SaleView) -> Option<PaymentDraft>,
     ) -> Result<SaleView, StoreError> {
+        validate_operator(operator)?;
+        check_line_count(0, lines.len())?;
         self.write(|w| {
             w.tx.prepare_cached("INSERT INTO sales (id, currency, state, operator, opened_at) VALUES (?1, ?2, 'open', ?3, ?4)")?.execute(params![id, currency.code(), operator, crate::now_rfc3339()],
             )?;
@@ -526,7 +567,9 @@ impl Db {
         lines: &[LineInput],
         draft: impl FnOnce(&SaleView) -> Option<PaymentDraft>,
     ) -> Result<SaleView, StoreError> {
+        validate_operator(operator)?;
         let view = self.sale(sale_id)?;
+        check_line_count(view.lines.len(), lines.len())?;
         if view.sale.state != SaleState::Open {
             return Err(StoreError::Conflict(format!(
                 "sale {sale_id} is {:?}, not open",

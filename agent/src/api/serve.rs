@@ -1,0 +1,192 @@
+//! Serving the local API: HTTP/1.1 connections with limits, so a client that connects and says
+//! nothing, says it slowly, or holds many connections open cannot starve the others (`/health`
+//! above all). `axum::serve` has no timeouts and no connection limit.
+//!
+//! - A connection must send a request's headers within `HEADER_TIMEOUT`, and an idle keep-alive
+//!   connection is closed after the same time (hyper's header read timeout also runs while a
+//!   connection waits for its next request).
+//! - A request must have its answer's head within `REQUEST_TIMEOUT` (event streams and exports
+//!   answer at once and then stream).
+//! - At most `MAX_CONNECTIONS` are open; a new one beyond that closes the connection that has
+//!   been quiet longest (no byte read or written), so a new client is always served.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+
+/// Time to send a request's headers, and the longest a keep-alive connection may sit idle.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time for a request to get its answer's head.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections open at once (well under the usual 1,024 file descriptors).
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// One open connection, as the limit sees it.
+struct Open {
+    /// Milliseconds since `epoch` of the last byte read or written.
+    quiet_since: Arc<AtomicU64>,
+    close: Arc<Notify>,
+}
+
+#[derive(Default)]
+struct Registry {
+    next: u64,
+    open: HashMap<u64, Open>,
+}
+
+/// Serves `app` on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, app: Router) {
+    let epoch = Instant::now();
+    let registry = Arc::new(Mutex::new(Registry::default()));
+    let app = app.layer(axum::middleware::from_fn(answer_in_time));
+    loop {
+        let (tcp, _) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of file descriptors, most likely: wait for connections to close.
+                tracing::warn!("local API cannot accept a connection: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        // Small request/answer pairs on loopback: Nagle's algorithm would only add delay.
+        let _ = tcp.set_nodelay(true);
+        let quiet_since = Arc::new(AtomicU64::new(millis(epoch)));
+        let close = Arc::new(Notify::new());
+        let id = {
+            let mut r = registry.lock().unwrap_or_else(|e| e.into_inner());
+            if r.open.len() >= MAX_CONNECTIONS
+                && let Some((&quietest, _)) = r
+                    .open
+                    .iter()
+                    .min_by_key(|(_, o)| o.quiet_since.load(Ordering::Relaxed))
+                && let Some(o) = r.open.remove(&quietest)
+            {
+                o.close.notify_one();
+            }
+            r.next += 1;
+            let id = r.next;
+            r.open.insert(
+                id,
+                Open {
+                    quiet_since: quiet_since.clone(),
+                    close: close.clone(),
+                },
+            );
+            id
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let registry = registry.clone();
+        tokio::spawn(async move {
+            let io = TokioIo::new(Tracked {
+                inner: tcp,
+                quiet_since,
+                epoch,
+            });
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(64 * 1024);
+            let conn = builder.serve_connection(io, service);
+            tokio::select! {
+                r = conn => {
+                    if let Err(e) = r {
+                        tracing::debug!("local API connection ended: {e}");
+                    }
+                }
+                _ = close.notified() => tracing::debug!("local API connection closed to make room"),
+            }
+            registry
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .open
+                .remove(&id);
+        });
+    }
+}
+
+/// Answers 503 when a request has no answer within `REQUEST_TIMEOUT` (the work it queued, if
+/// any, still finishes; only the wait is cut).
+async fn answer_in_time(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => super::ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            format!(
+                "no answer within {} s; try again",
+                REQUEST_TIMEOUT.as_secs()
+            ),
+        )
+        .into_response(),
+    }
+}
+
+fn millis(epoch: Instant) -> u64 {
+    epoch.elapsed().as_millis() as u64
+}
+
+/// A TCP stream that notes when it last moved a byte.
+struct Tracked {
+    inner: TcpStream,
+    quiet_since: Arc<AtomicU64>,
+    epoch: Instant,
+}
+
+impl Tracked {
+    fn moved(&self) {
+        self.quiet_since
+            .store(millis(self.epoch), Ordering::Relaxed);
+    }
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.moved();
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.moved();
+        }
+        r
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
