@@ -67,8 +67,8 @@ pub fn verify_channel(
         )));
     }
     if body.issued_at > now.saturating_add(CLOCK_SKEW_SECS) {
-        return Err(Error::ClockWentBackwards {
-            last_seen: body.issued_at,
+        return Err(Error::ChannelFromTheFuture {
+            issued_at: body.issued_at,
             now,
         });
     }

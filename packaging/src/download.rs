@@ -1,11 +1,12 @@
 //! Fetching bundles and channel documents over HTTP(S): size-capped, and resumable with `Range`
 //! so a terminal on a flaky line does not start over. Nothing fetched is trusted: the bytes land in
-//! private staging and go through the same verification as a USB bundle.
+//! private staging and go through the same verification as a USB bundle. A partial download is
+//! kept only while it can still become the bundle: one that hit a cap is removed at once.
 
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -46,9 +47,24 @@ pub fn fetch_small(url: &str, cap: u64, timeout: Duration) -> Result<Vec<u8>> {
     fsutil::read_capped_from(resp, cap, url)
 }
 
+/// Where the URL of the partial download `part` is recorded (`<part>.url`).
+pub fn url_record(part: &Path) -> PathBuf {
+    part.with_extension("url")
+}
+
+/// Removes a partial download and the record of its URL.
+pub fn discard_partial(part: &Path) -> Result<()> {
+    fsutil::remove_all(part)?;
+    fsutil::remove_all(&url_record(part))
+}
+
 /// Downloads `url` into `part`, continuing a previous partial download of the same URL (recorded
 /// next to it in `<part>.url`). Returns when the server says the body is complete; whether the
 /// bytes are right is for verification to decide. `on_progress` is called after each chunk written.
+///
+/// An interrupted transfer or an unreachable server keeps what arrived for the next run; any other
+/// failure (over the cap, no room, a server that cannot resume properly) removes it, as those
+/// bytes can never become the bundle and would only hold the disk (up to the cap: 512 MiB).
 pub fn download_resumable(
     url: &str,
     part: &Path,
@@ -57,8 +73,25 @@ pub fn download_resumable(
     quota: &mut StagingQuota,
     on_progress: &mut dyn FnMut(u64),
 ) -> Result<()> {
+    let result = download_into(url, part, cap, timeout, quota, on_progress);
+    if let Err(e) = &result
+        && !matches!(e, Error::Download(_))
+    {
+        discard_partial(part)?;
+    }
+    result
+}
+
+fn download_into(
+    url: &str,
+    part: &Path,
+    cap: u64,
+    timeout: Duration,
+    quota: &mut StagingQuota,
+    on_progress: &mut dyn FnMut(u64),
+) -> Result<()> {
     check_url(url)?;
-    let url_file = part.with_extension("url");
+    let url_file = url_record(part);
     let same_url = fs::read(&url_file).is_ok_and(|u| u == url.as_bytes());
     let mut have = if same_url {
         fs::metadata(part).map(|m| m.len()).unwrap_or(0)
@@ -86,6 +119,8 @@ pub fn download_resumable(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with(&format!("bytes {have}-")));
         if !range_ok {
+            // Resuming from this server does not work: start over next time.
+            discard_partial(part)?;
             return Err(Error::Download(format!(
                 "{url}: server sent the wrong range"
             )));

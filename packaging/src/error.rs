@@ -53,6 +53,18 @@ pub enum Error {
         "the clock went backwards: this terminal already saw time {last_seen}, the clock now says {now}; fix the clock (NTP) and retry"
     )]
     ClockWentBackwards { last_seen: u64, now: u64 },
+    /// The channel document was signed at a time this terminal's clock has not reached yet: the
+    /// clock is behind (or the publisher's ahead), which is not the same as a clock stepped back.
+    #[error(
+        "the channel document is dated in the future (issued at {issued_at}, this terminal's clock says {now}); check the clock (NTP) and retry"
+    )]
+    ChannelFromTheFuture { issued_at: u64, now: u64 },
+    /// Every copy of the floors, or of the newest trusted root, is gone while versions are
+    /// installed. Acting would fall back to lower floors or to a root whose revoked keys sign again.
+    #[error(
+        "the updater's trust state is gone: {0}; kassa-update refuses to act until it is restored"
+    )]
+    StateLost(String),
     /// The payload bytes or files do not match what the signed manifest declares.
     #[error("payload does not match the signed manifest: {0}")]
     PayloadMismatch(String),

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -111,6 +111,8 @@ pub struct Status {
     pub highest_seq: u64,
     /// Security epoch floor.
     pub epoch: u64,
+    /// Version of the trusted root.
+    pub root_version: u64,
     /// Seqs never retried.
     pub bad_seqs: Vec<u64>,
     /// Version of the last accepted channel document.
@@ -162,26 +164,136 @@ impl Updater {
         })
     }
 
-    /// The trusted root: the persisted one (after rotations), else the one shipped in `/etc/kassa`.
+    /// The trusted root: the newest of its two persisted copies (after rotations), else the one
+    /// shipped in `/etc/kassa`. Reads only; see [`Updater::newest_root`].
     pub fn trust_root(&self) -> Result<TrustRoot> {
-        let persisted = self.layout.trusted_root();
-        if persisted.exists() {
-            let bytes = fsutil::read_capped(&persisted, MAX_DOCUMENT_BYTES, "trusted root")?;
-            return TrustRoot::bootstrap(&bytes);
+        self.newest_root(&UpdateState::load(&self.layout)?)
+    }
+
+    /// The newest root among the state directory's copy and the mirror's, else the shipped one.
+    /// Never older than the root the floors were last brought in line with: if every copy of that
+    /// root is gone, falling back to an older one would let the keys it revoked sign again.
+    fn newest_root(&self, state: &UpdateState) -> Result<TrustRoot> {
+        let mut newest: Option<TrustRoot> = None;
+        let mut unreadable = None;
+        for path in [self.layout.trusted_root(), self.layout.mirror_root()] {
+            let root = fsutil::read_capped(&path, MAX_DOCUMENT_BYTES, "trusted root")
+                .and_then(|bytes| TrustRoot::bootstrap(&bytes));
+            match root {
+                Ok(root) => {
+                    if newest
+                        .as_ref()
+                        .is_none_or(|n| root.body.version > n.body.version)
+                    {
+                        newest = Some(root);
+                    }
+                }
+                Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => unreadable = Some(e),
+            }
         }
-        let shipped = self.layout.etc_root();
-        let bytes = fsutil::read_capped(&shipped, MAX_DOCUMENT_BYTES, "root.json")?;
-        let root = TrustRoot::bootstrap(&bytes)?;
-        fsutil::ensure_dir(&self.layout.state_dir(), 0o750)?;
-        fsutil::atomic_write(&persisted, &bytes, 0o640)?;
+        let root = match (newest, unreadable) {
+            (Some(root), _) => root,
+            (None, Some(e)) => return Err(e),
+            (None, None) => {
+                let shipped = self.layout.etc_root();
+                TrustRoot::bootstrap(&fsutil::read_capped(
+                    &shipped,
+                    MAX_DOCUMENT_BYTES,
+                    "root.json",
+                )?)?
+            }
+        };
+        if root.body.version < state.root_version {
+            return Err(Error::StateLost(format!(
+                "this terminal trusts root version {}, but only version {} is left; restore \
+                 root.json of version {} to {} or {} from a backup",
+                state.root_version,
+                root.body.version,
+                state.root_version,
+                self.layout.trusted_root().display(),
+                self.layout.mirror_root().display()
+            )));
+        }
         Ok(root)
     }
 
-    /// Replaces the trusted root with `new`, which must chain from it (N → N+1, both thresholds).
+    /// Writes `root` to both of its places where it is missing or differs (older or unreadable).
+    fn persist_root(&self, root: &TrustRoot) -> Result<()> {
+        for path in [self.layout.trusted_root(), self.layout.mirror_root()] {
+            if fs::read(&path).is_ok_and(|b| b == root.bytes) {
+                continue;
+            }
+            fsutil::ensure_dir(fsutil::parent(&path)?, 0o750)?;
+            fsutil::atomic_write(&path, &root.bytes, 0o640)?;
+        }
+        Ok(())
+    }
+
+    /// Under the lock: the trusted root and the floors, with both copies of each put back in step
+    /// (a deleted copy is written again) and the floor reset of a root not yet applied, applied.
+    fn trust(&self) -> Result<(TrustRoot, UpdateState)> {
+        let (mut state, in_step) = UpdateState::load_copies(&self.layout)?;
+        let root = self.newest_root(&state)?;
+        self.persist_root(&root)?;
+        if state.root_version < root.body.version {
+            self.accept_root(&root, &mut state)?;
+        } else if !in_step {
+            state.save(&self.layout)?;
+        }
+        Ok((root, state))
+    }
+
+    /// Brings the floors in line with a newly accepted root: once per root version, lowers every
+    /// floor above the root's [`FloorReset`](crate::trust::FloorReset). A version installed above
+    /// the reset was signed by keys the root no longer vouches for: its seq is never installed
+    /// again, is no floor and no rollback target (it keeps running until the next release).
+    fn accept_root(&self, root: &TrustRoot, state: &mut UpdateState) -> Result<()> {
+        let version = root.body.version;
+        if let Some(reset) = root.body.floor_reset {
+            let mut lowered = Vec::new();
+            for (name, floor, to) in [
+                ("seq", &mut state.highest_seq, reset.seq),
+                ("epoch", &mut state.epoch, reset.epoch),
+                (
+                    "channel version",
+                    &mut state.channel_version,
+                    reset.channel_version,
+                ),
+            ] {
+                if *floor > to {
+                    lowered.push(format!("{name} {floor} to {to}"));
+                    *floor = to;
+                }
+            }
+            let above = [self.layout.current_seq()?, state.previous_seq];
+            for seq in above.into_iter().flatten().filter(|s| *s > reset.seq) {
+                state.bad_seqs.insert(seq);
+            }
+            if state.previous_seq.is_some_and(|p| p > reset.seq) {
+                state.previous_seq = None;
+            }
+            if !lowered.is_empty() {
+                state.last_event = Some(format!(
+                    "trust root version {version} lowered the floors it vouches for: {}",
+                    lowered.join(", ")
+                ));
+            }
+        }
+        state.root_version = version;
+        state.save(&self.layout)
+    }
+
+    /// Replaces the trusted root with `new`, which must chain from it (N → N+1, both thresholds),
+    /// and applies its floor reset, if any.
     pub fn rotate_root(&self, new: &[u8]) -> Result<TrustRoot> {
         let _lock = self.lock(true)?;
-        let next = self.trust_root()?.rotate(new)?;
-        fsutil::atomic_write(&self.layout.trusted_root(), new, 0o640)?;
+        let (root, mut state) = self.trust()?;
+        let next = root.rotate(new)?;
+        // The root goes to disk before the floors it resets: a crash in between leaves a root
+        // newer than `root_version`, and the next run's `trust` applies the reset then.
+        self.persist_root(&next)?;
+        self.accept_root(&next, &mut state)?;
         Ok(next)
     }
 
@@ -219,8 +331,7 @@ impl Updater {
                 trial.seq, trial.deadline
             )));
         }
-        let root = self.trust_root()?;
-        let mut state = UpdateState::load(&self.layout)?;
+        let (root, mut state) = self.trust()?;
         let now = now();
         let mut latest_allowed = None;
         if let Some(ch) = &req.channel {
@@ -259,7 +370,7 @@ impl Updater {
                 }
             }
             Source::Url(u) => {
-                let part = staging.join("download.part");
+                let part = self.layout.partial_download();
                 crate::download::download_resumable(
                     u,
                     &part,
@@ -269,7 +380,7 @@ impl Updater {
                     &mut |_| pause_point("download"),
                 )?;
                 fs::rename(&part, &private).map_err(Error::at(&private))?;
-                fsutil::remove_all(&part.with_extension("url"))?;
+                fsutil::remove_all(&crate::download::url_record(&part))?;
             }
         }
         // From here on only the private copy is read: replacing the original changes nothing.
@@ -327,10 +438,13 @@ impl Updater {
         if state.bad_seqs.contains(&m.seq) {
             return Err(Error::BadSeq(m.seq));
         }
-        // The running version is a floor too, so wiping state.json does not reopen downgrades.
-        let floor = state
-            .highest_seq
-            .max(self.layout.current_seq()?.unwrap_or(0));
+        // The running version is a floor too, unless a root's floor reset disowned it (then it
+        // is in `bad_seqs`, and the fast-forward it came from must not stay a floor).
+        let running = self
+            .layout
+            .current_seq()?
+            .filter(|s| !state.bad_seqs.contains(s));
+        let floor = state.highest_seq.max(running.unwrap_or(0));
         if m.seq <= floor {
             return Err(Error::Downgrade(format!(
                 "seq {} is not newer than seq {floor} already installed",
@@ -424,7 +538,7 @@ impl Updater {
             TrialJudge::Installer => self.config.health_timeout_secs.saturating_add(60),
             TrialJudge::External => self.config.trial_secs,
         };
-        let trial = Trial {
+        let mut trial = Trial {
             seq: m.seq,
             version: m.version.clone(),
             epoch: m.epoch,
@@ -434,6 +548,7 @@ impl Updater {
             db_snapshot,
             judge,
             failed: None,
+            health_passed: false,
         };
         // The trial is recorded before the switch: whoever finds `current` on an uncommitted seq
         // also finds the record that says how to go back.
@@ -459,6 +574,10 @@ impl Updater {
                     Duration::from_secs(self.config.health_timeout_secs),
                 ) {
                     Ok(()) => {
+                        // The verdict is durable before the commit, so a crash in between is
+                        // finished as a commit by the next run, not judged a failed trial.
+                        trial.health_passed = true;
+                        trial.save(&self.layout)?;
                         pause_point("commit");
                         self.commit_trial(&trial)?;
                         Ok(Outcome::Installed {
@@ -526,12 +645,18 @@ impl Updater {
         let mut state = UpdateState::load(&self.layout)?;
         state.highest_seq = state.highest_seq.max(trial.seq);
         state.epoch = state.epoch.max(trial.epoch);
-        state.previous_seq = trial.previous_seq;
+        // A version a floor reset disowned is no rollback target: keep the one before it.
+        let usable = |s: &u64| *s != trial.seq && !state.bad_seqs.contains(s);
+        state.previous_seq = trial
+            .previous_seq
+            .filter(usable)
+            .or(state.previous_seq.filter(usable));
         state.last_seen = state.last_seen.max(now());
         state.last_event = Some(format!("seq {} ({}) committed", trial.seq, trial.version));
+        let previous = state.previous_seq;
         state.save(&self.layout)?;
         Trial::clear(&self.layout)?;
-        self.collect_garbage(trial.seq, trial.previous_seq)
+        self.collect_garbage(trial.seq, previous)
     }
 
     /// Keeps the current and the previous version (and the snapshot taken before the current one);
@@ -602,7 +727,19 @@ impl Updater {
         if let Some(opt) = self.layout.current().parent() {
             fsutil::remove_all(&opt.join(".current.new"))?;
         }
-        // The partial download (`download.part`) is kept on purpose: the next run resumes it.
+        // A partial download is kept on purpose, for the next run to resume, unless it can never
+        // become a bundle: as large as the cap allows, or with no record of its URL.
+        let part = self.layout.partial_download();
+        let part_len = match fs::symlink_metadata(&part) {
+            Ok(meta) => Some(meta.len()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(&part, e)),
+        };
+        if part_len.is_some_and(|n| {
+            n >= self.config.max_bundle_bytes || !crate::download::url_record(&part).exists()
+        }) {
+            crate::download::discard_partial(&part)?;
+        }
         fsutil::remove_all(&self.layout.staging().join("bundle.kup"))?;
         let Some(trial) = Trial::load(&self.layout)? else {
             return Ok(None);
@@ -625,8 +762,15 @@ impl Updater {
             )));
         }
         if state.highest_seq >= seq {
-            Trial::clear(&self.layout)?;
+            self.commit_trial(&trial)?;
             return Ok(Some(format!("seq {seq} had been committed")));
+        }
+        if trial.health_passed {
+            // Whatever happened since (a kill, a reboot), the version was judged healthy.
+            self.commit_trial(&trial)?;
+            return Ok(Some(format!(
+                "seq {seq} passed its health check before the updater stopped; now committed"
+            )));
         }
         if boot || trial.boot_id != state::boot_id() {
             return fail("the machine restarted before the trial was committed".into());
@@ -657,8 +801,10 @@ impl Updater {
         {
             return Err(Error::State(format!("nothing to commit: {report}")));
         }
-        let trial =
+        let mut trial =
             Trial::load(&self.layout)?.ok_or_else(|| Error::State("nothing is on trial".into()))?;
+        trial.health_passed = true;
+        trial.save(&self.layout)?;
         self.commit_trial(&trial)?;
         Ok(trial.seq)
     }
@@ -711,6 +857,7 @@ impl Updater {
             previous_seq: state.previous_seq,
             highest_seq: state.highest_seq,
             epoch: state.epoch,
+            root_version: state.root_version,
             bad_seqs: state.bad_seqs.iter().copied().collect(),
             channel_version: state.channel_version,
             trial: Trial::load(&self.layout)?,

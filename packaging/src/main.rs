@@ -11,7 +11,7 @@ use kassa_packaging::channel::{CHANNEL_TYPE, ChannelBody};
 use kassa_packaging::envelope::{Envelope, MAX_DOCUMENT_BYTES};
 use kassa_packaging::install::{self, Outcome, Request, Source, Updater};
 use kassa_packaging::keys::{PublicKey, Purpose, SecretKey};
-use kassa_packaging::trust::{ROOT_TYPE, Role, RootBody};
+use kassa_packaging::trust::{FloorReset, ROOT_TYPE, Role, RootBody};
 use kassa_packaging::{Error, fsutil};
 
 /// Exit status when an open sale or payment postponed the switch (EX_TEMPFAIL).
@@ -106,6 +106,17 @@ struct RootNewArgs {
     /// Signatures needed from channel keys.
     #[arg(long, default_value_t = 1)]
     channel_threshold: u32,
+    /// Recovery from a fast-forward: the highest release seq this root vouches for. Terminals
+    /// whose floor is above it (pushed there by keys this root revokes) lower it when they accept
+    /// the root. Needs the two other `--reset-*` values too.
+    #[arg(long, requires_all = ["reset_epoch", "reset_channel_version"])]
+    reset_seq: Option<u64>,
+    /// The highest security epoch this root vouches for (with `--reset-seq`).
+    #[arg(long, requires = "reset_seq")]
+    reset_epoch: Option<u64>,
+    /// The highest channel document version this root vouches for (with `--reset-seq`).
+    #[arg(long, requires = "reset_seq")]
+    reset_channel_version: Option<u64>,
     /// Output file.
     #[arg(long)]
     out: PathBuf,
@@ -262,6 +273,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 root: Role::new(&public_keys(&a.root_keys)?, a.root_threshold),
                 release: Role::new(&public_keys(&a.release_keys)?, a.release_threshold),
                 channel: Role::new(&public_keys(&a.channel_keys)?, a.channel_threshold),
+                floor_reset: match (a.reset_seq, a.reset_epoch, a.reset_channel_version) {
+                    (Some(seq), Some(epoch), Some(channel_version)) => Some(FloorReset {
+                        seq,
+                        epoch,
+                        channel_version,
+                    }),
+                    _ => None,
+                },
             };
             fsutil::atomic_write(&a.out, &Envelope::new(&body)?.to_bytes()?, 0o644)?;
         }
@@ -382,6 +401,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("current seq:   {:?}", s.current_seq);
                 println!("previous seq:  {:?}", s.previous_seq);
                 println!("highest seq:   {} (epoch {})", s.highest_seq, s.epoch);
+                println!("trust root:    version {}", s.root_version);
                 println!("bad seqs:      {:?}", s.bad_seqs);
                 println!("channel doc:   version {}", s.channel_version);
                 if let Some(t) = &s.trial {
@@ -412,6 +432,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let bytes = fsutil::read_capped(&file, MAX_DOCUMENT_BYTES, "root.json")?;
             let next = Updater::open(&root)?.rotate_root(&bytes)?;
             println!("trust root is now version {}", next.body.version);
+            if let Some(r) = next.body.floor_reset {
+                println!(
+                    "this root lowers any floor above seq {}, epoch {}, channel version {} to it",
+                    r.seq, r.epoch, r.channel_version
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,5 +1,6 @@
 //! Where everything lives under `--root`, and the small persisted state (anti-rollback floor, bad
-//! seqs, trial) that must survive crashes: every write goes through `fsutil::atomic_write`.
+//! seqs, trial) that must survive crashes (every write goes through `fsutil::atomic_write`) and
+//! the loss of a file or directory (the floors are kept in two places, see [`UpdateState::load`]).
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -50,6 +51,20 @@ impl Layout {
     pub fn state_file(&self) -> PathBuf {
         self.state_dir().join("state.json")
     }
+    /// The second copy of the trusted root and the floors. On another tree than the state
+    /// directory (root-owned too, out of the agent's reach), so that deleting one file or one
+    /// directory never lowers a floor or brings back a revoked key.
+    pub fn mirror_dir(&self) -> PathBuf {
+        self.root.join("opt/kassa/update-trust")
+    }
+    /// The second copy of [`Layout::trusted_root`].
+    pub fn mirror_root(&self) -> PathBuf {
+        self.mirror_dir().join("root.json")
+    }
+    /// The second copy of [`Layout::state_file`].
+    pub fn mirror_state_file(&self) -> PathBuf {
+        self.mirror_dir().join("state.json")
+    }
     /// Persisted [`Trial`] while a new version is on trial.
     pub fn trial_file(&self) -> PathBuf {
         self.state_dir().join("trial.json")
@@ -61,6 +76,10 @@ impl Layout {
     /// Private copies of bundles and partial downloads.
     pub fn staging(&self) -> PathBuf {
         self.state_dir().join("staging")
+    }
+    /// A download in progress, kept between runs so the next one resumes it.
+    pub fn partial_download(&self) -> PathBuf {
+        self.staging().join("download.part")
     }
     /// Database snapshots taken before irreversible migrations, one directory per seq.
     pub fn snapshots(&self) -> PathBuf {
@@ -105,6 +124,15 @@ impl Layout {
             ))
         })
     }
+
+    /// The highest seq installed here (a version directory or the `current` link), if any.
+    pub fn highest_installed(&self) -> Result<Option<u64>> {
+        let dirs = fsutil::list_dir(&self.versions())?;
+        let named = dirs
+            .iter()
+            .filter_map(|p| p.file_name()?.to_str()?.parse::<u64>().ok());
+        Ok(named.chain(self.current_seq()?).max())
+    }
 }
 
 /// What this terminal remembers between runs.
@@ -125,24 +153,63 @@ pub struct UpdateState {
     pub previous_seq: Option<u64>,
     /// Last noteworthy event (rollback, refusal), shown by `status`.
     pub last_event: Option<String>,
+    /// Version of the trust root these floors were last brought in line with: a newer root's
+    /// floor reset is applied once, when this falls behind it (see `FloorReset`).
+    pub root_version: u64,
+    /// Counts saves, so that of two copies the one written last wins (a crash can fall between
+    /// the two writes; a reset may lower a floor, so "the higher floor" would be wrong).
+    pub generation: u64,
 }
 
 impl UpdateState {
-    /// Loads the state, or the default when none was written yet.
+    /// Loads the state from whichever of its two copies was written last; one missing or
+    /// unreadable copy is ignored (the next save writes it again). With both gone, a terminal
+    /// that never ran a signed update starts from the defaults, but one that has installed a
+    /// version above the .deb's seq 0 refuses: its floors cannot be known.
     pub fn load(layout: &Layout) -> Result<UpdateState> {
-        let path = layout.state_file();
-        match fs::read(&path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|e| Error::malformed("state file", e))
+        Ok(UpdateState::load_copies(layout)?.0)
+    }
+
+    /// As [`UpdateState::load`], and whether both copies hold that same state (when not, the
+    /// caller should save it to put them back in step).
+    pub fn load_copies(layout: &Layout) -> Result<(UpdateState, bool)> {
+        let primary = read_state(&layout.state_file());
+        let mirror = read_state(&layout.mirror_state_file());
+        match (primary, mirror) {
+            (Ok(Some(a)), Ok(Some(b))) => {
+                let in_step = a == b;
+                Ok((if b.generation > a.generation { b } else { a }, in_step))
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(UpdateState::default()),
-            Err(e) => Err(Error::io(&path, e)),
+            (Ok(Some(s)), _) | (_, Ok(Some(s))) => Ok((s, false)),
+            (Ok(None), Ok(None)) => match layout.highest_installed()? {
+                Some(seq) if seq > 0 => Err(Error::StateLost(format!(
+                    "version {seq} is installed, but its anti-rollback floors are in neither {} nor {}; \
+                     restore either file from a backup (each holds the floors and the trusted root's version)",
+                    layout.state_file().display(),
+                    layout.mirror_state_file().display()
+                ))),
+                _ => Ok((UpdateState::default(), false)),
+            },
+            (Err(e), _) | (_, Err(e)) => Err(e),
         }
     }
 
-    /// Persists the state atomically.
-    pub fn save(&self, layout: &Layout) -> Result<()> {
-        save_json(&layout.state_file(), self)
+    /// Persists the state atomically to both copies, the state directory's first.
+    pub fn save(&mut self, layout: &Layout) -> Result<()> {
+        self.generation = self.generation.saturating_add(1);
+        save_json(&layout.state_file(), self)?;
+        save_json(&layout.mirror_state_file(), self)
+    }
+}
+
+/// One copy of the state; `None` when it does not exist.
+fn read_state(path: &Path) -> Result<Option<UpdateState>> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::malformed("state file", format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
     }
 }
 
@@ -179,6 +246,10 @@ pub struct Trial {
     pub judge: TrialJudge,
     /// Set once a rollback has begun, so a rollback interrupted by a crash is finished, not forgotten.
     pub failed: Option<String>,
+    /// Set once the health check passed, before committing: a commit interrupted by a crash is
+    /// then finished by the next run, never mistaken for a trial that failed.
+    #[serde(default)]
+    pub health_passed: bool,
 }
 
 impl Trial {

@@ -60,6 +60,21 @@ impl Role {
     }
 }
 
+/// Floors a root lowers when a terminal accepts it: recovery from a fast-forward, where keys this
+/// root revokes signed a seq (or epoch, or channel version) so high that no genuine release could
+/// pass the floor again. The root keys name the highest values they vouch for; a terminal applies
+/// them once, when it accepts this root, so the floors then follow genuine releases again.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FloorReset {
+    /// Highest release seq vouched for; a higher anti-rollback floor comes down to it.
+    pub seq: u64,
+    /// Highest security epoch vouched for.
+    pub epoch: u64,
+    /// Highest channel document version vouched for (a stolen channel key can fast-forward it).
+    pub channel_version: u64,
+}
+
 /// The signed body of `root.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,6 +92,10 @@ pub struct RootBody {
     pub release: Role,
     /// Online key(s) that sign the channel document.
     pub channel: Role,
+    /// Floors lowered when a terminal accepts this root; absent in a root that resets nothing
+    /// (and then absent from its bytes, so roots made before this field still verify).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor_reset: Option<FloorReset>,
 }
 
 /// A root whose signatures have been checked.

@@ -57,11 +57,12 @@ fn case15_kill_9_at_each_stage_leaves_old_or_new_never_a_mix() {
         );
         assert_clean(&t);
         if stage == "commit" {
-            // Switched but never committed: counts as failed, back on 1, never retried.
-            assert_eq!(t.running_release(), Some(1), "{stage}");
+            // The health check had passed: the next run finishes the commit (see
+            // `kill_9_at_commit_after_a_passed_health_check_finishes_the_commit`).
+            assert_eq!(t.running_release(), Some(2), "{stage}");
             assert!(matches!(
                 t.install_file(&bundle).unwrap_err(),
-                Error::BadSeq(2)
+                Error::Downgrade(_)
             ));
         } else {
             assert_eq!(t.running_release(), Some(1), "{stage}");
@@ -82,6 +83,45 @@ fn case15_kill_9_at_each_stage_leaves_old_or_new_never_a_mix() {
                 "download should resume: {ranges:?}"
             );
         }
+    }
+}
+
+#[test]
+fn kill_9_at_commit_after_a_passed_health_check_finishes_the_commit() {
+    // The next run may be the timer's or the first after a reboot: the verdict was recorded
+    // before the kill either way.
+    for next_run in [&["check-trial"][..], &["check-trial", "--boot"][..]] {
+        let t = Terminal::new();
+        t.install_file(&t.good_bundle(1)).unwrap();
+        let bundle = t.good_bundle(2);
+        let mut child = t.spawn_paused(bundle.to_str().unwrap(), "commit");
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+        let out = t.command(next_run).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{next_run:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(report.contains("committed"), "{next_run:?}: {report}");
+        assert_eq!(t.running_release(), Some(2), "{next_run:?}");
+        let status = t.updater().status().unwrap();
+        assert!(status.trial.is_none(), "{next_run:?}");
+        assert!(
+            !status.bad_seqs.contains(&2),
+            "{next_run:?}: {:?}",
+            status.bad_seqs
+        );
+        assert_eq!(
+            (status.highest_seq, status.previous_seq),
+            (2, Some(1)),
+            "{next_run:?}"
+        );
+        assert_clean(&t);
+        // Committed for good: the next release installs over it.
+        t.install_file(&t.good_bundle(3)).unwrap();
+        assert_eq!(t.running_release(), Some(3));
     }
 }
 

@@ -11,6 +11,7 @@ use kassa_packaging::bundle;
 use kassa_packaging::install::{self, Outcome, Request, Source};
 use kassa_packaging::keys::SecretKey;
 use kassa_packaging::state::UpdateState;
+use kassa_packaging::trust::FloorReset;
 
 fn nothing_unpacked(t: &Terminal) {
     assert!(
@@ -202,6 +203,93 @@ fn case06_root_rotation_only_to_next_version_signed_by_old_and_new_keys() {
 }
 
 #[test]
+fn case06_a_root_rotation_with_a_floor_reset_recovers_from_a_fast_forward() {
+    let t = Terminal::new();
+    let k = &t.keys;
+    let roots = [&k.root[0], &k.root[1], &k.root[2]];
+    let root_signers = [&k.root[0], &k.root[1]];
+    t.install_file(&t.good_bundle(11)).unwrap();
+    // Release keys 0 and 1 (a threshold) are stolen and sign the highest seq there is.
+    let stolen = [&k.release[0], &k.release[1]];
+    let payload = Terminal::payload(&Terminal::files(u64::MAX, HEALTHY));
+    let fast_forward = t.write_bundle(&t.release(u64::MAX), &payload, &stolen);
+    t.install_file(&fast_forward).unwrap();
+    assert_eq!(t.running_release(), Some(u64::MAX));
+
+    // Root v2 revokes the stolen keys but says nothing about the floor: still stuck.
+    let fresh: Vec<SecretKey> = (0..2).map(|_| SecretKey::generate().unwrap()).collect();
+    let release = [&k.release[2], &fresh[0], &fresh[1]];
+    let new_signers = [&fresh[0], &fresh[1]];
+    let v2 = root_doc("kassa", 2, &roots, &release, &k.channel, &root_signers);
+    t.updater().rotate_root(&v2).unwrap();
+    let err = t
+        .install_file(&t.write_bundle(
+            &t.release(12),
+            &Terminal::payload(&Terminal::files(12, HEALTHY)),
+            &new_signers,
+        ))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Downgrade(ref m) if m.contains("18446744073709551615")),
+        "{err}"
+    );
+
+    // Root v3 names the highest seq its signers vouch for: the fast-forwarded floor comes down.
+    let v3 = root_doc_with_reset(
+        3,
+        &roots,
+        &release,
+        &k.channel,
+        &root_signers,
+        FloorReset {
+            seq: 11,
+            epoch: 0,
+            channel_version: 0,
+        },
+    );
+    t.updater().rotate_root(&v3).unwrap();
+    let status = t.updater().status().unwrap();
+    assert_eq!(status.highest_seq, 11);
+    assert!(status.bad_seqs.contains(&u64::MAX), "{:?}", status.bad_seqs);
+    // Below or at the reset floor: still a downgrade.
+    let eleven = t.write_bundle(
+        &t.release(11),
+        &Terminal::payload(&Terminal::files(11, HEALTHY)),
+        &new_signers,
+    );
+    assert!(matches!(
+        t.install_file(&eleven).unwrap_err(),
+        Error::Downgrade(_)
+    ));
+    // The stolen keys no longer sign anything.
+    let stolen_13 = t.write_bundle(
+        &t.release(13),
+        &Terminal::payload(&Terminal::files(13, HEALTHY)),
+        &stolen,
+    );
+    assert!(matches!(
+        t.install_file(&stolen_13).unwrap_err(),
+        Error::Signature { .. }
+    ));
+    // The legitimate next release installs; the fast-forwarded version is not kept for rollback.
+    let twelve = t.write_bundle(
+        &t.release(12),
+        &Terminal::payload(&Terminal::files(12, HEALTHY)),
+        &new_signers,
+    );
+    t.install_file(&twelve).unwrap();
+    assert_eq!(t.running_release(), Some(12));
+    assert_eq!(t.version_dirs(), vec!["11".to_string(), "12".to_string()]);
+    // The reset was applied once, when v3 was accepted: the floor now follows the releases.
+    let status = t.updater().status().unwrap();
+    assert_eq!((status.highest_seq, status.previous_seq), (12, Some(11)));
+    assert!(matches!(
+        t.install_file(&twelve).unwrap_err(),
+        Error::Downgrade(_)
+    ));
+}
+
+#[test]
 fn case07_older_equal_seq_or_lower_epoch_is_rejected() {
     let t = Terminal::new();
     let mut r = t.release(5);
@@ -224,6 +312,119 @@ fn case07_older_equal_seq_or_lower_epoch_is_rejected() {
         Error::Downgrade(_)
     ));
     assert_eq!(t.running_release(), Some(5));
+}
+
+/// Release 10 at epoch 3 under root v2, which revoked release key 0.
+fn terminal_at_10_epoch_3_root_v2() -> Terminal {
+    let t = Terminal::new();
+    let k = &t.keys;
+    let mut r = t.release(10);
+    r.epoch = 3;
+    t.install_file(&t.bundle_with(&r, HEALTHY)).unwrap();
+    let v2 = root_doc(
+        "kassa",
+        2,
+        &[&k.root[0], &k.root[1], &k.root[2]],
+        &[&k.release[1], &k.release[2]],
+        &k.channel,
+        &[&k.root[0], &k.root[1]],
+    );
+    t.updater().rotate_root(&v2).unwrap();
+    t
+}
+
+/// A bundle of `seq` at `epoch` signed by release keys `a` and `b`.
+fn bundle_by(t: &Terminal, seq: u64, epoch: u64, a: usize, b: usize) -> std::path::PathBuf {
+    let mut r = t.release(seq);
+    r.epoch = epoch;
+    let payload = Terminal::payload(&Terminal::files(seq, HEALTHY));
+    t.write_bundle(&r, &payload, &[&t.keys.release[a], &t.keys.release[b]])
+}
+
+#[test]
+fn case07_deleting_the_state_directory_keeps_the_rotated_root_and_the_floors() {
+    let t = terminal_at_10_epoch_3_root_v2();
+    let state_dir = t.root.join("var/lib/kassa-update");
+    fs::remove_dir_all(&state_dir).unwrap();
+    // Not back to the shipped root v1: the revoked key still counts for nothing.
+    let err = t.install_file(&bundle_by(&t, 11, 3, 0, 1)).unwrap_err();
+    assert!(matches!(err, Error::Signature { .. }), "{err}");
+    assert_eq!(t.updater().trust_root().unwrap().body.version, 2);
+    // The epoch floor held too.
+    let err = t.install_file(&bundle_by(&t, 11, 0, 1, 2)).unwrap_err();
+    assert!(matches!(err, Error::Downgrade(_)), "{err}");
+    let status = t.updater().status().unwrap();
+    assert_eq!((status.highest_seq, status.epoch), (10, 3));
+    assert_eq!(t.running_release(), Some(10));
+    // The deleted copy was written again, so now the other copy can go.
+    assert!(state_dir.join("state.json").exists() && state_dir.join("root.json").exists());
+    fs::remove_dir_all(t.root.join("opt/kassa/update-trust")).unwrap();
+    let err = t.install_file(&bundle_by(&t, 11, 0, 1, 2)).unwrap_err();
+    assert!(matches!(err, Error::Downgrade(_)), "{err}");
+    assert_eq!(t.updater().trust_root().unwrap().body.version, 2);
+    // What the floors allow still installs.
+    t.install_file(&bundle_by(&t, 11, 3, 1, 2)).unwrap();
+    assert_eq!(t.running_release(), Some(11));
+}
+
+#[test]
+fn case07_deleting_state_json_keeps_the_epoch_floor() {
+    let t = terminal_at_10_epoch_3_root_v2();
+    fs::remove_file(t.root.join("var/lib/kassa-update/state.json")).unwrap();
+    let err = t.install_file(&bundle_by(&t, 11, 0, 1, 2)).unwrap_err();
+    assert!(
+        matches!(err, Error::Downgrade(ref m) if m.contains("epoch")),
+        "{err}"
+    );
+    assert_eq!(t.running_release(), Some(10));
+    assert_eq!(t.updater().status().unwrap().epoch, 3);
+}
+
+#[test]
+fn case07_with_every_copy_of_the_floors_gone_the_updater_refuses_to_act() {
+    let t = terminal_at_10_epoch_3_root_v2();
+    // Both copies of the trusted root gone (the floors are still there): refused, not v1.
+    let roots = [
+        t.root.join("var/lib/kassa-update/root.json"),
+        t.root.join("opt/kassa/update-trust/root.json"),
+    ];
+    let saved: Vec<Option<Vec<u8>>> = roots.iter().map(|p| fs::read(p).ok()).collect();
+    for p in &roots {
+        let _ = fs::remove_file(p);
+    }
+    let err = t.install_file(&bundle_by(&t, 11, 3, 0, 1)).unwrap_err();
+    assert!(matches!(err, Error::StateLost(_)), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("restore") && msg.contains("root.json"),
+        "{msg}"
+    );
+    assert_eq!(t.running_release(), Some(10));
+    for (p, bytes) in roots.iter().zip(saved) {
+        if let Some(bytes) = bytes {
+            fs::write(p, bytes).unwrap();
+        }
+    }
+    // Both copies of the floors gone while release 10 runs: refused, naming what to restore.
+    for dir in ["var/lib/kassa-update", "opt/kassa/update-trust"] {
+        let _ = fs::remove_dir_all(t.root.join(dir));
+    }
+    let err = t.install_file(&bundle_by(&t, 11, 0, 1, 2)).unwrap_err();
+    assert!(matches!(err, Error::StateLost(_)), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("restore")
+            && msg.contains("var/lib/kassa-update/state.json")
+            && msg.contains("opt/kassa/update-trust/state.json"),
+        "{msg}"
+    );
+    assert_eq!(t.running_release(), Some(10));
+    // Refusing wrote nothing that would pass for restored floors.
+    let err = t.install_file(&bundle_by(&t, 11, 0, 1, 2)).unwrap_err();
+    assert!(matches!(err, Error::StateLost(_)), "{err}");
+    let out = t.command(&["status"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("restore"));
 }
 
 fn install_online(
@@ -298,6 +499,42 @@ fn case08_expired_or_older_channel_and_clock_stepped_back_are_reported() {
     .unwrap_err();
     assert!(matches!(err, Error::ClockWentBackwards { .. }), "{err}");
     assert!(t.updater().status().unwrap().clock_went_backwards);
+    assert_eq!(t.running_release(), Some(1));
+}
+
+#[test]
+fn case08_a_channel_document_from_the_future_says_so_not_that_the_clock_went_backwards() {
+    let t = Terminal::new();
+    let now = install::now();
+    let key = &t.keys.channel;
+    let err = install_online(
+        &t,
+        &t.good_bundle(1),
+        &channel_doc(key, 1, 1, now + 10 * 86400, now + 11 * 86400),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::ChannelFromTheFuture { issued_at, .. } if issued_at == now + 10 * 86400),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("the channel document is dated in the future")
+            && msg.contains("check the clock"),
+        "{msg}"
+    );
+    assert!(!msg.contains("went backwards"), "{msg}");
+    let status = t.updater().status().unwrap();
+    assert!(!status.clock_went_backwards);
+    assert!(status.last_event.unwrap().contains("dated in the future"));
+    assert_eq!(t.current_seq(), None);
+    // A document dated now is accepted.
+    install_online(
+        &t,
+        &t.good_bundle(1),
+        &channel_doc(key, 1, 1, now, now + 86400),
+    )
+    .unwrap();
     assert_eq!(t.running_release(), Some(1));
 }
 
@@ -517,6 +754,42 @@ fn case13_truncated_resumed_and_changed_downloads() {
     // A clean download of the new bytes then works.
     install_url(&t, &server.url).unwrap();
     assert_eq!(t.running_release(), Some(1));
+}
+
+#[test]
+fn case13_an_endless_download_leaves_no_partial_file_in_staging() {
+    let t = Terminal::new();
+    t.set_config("max_bundle_bytes = 1048576");
+    let staging = t.root.join("var/lib/kassa-update/staging");
+    let server = TestServer::start(Vec::new());
+    server.state.lock().unwrap().endless = true;
+    let err = install_url(&t, &server.url).unwrap_err();
+    assert!(matches!(err, Error::TooLarge(_)), "{err}");
+    assert!(!staging.join("download.part").exists());
+    assert!(!staging.join("download.url").exists());
+    nothing_unpacked(&t);
+
+    // A partial download that can never become a bundle (over the cap, or whose URL is not
+    // recorded) is removed when the updater starts; a resumable one is kept (case 15).
+    for (bytes, url) in [(1048576 + 1, Some(server.url.as_str())), (1000, None)] {
+        fs::create_dir_all(&staging).unwrap();
+        fs::write(staging.join("download.part"), vec![0u8; bytes]).unwrap();
+        let _ = fs::remove_file(staging.join("download.url"));
+        if let Some(url) = url {
+            fs::write(staging.join("download.url"), url).unwrap();
+        }
+        let out = t.command(&["check-trial"]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !staging.join("download.part").exists(),
+            "{bytes} bytes, url {url:?}"
+        );
+        assert!(!staging.join("download.url").exists());
+    }
 }
 
 #[test]

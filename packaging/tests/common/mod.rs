@@ -16,7 +16,7 @@ use kassa_packaging::envelope::Envelope;
 use kassa_packaging::install::{self, Outcome, Request, Source, Updater};
 use kassa_packaging::keys::{PublicKey, Purpose, SecretKey, Signature};
 use kassa_packaging::manifest::FileEntry;
-use kassa_packaging::trust::{ROOT_TYPE, Role, RootBody};
+use kassa_packaging::trust::{FloorReset, ROOT_TYPE, Role, RootBody};
 use sha2::{Digest, Sha256};
 
 /// Keys of one product, made fresh for every test.
@@ -64,6 +64,32 @@ pub fn root_doc(
         root: Role::new(&pubs(root_keys), 2),
         release: Role::new(&pubs(release_keys), 2),
         channel: Role::new(&[channel_key.public()], 1),
+        floor_reset: None,
+    };
+    let mut env = Envelope::new(&body).unwrap();
+    for s in signers {
+        env.sign(Purpose::Root, s);
+    }
+    env.to_bytes().unwrap()
+}
+
+/// A root like [`root_doc`] (product `kassa`) that also carries a signed floor reset.
+pub fn root_doc_with_reset(
+    version: u64,
+    root_keys: &[&SecretKey],
+    release_keys: &[&SecretKey],
+    channel_key: &SecretKey,
+    signers: &[&SecretKey],
+    reset: FloorReset,
+) -> Vec<u8> {
+    let body = RootBody {
+        kind: ROOT_TYPE.into(),
+        product: "kassa".into(),
+        version,
+        root: Role::new(&pubs(root_keys), 2),
+        release: Role::new(&pubs(release_keys), 2),
+        channel: Role::new(&[channel_key.public()], 1),
+        floor_reset: Some(reset),
     };
     let mut env = Envelope::new(&body).unwrap();
     for s in signers {
@@ -410,6 +436,8 @@ pub struct ServerState {
     pub cut_next_at: Option<usize>,
     /// `Range` header of every request (empty string when none).
     pub ranges: Vec<String>,
+    /// Answer with a body that never ends (no length; zeros until the client hangs up).
+    pub endless: bool,
 }
 
 /// A tiny HTTP/1.1 server on 127.0.0.1 with `Range` support, stopped when dropped.
@@ -428,6 +456,7 @@ impl TestServer {
             body,
             cut_next_at: None,
             ranges: Vec::new(),
+            endless: false,
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let (st, sp) = (state.clone(), stop.clone());
@@ -470,11 +499,19 @@ fn serve(mut conn: TcpStream, state: &Mutex<ServerState>) -> std::io::Result<()>
             range = v.trim().to_string();
         }
     }
-    let (body, cut) = {
+    let (body, cut, endless) = {
         let mut s = state.lock().unwrap();
         s.ranges.push(range.clone());
-        (s.body.clone(), s.cut_next_at.take())
+        (s.body.clone(), s.cut_next_at.take(), s.endless)
     };
+    if endless {
+        write!(conn, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")?;
+        let zeros = [0u8; 64 * 1024];
+        // Ends only when the client hangs up (the write then fails).
+        loop {
+            conn.write_all(&zeros)?;
+        }
+    }
     let start = range
         .strip_prefix("bytes=")
         .and_then(|r| r.strip_suffix('-'))
