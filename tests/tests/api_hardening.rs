@@ -388,3 +388,67 @@ async fn refunds_are_checked_against_the_purchase_and_each_other() {
     })
     .await;
 }
+
+/// The document was not accurate: error bodies, missing statuses and routes, a nullable field
+/// typed as always an object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_what_the_api_answers() {
+    let till = Till::start().await;
+    let doc: Value = till
+        .http
+        .get(till.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    for route in [
+        "/v1/journal/verify",
+        "/v1/klarna/webhooks",
+        "/metrics",
+        "/openapi.json",
+        "/v1/payments/{id}/resolve",
+    ] {
+        assert!(paths.contains_key(route), "{route} is not documented");
+    }
+    let schemas = &doc["components"]["schemas"];
+    assert!(
+        schemas["ErrorBody"]["properties"]["error"].is_object(),
+        "{}",
+        schemas["ErrorBody"]
+    );
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            for status in ["400", "500"] {
+                let r = &responses[status];
+                assert_eq!(
+                    r["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorBody",
+                    "{method} {path} {status}"
+                );
+            }
+            let open = [
+                "/health",
+                "/metrics",
+                "/openapi.json",
+                "/v1/klarna/webhooks",
+            ]
+            .contains(&path.as_str());
+            assert_eq!(responses.contains_key("401"), !open, "{method} {path}");
+            if op.get("requestBody").is_some() {
+                assert!(
+                    responses.contains_key("413") && responses.contains_key("415"),
+                    "{method} {path}"
+                );
+            }
+        }
+    }
+    let detail = &schemas["JournalRow"]["properties"]["detail"];
+    assert!(
+        detail.to_string().contains("null"),
+        "JournalRow.detail is often null: {detail}"
+    );
+}

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use utoipa::{OpenApi, ToSchema};
 
-use super::{ApiError, ApiJson, ApiState};
+use super::{ApiError, ApiJson, ApiState, ErrorBody};
 use crate::devices::{DeviceStatus, Devices, DevicesError, DevicesReport, ReceiptPrinted};
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -63,7 +63,7 @@ pub(super) fn service(s: &ApiState) -> Result<&Devices, ApiError> {
 /// Every configured peripheral and its state (`connected`, `disconnected`, `paper_out`,
 /// `cover_open`, `offline`), the customer display's lines, and receipts waiting for a reprint.
 #[utoipa::path(get, path = "/v1/devices",
-    responses((status = 200, body = DevicesReport), (status = 503, body = ApiError)))]
+    responses((status = 200, body = DevicesReport), (status = 503, body = ErrorBody)))]
 async fn devices(State(s): State<ApiState>) -> Result<Json<DevicesReport>, ApiError> {
     Ok(Json(service(&s)?.report().await?))
 }
@@ -72,8 +72,8 @@ async fn devices(State(s): State<ApiState>) -> Result<Json<DevicesReport>, ApiEr
 /// The journal records whether it printed.
 #[utoipa::path(post, path = "/v1/sales/{id}/receipt", params(("id" = String, Path)),
     request_body = PrintReceipt,
-    responses((status = 200, body = ReceiptPrinted), (status = 404, body = ApiError),
-              (status = 409, body = ApiError), (status = 503, body = ApiError)))]
+    responses((status = 200, body = ReceiptPrinted), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn print_receipt(
     State(s): State<ApiState>,
     Path(id): Path<String>,

@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi};
 
-use super::{ApiError, ApiState};
+use super::{ApiError, ApiState, ErrorBody};
 use crate::export::{ExportFormat, LogWriter, write_report};
 use crate::manager::{self, ManagerError};
 use crate::reports::DayReport;
@@ -131,14 +131,8 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 }
 
 fn store_err(e: StoreError) -> ApiError {
-    match e {
-        StoreError::NotFound(what) => ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        ),
-        e => internal(e),
-    }
+    // The same mapping as everywhere else (a caller's mistake is 4xx, never 500).
+    ApiError::from(crate::terminal::TerminalError::from(e))
 }
 
 /// Indexes the journal rows the idle indexer has not reached yet, so a filter can use the
@@ -153,7 +147,7 @@ fn catch_up(db: &mut crate::store::Db) -> Result<(), crate::store::LogError> {
 
 /// One page of the transaction log, newest first.
 #[utoipa::path(get, path = "/v1/log", params(LogQuery),
-    responses((status = 200, body = LogPage), (status = 400, body = ApiError)))]
+    responses((status = 200, body = LogPage), (status = 400, body = ErrorBody)))]
 async fn log(
     State(s): State<ApiState>,
     Query(q): Query<LogQuery>,
@@ -171,7 +165,7 @@ async fn log(
 
 /// Every row matching the filters as a file: CSV (default) or JSON.
 #[utoipa::path(get, path = "/v1/log/export", params(LogQuery),
-    responses((status = 200, description = "text/csv or application/json"), (status = 400, body = ApiError)))]
+    responses((status = 200, description = "text/csv or application/json"), (status = 400, body = ErrorBody)))]
 async fn export(
     State(s): State<ApiState>,
     Query(q): Query<LogQuery>,
@@ -283,7 +277,7 @@ async fn x_report(
 /// PIN is refused (403) and journaled.
 #[utoipa::path(post, path = "/v1/reports/z", params(ReportQuery,
         ("Kassa-Manager-Pin" = String, Header, description = "The manager PIN")),
-    responses((status = 201, body = DayReport), (status = 403, body = ApiError), (status = 409, body = ApiError)))]
+    responses((status = 201, body = DayReport), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn z_report(
     State(s): State<ApiState>,
     headers: HeaderMap,
@@ -319,8 +313,8 @@ pub struct PrintQuery {
 /// Print the X-report (totals since the last close) on the receipt printer. The print, or the
 /// failure to print, is journaled.
 #[utoipa::path(post, path = "/v1/reports/x/print", params(PrintQuery),
-    responses((status = 200, body = DayReport), (status = 409, body = ApiError, description = "no receipt printer"),
-        (status = 503, body = ApiError, description = "the printer did not print (paper out, offline)")))]
+    responses((status = 200, body = DayReport), (status = 409, body = ErrorBody, description = "no receipt printer"),
+        (status = 503, body = ErrorBody, description = "the printer did not print (paper out, offline)")))]
 async fn print_x_report(
     State(s): State<ApiState>,
     Query(q): Query<PrintQuery>,
@@ -335,8 +329,8 @@ async fn print_x_report(
 /// Print a stored Z-report (day close `close_no`) on the receipt printer, the first time or
 /// again. The print, or the failure to print, is journaled.
 #[utoipa::path(post, path = "/v1/reports/z/{close_no}/print", params(("close_no" = i64, Path), PrintQuery),
-    responses((status = 200, body = DayReport), (status = 404, body = ApiError), (status = 409, body = ApiError),
-        (status = 503, body = ApiError)))]
+    responses((status = 200, body = DayReport), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 async fn print_z_report(
     State(s): State<ApiState>,
     axum::extract::Path(close_no): axum::extract::Path<i64>,

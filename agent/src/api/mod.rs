@@ -56,6 +56,12 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
+/// Every error the API answers: `{"error": {...}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ApiError,
+}
+
 impl ApiError {
     pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
@@ -282,8 +288,8 @@ pub struct Health {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "kassa local control API", description = "Drive a kassa store terminal: sales, Klarna payments, events."),
-    paths(create_sale, get_sale, add_lines, start_payment, cancel_payment, abandon_sale, resolve_doubt, events, journal, health),
-    components(schemas(NewSale, NewLine, AddLines, StartPayment, ResolveDoubt, Cancel, SaleView, AttemptRow, JournalRow, ApiError, Health)),
+    paths(create_sale, get_sale, add_lines, start_payment, cancel_payment, abandon_sale, resolve_doubt, events, journal, verify, health, metrics_text, openapi, klarna_webhook),
+    components(schemas(NewSale, NewLine, AddLines, StartPayment, ResolveDoubt, Cancel, SaleView, AttemptRow, JournalRow, VerifyReport, ApiError, ErrorBody, Health)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -434,7 +440,7 @@ fn parse_currency(c: Option<String>) -> Result<Option<Currency>, ApiError> {
 
 /// Open a sale with its lines.
 #[utoipa::path(post, path = "/v1/sales", request_body = NewSale,
-    responses((status = 201, body = SaleView), (status = 400, body = ApiError), (status = 401, body = ApiError)))]
+    responses((status = 201, body = SaleView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn create_sale(
     State(s): State<ApiState>,
     ApiJson(b): ApiJson<NewSale>,
@@ -447,7 +453,7 @@ async fn create_sale(
 
 /// Read a sale with its lines and payments.
 #[utoipa::path(get, path = "/v1/sales/{id}", params(("id" = String, Path)),
-    responses((status = 200, body = SaleView), (status = 404, body = ApiError)))]
+    responses((status = 200, body = SaleView), (status = 404, body = ErrorBody)))]
 async fn get_sale(
     State(s): State<ApiState>,
     Path(id): Path<String>,
@@ -457,7 +463,7 @@ async fn get_sale(
 
 /// Add lines to an open sale.
 #[utoipa::path(post, path = "/v1/sales/{id}/lines", params(("id" = String, Path)), request_body = AddLines,
-    responses((status = 200, body = SaleView), (status = 400, body = ApiError), (status = 409, body = ApiError)))]
+    responses((status = 200, body = SaleView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn add_lines(
     State(s): State<ApiState>,
     Path(id): Path<String>,
@@ -470,8 +476,8 @@ async fn add_lines(
 /// Start a Klarna payment for the sale's total; the answer carries the QR code's URL
 /// (`payment_request_url`) or, if Klarna's answer is delayed, state `requested`.
 #[utoipa::path(post, path = "/v1/sales/{id}/payments", params(("id" = String, Path)), request_body = StartPayment,
-    responses((status = 201, body = AttemptRow), (status = 409, body = ApiError),
-              (status = 422, body = ApiError), (status = 503, body = ApiError)))]
+    responses((status = 201, body = AttemptRow), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn start_payment(
     State(s): State<ApiState>,
     Path(id): Path<String>,
@@ -514,9 +520,9 @@ async fn start_payment(
 #[utoipa::path(post, path = "/v1/payments/{id}/resolve", params(("id" = String, Path),
         ("Kassa-Manager-Pin" = String, Header, description = "The manager PIN")),
     request_body = ResolveDoubt,
-    responses((status = 200, body = AttemptRow), (status = 400, body = ApiError),
-              (status = 403, body = ApiError), (status = 404, body = ApiError),
-              (status = 409, body = ApiError), (status = 503, body = ApiError)))]
+    responses((status = 200, body = AttemptRow), (status = 400, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn resolve_doubt(
     State(s): State<ApiState>,
     Path(id): Path<String>,
@@ -564,7 +570,7 @@ async fn resolve_doubt(
 
 /// Cancel the payment in progress; the sale stays open.
 #[utoipa::path(post, path = "/v1/sales/{id}/payments/cancel", params(("id" = String, Path)), request_body = Cancel,
-    responses((status = 200, body = SaleView), (status = 409, body = ApiError)))]
+    responses((status = 200, body = SaleView), (status = 409, body = ErrorBody)))]
 async fn cancel_payment(
     State(s): State<ApiState>,
     Path(id): Path<String>,
@@ -575,7 +581,7 @@ async fn cancel_payment(
 
 /// Abandon the sale and any payment in progress.
 #[utoipa::path(post, path = "/v1/sales/{id}/cancel", params(("id" = String, Path)), request_body = Cancel,
-    responses((status = 200, body = SaleView), (status = 409, body = ApiError)))]
+    responses((status = 200, body = SaleView), (status = 409, body = ErrorBody)))]
 async fn abandon_sale(
     State(s): State<ApiState>,
     Path(id): Path<String>,
@@ -617,6 +623,8 @@ async fn journal(
     Ok(Json(rows))
 }
 
+/// Walks the journal's whole hash chain; names the first broken row, if any.
+#[utoipa::path(get, path = "/v1/journal/verify", responses((status = 200, body = VerifyReport)))]
 async fn verify(State(s): State<ApiState>) -> Result<Json<VerifyReport>, ApiError> {
     let r = s
         .terminal
@@ -637,6 +645,10 @@ async fn health(State(s): State<ApiState>) -> Json<Health> {
     })
 }
 
+/// Prometheus metrics (OpenMetrics text): Klarna calls per operation and SLO category, the
+/// outbox, Klarna's health.
+#[utoipa::path(get, path = "/metrics", security(()),
+    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
 async fn metrics_text(State(s): State<ApiState>) -> impl IntoResponse {
     (
         [(
@@ -647,15 +659,112 @@ async fn metrics_text(State(s): State<ApiState>) -> impl IntoResponse {
     )
 }
 
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", security(()),
+    responses((status = 200, description = "the OpenAPI 3 document", content_type = "application/json")))]
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(document())
+}
+
+/// The whole OpenAPI document: every route, and on every operation the errors any of them can
+/// answer (see `ErrorResponses`).
+pub fn document() -> utoipa::openapi::OpenApi {
+    use utoipa::Modify;
     let mut doc = ApiDoc::openapi();
     doc.merge(outbox::OutboxDoc::openapi());
     doc.merge(returns::ReturnsDoc::openapi());
     doc.merge(log::LogDoc::openapi());
     doc.merge(devices::DevicesDoc::openapi());
-    Json(doc)
+    ErrorResponses.modify(&mut doc);
+    doc
 }
 
+/// Adds to every operation the error answers the API can give it whatever the route: 400 (a bad
+/// path id or query), 401 (no or a wrong token, where one is needed), 404 (an id that names
+/// nothing, where the path or body has one), 405, 413 and 415 (where a body is sent), 429
+/// (manager PIN locked), 500, 502 (Klarna refused, where Klarna is asked), and 503 (no answer
+/// within the request timeout, or Klarna unreachable). Each is `ErrorBody`; `api_fuzz.rs` fails
+/// on any status an operation does not list.
+struct ErrorResponses;
+impl utoipa::Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, ResponseBuilder, content::ContentBuilder};
+        let error = |what: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(what)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let has_id = path.contains('{');
+            let ops = [
+                item.get.as_mut(),
+                item.post.as_mut(),
+                item.put.as_mut(),
+                item.delete.as_mut(),
+                item.patch.as_mut(),
+            ];
+            for op in ops.into_iter().flatten() {
+                let open = op.security.as_ref().is_some_and(|s| {
+                    s.iter().all(|r| {
+                        serde_json::to_value(r)
+                            .is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty()))
+                    })
+                });
+                let mut add = vec![
+                    ("400", "the request is not valid (body, path or query)"),
+                    ("405", "the method is not allowed on this path"),
+                    ("500", "the terminal failed; nothing was changed"),
+                    ("503", "no answer within 30 s, or Klarna cannot be reached"),
+                ];
+                if !open {
+                    add.push(("401", "no or a wrong bearer token"));
+                }
+                if has_id || op.request_body.is_some() {
+                    add.push(("404", "an id in the path or body names nothing"));
+                }
+                if ["payments", "returns", "transactions"]
+                    .iter()
+                    .any(|p| path.contains(p))
+                {
+                    add.push(("502", "Klarna refused the request"));
+                }
+                if op.request_body.is_some() || path == "/v1/klarna/webhooks" {
+                    add.push(("413", "the body is larger than 2 MiB"));
+                    add.push(("415", "the body is not application/json"));
+                }
+                if path.starts_with("/v1/reports/z") || path.ends_with("/resolve") {
+                    add.push((
+                        "429",
+                        "too many wrong manager PINs: wait Retry-After seconds",
+                    ));
+                }
+                for (status, what) in add {
+                    op.responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| error(what));
+                }
+            }
+        }
+    }
+}
+
+/// Klarna's webhooks (HMAC-SHA256 signed, `Klarna-Signature` and `Klarna-Signing-Key-Id`); a
+/// signature that does not verify is answered 400 and changes nothing. Bodies up to 2 MiB.
+#[utoipa::path(post, path = "/v1/klarna/webhooks", security(()),
+    params(("Klarna-Signature" = String, Header, description = "hex HMAC-SHA256 of the body"),
+           ("Klarna-Signing-Key-Id" = String, Header, description = "the signing key's id")),
+    request_body(content = Object, description = "Klarna's event envelope: metadata and payload", content_type = "application/json"),
+    responses((status = 200, description = "accepted (or a redelivery, ignored)"),
+              (status = 400, body = ErrorBody, description = "bad signature, unknown key or malformed event")))]
 async fn klarna_webhook(
     State(s): State<ApiState>,
     headers: HeaderMap,

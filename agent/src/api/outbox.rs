@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use utoipa::{OpenApi, ToSchema};
 
-use super::{ApiError, ApiJson, ApiState};
+use super::{ApiError, ApiJson, ApiState, ErrorBody};
 use crate::health::{CategoryFigures, Window};
 use crate::klarna::wire::LineItem;
 use crate::money::{Currency, KLARNA_MAX_AMOUNT};
@@ -153,7 +153,7 @@ async fn queue(
 /// Queue a refund on a Klarna transaction (sent by the outbox, exactly once).
 #[utoipa::path(post, path = "/v1/transactions/{id}/refunds", params(("id" = String, Path)),
     request_body = NewTransactionOperation,
-    responses((status = 202, body = OutboxRow), (status = 400, body = ApiError), (status = 409, body = ApiError)))]
+    responses((status = 202, body = OutboxRow), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn refund(
     State(s): State<ApiState>,
     Path(id): Path<String>,
@@ -212,7 +212,7 @@ async fn list(
 }
 
 /// One operation with its attempts and last error.
-#[utoipa::path(get, path = "/v1/outbox/{id}", params(("id" = i64, Path)), responses((status = 200, body = OutboxRow), (status = 404, body = ApiError)))]
+#[utoipa::path(get, path = "/v1/outbox/{id}", params(("id" = i64, Path)), responses((status = 200, body = OutboxRow), (status = 404, body = ErrorBody)))]
 async fn show(State(s): State<ApiState>, Path(id): Path<i64>) -> Result<Json<OutboxRow>, ApiError> {
     Ok(Json(
         s.terminal
@@ -225,7 +225,7 @@ async fn show(State(s): State<ApiState>, Path(id): Path<i64>) -> Result<Json<Out
 
 /// A manager sends an operation that needed attention again (journaled).
 #[utoipa::path(post, path = "/v1/outbox/{id}/retry", params(("id" = i64, Path)), request_body = Resolve,
-    responses((status = 200, body = OutboxRow), (status = 409, body = ApiError)))]
+    responses((status = 200, body = OutboxRow), (status = 409, body = ErrorBody)))]
 async fn retry(
     State(s): State<ApiState>,
     Path(id): Path<i64>,
@@ -239,7 +239,7 @@ async fn retry(
 
 /// A manager dismisses an operation that needed attention (journaled).
 #[utoipa::path(post, path = "/v1/outbox/{id}/dismiss", params(("id" = i64, Path)), request_body = Resolve,
-    responses((status = 200, body = OutboxRow), (status = 409, body = ApiError)))]
+    responses((status = 200, body = OutboxRow), (status = 409, body = ErrorBody)))]
 async fn dismiss(
     State(s): State<ApiState>,
     Path(id): Path<i64>,

@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use utoipa::OpenApi;
 
-use super::{ApiError, ApiJson, ApiState};
+use super::{ApiError, ApiJson, ApiState, ErrorBody};
 use crate::returns::{
     ManagerApproval, Purchase, PurchaseLine, ReturnLine, ReturnRecord, ReturnRequest,
 };
@@ -37,8 +37,8 @@ pub fn routes() -> Router<ApiState> {
 /// The purchase behind a Klarna transaction id (scanned from a receipt or order confirmation),
 /// with what can still be returned.
 #[utoipa::path(get, path = "/v1/returns/purchases/{transaction_id}", params(("transaction_id" = String, Path)),
-    responses((status = 200, body = Purchase), (status = 400, body = ApiError), (status = 404, body = ApiError),
-              (status = 503, body = ApiError)))]
+    responses((status = 200, body = Purchase), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 503, body = ErrorBody)))]
 async fn lookup(
     State(s): State<ApiState>,
     Path(id): Path<String>,
@@ -48,8 +48,8 @@ async fn lookup(
 
 /// Record a return; the refund is queued in the outbox and sent exactly once.
 #[utoipa::path(post, path = "/v1/returns", request_body = ReturnRequest,
-    responses((status = 201, body = ReturnRecord), (status = 400, body = ApiError), (status = 403, body = ApiError),
-              (status = 409, body = ApiError)))]
+    responses((status = 201, body = ReturnRecord), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
 async fn create(
     State(s): State<ApiState>,
     ApiJson(b): ApiJson<ReturnRequest>,
@@ -60,7 +60,7 @@ async fn create(
 
 /// A recorded return, with where its refund stands and the customer's slip.
 #[utoipa::path(get, path = "/v1/returns/{id}", params(("id" = String, Path)),
-    responses((status = 200, body = ReturnRecord), (status = 404, body = ApiError)))]
+    responses((status = 200, body = ReturnRecord), (status = 404, body = ErrorBody)))]
 async fn show(
     State(s): State<ApiState>,
     Path(id): Path<String>,

@@ -138,7 +138,8 @@ pub struct JournalRow {
     pub klarna_request_id: Option<String>,
     pub klarna_transaction_id: Option<String>,
     pub correlation_id: Option<String>,
-    #[schema(value_type = Object)]
+    /// What the row records beyond its columns; null when nothing.
+    #[schema(value_type = Option<Object>)]
     pub detail: serde_json::Value,
     pub prev_hash: String,
     pub hash: String,
@@ -259,7 +260,7 @@ impl WriteTx<'_> {
 }
 
 /// The outcome of walking the whole chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct VerifyReport {
     pub rows: i64,
     /// The chain hash of the last row: what a Z-report quotes.
