@@ -16,9 +16,9 @@ pub mod health;
 pub mod klarna;
 pub mod manager;
 pub mod metrics;
-pub mod money;
+pub use kassa_core::money;
 pub mod outbox;
-pub mod payment;
+pub use kassa_core::payment;
 pub mod reports;
 pub mod returns;
 #[cfg(feature = "ui")]

@@ -1,7 +1,8 @@
 //! Kassa's Klarna client (klarna-api.md §1–§5): one method per operation, every call tagged,
 //! correlated, timed and classified, and its outcome mapped to a `KlarnaError` that says what to do.
 
-pub mod answer;
+/// What Klarna's answers mean, from the domain core (no I/O).
+pub use kassa_core::klarna_answer as answer;
 mod error;
 pub mod wire;
 
