@@ -17,37 +17,6 @@ use crate::klarna::wire::{CaptureRequest, LineItem, RefundRequest};
 use crate::klarna::{CallOptions, KlarnaClient, KlarnaError};
 use crate::store::{Db, JournalEntry, JournalKind, Store, StoreError, WriteTx};
 
-/// Schema of the outbox (appended to the store's migrations).
-pub const MIGRATION: &str = r#"
-CREATE TABLE outbox (
-    id               INTEGER PRIMARY KEY,
-    operation        TEXT NOT NULL CHECK (operation IN ('refund', 'capture', 'void')),
-    transaction_id   TEXT NOT NULL,
-    amount           INTEGER NOT NULL,
-    currency         TEXT NOT NULL,
-    -- The exact request body: every retry sends the same bytes under the same key.
-    body             TEXT NOT NULL,
-    idempotency_key  TEXT NOT NULL UNIQUE,
-    reference        TEXT NOT NULL,
-    correlation_id   TEXT NOT NULL,
-    operator         TEXT NOT NULL,
-    state            TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'needs_attention', 'resolved')),
-    attempts         INTEGER NOT NULL DEFAULT 0,
-    -- Whether an earlier attempt may have reached Klarna (answer lost): read before resending late.
-    maybe_applied    INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at  TEXT NOT NULL,
-    error_code       TEXT,
-    error_message    TEXT,
-    created_at       TEXT NOT NULL,
-    sent_at          TEXT,
-    result           TEXT
-) STRICT;
-CREATE INDEX outbox_pending ON outbox(state, next_attempt_at);
-CREATE INDEX outbox_by_transaction ON outbox(transaction_id, id);
--- The head of each transaction's queue, read by the worker every round.
-CREATE INDEX outbox_heads ON outbox(state, transaction_id, id);
-CREATE INDEX outbox_by_age ON outbox(state, created_at);
-"#;
 
 /// Klarna honours an idempotency key for 24 h; past that a resend could apply twice, so an
 /// operation whose answer was lost is checked by reading the transaction first.

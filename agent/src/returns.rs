@@ -13,25 +13,6 @@ use crate::outbox::{NewOperation, Operation, OutboxError};
 use crate::store::{Db, JournalEntry, JournalKind, StoreError};
 use crate::terminal::{Terminal, TerminalError};
 
-/// Schema of recorded returns (appended to the store's migrations).
-pub const MIGRATION: &str = r#"
-CREATE TABLE returns (
-    id                 TEXT PRIMARY KEY,
-    transaction_id     TEXT NOT NULL,
-    currency           TEXT NOT NULL,
-    amount             INTEGER NOT NULL,
-    -- [{"index", "name", "reference", "quantity", "unit_price"}] as refunded.
-    lines              TEXT NOT NULL,
-    reason             TEXT NOT NULL,
-    restock            INTEGER NOT NULL,
-    proof_of_purchase  INTEGER NOT NULL,
-    operator           TEXT NOT NULL,
-    approved_by        TEXT,
-    outbox_id          INTEGER NOT NULL REFERENCES outbox(id),
-    created_at         TEXT NOT NULL
-) STRICT;
-CREATE INDEX returns_by_transaction ON returns(transaction_id);
-"#;
 
 /// When a return needs a manager's PIN.
 #[derive(Debug, Clone, Deserialize)]
