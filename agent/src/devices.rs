@@ -855,7 +855,14 @@ impl Shared {
 
     async fn scanned(&self, scan: Scan) {
         match scan {
-            Scan::Product { gtin, .. } => self.sell(gtin).await,
+            Scan::Product { gtin, problems, .. } => {
+                // A GS1 field that does not read never hides the product (it is still sold);
+                // it is reported, so a label printer's fault can be found.
+                for p in &problems {
+                    tracing::warn!(gtin = %gtin, field = %p.data, "GS1 field left out of a scan: {}", p.error);
+                }
+                self.sell(gtin).await
+            }
             Scan::Receipt(code) => {
                 tracing::info!("receipt code scanned (for a return)");
                 self.publish(DeviceEvent::ReceiptScanned { code });

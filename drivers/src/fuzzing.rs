@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::card::{CardSwipe, parse_swipe};
 use crate::codepage::decode_pc858;
 use crate::display::{COLUMNS, DisplayCommandSet, DisplayEncoder, DisplayScreen, ROWS};
-use crate::gs1::{FNC1, mod10_valid, parse_element_string};
+use crate::gs1::{FNC1, mod10_valid, parse_element_string, read_element_string};
 use crate::printer::{PrinterStatus, QrErrorCorrection, StatusQuery, qr_code};
 use crate::scanner::{MAX_FRAME, Scan, ScanFramer, ScanSuffix, classify, is_klarna_transaction_id};
 use crate::{Receipt, ReceiptLine};
@@ -123,12 +123,26 @@ pub fn scanner_framer(data: &[u8]) {
 /// text carries control characters into the agent's logs or screens.
 pub fn scan_classifier(frame: &[u8]) {
     match classify(frame) {
-        Scan::Product { gtin, .. } => {
+        Scan::Product {
+            gtin,
+            addon,
+            problems,
+            ..
+        } => {
             assert!(
                 gtin.len() == 14 && gtin.bytes().all(|b| b.is_ascii_digit()),
                 "{gtin}"
             );
             assert!(mod10_valid(&gtin), "{gtin}");
+            if let Some(addon) = addon {
+                assert!(
+                    matches!(addon.len(), 2 | 5) && addon.bytes().all(|b| b.is_ascii_digit()),
+                    "{addon}"
+                );
+            }
+            for problem in problems {
+                assert!(!problem.data.chars().any(char::is_control), "{problem:?}");
+            }
         }
         Scan::Receipt(code) => assert!(is_klarna_transaction_id(&code), "{code}"),
         Scan::KlarnaCustomerToken(token) => {
@@ -142,9 +156,21 @@ pub fn scan_classifier(frame: &[u8]) {
 /// with a numeric AI and a non-empty value in GS1's printable character set; a GTIN's check
 /// digit is valid.
 pub fn gs1(data: &[u8]) {
+    // The lenient reading keeps only fields that the strict parse would accept on their own.
+    let reading = read_element_string(data);
+    for field in &reading.fields {
+        let alone = format!("{}{}", field.ai, field.value);
+        assert_eq!(
+            parse_element_string(alone.as_bytes()).as_deref(),
+            Ok(std::slice::from_ref(field)),
+            "{field:?}"
+        );
+    }
     let Ok(fields) = parse_element_string(data) else {
+        assert!(!reading.problems.is_empty());
         return;
     };
+    assert_eq!(fields, reading.fields);
     assert!(!fields.is_empty());
     for field in &fields {
         assert!(

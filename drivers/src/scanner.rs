@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::gs1::{self, FNC1};
+use crate::gs1::{self, FNC1, Gs1Field, Gs1Problem};
 
 /// Prefix that marks a Klarna customer (interoperability) code shown by the Klarna app.
 /// Klarna does not publish such a format for serial scanners, so kassa defines one rule in one
@@ -39,14 +39,22 @@ pub enum ScanSuffix {
 pub enum Scan {
     /// A trade item: EAN-13, EAN-8, UPC-A, ITF-14/GTIN-14 or a GS1 code with AI (01), check digit
     /// verified. `gtin` is normalised to 14 digits (GS1's recommendation for lookups).
+    /// Match it with `..`: GS1 codes carry more than the till needs for a sale.
     Product {
         gtin: String,
         /// AI (10) batch/lot, from GS1 codes only.
         batch: Option<String>,
-        /// AI (17) expiry date YYMMDD, from GS1 codes only.
+        /// AI (17) expiry date YYMMDD (day 00: end of that month), from GS1 codes only.
         expiry: Option<String>,
         /// AI (21) serial number, from GS1 codes only.
         serial: Option<String>,
+        /// The 2- or 5-digit EAN/UPC add-on (a periodical's issue, a book's price), if scanned.
+        addon: Option<String>,
+        /// Every valid field of a GS1 code, in order, (01) included; empty for EAN/UPC.
+        fields: Vec<Gs1Field>,
+        /// Parts of a GS1 code left out (an AI kassa does not know, a malformed field): the
+        /// GTIN was valid, so the item is sold, and these are for the log and the operator.
+        problems: Vec<Gs1Problem>,
     },
     /// A kassa receipt QR code or a Klarna payment transaction id (`krn:payment:…`), for returns.
     Receipt(String),
@@ -64,6 +72,22 @@ impl Scan {
             batch: None,
             expiry: None,
             serial: None,
+            addon: None,
+            fields: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// A product scanned with its EAN/UPC add-on.
+    pub fn product_with_addon(gtin: impl Into<String>, addon: impl Into<String>) -> Self {
+        Scan::Product {
+            gtin: gtin.into(),
+            batch: None,
+            expiry: None,
+            serial: None,
+            addon: Some(addon.into()),
+            fields: Vec::new(),
+            problems: Vec::new(),
         }
     }
 }
@@ -176,8 +200,14 @@ impl ScanFramer {
 /// AIM symbology identifier (ISO/IEC 15424) at the start of a scan, e.g. `]E0`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Symbology {
-    /// `]E0`: EAN-13 or UPC-A.
+    /// `]E0`: EAN-13, UPC-A or UPC-E, always as 13 digits (never EAN-8).
     Ean13,
+    /// `]E1`: a 2-digit EAN/UPC add-on on its own.
+    EanAddOn2,
+    /// `]E2`: a 5-digit EAN/UPC add-on on its own.
+    EanAddOn5,
+    /// `]E3`: EAN-13, UPC-A or UPC-E (13 digits) followed by its 2- or 5-digit add-on.
+    Ean13WithAddOn,
     /// `]E4`: EAN-8.
     Ean8,
     /// `]I1`: ITF-14.
@@ -213,6 +243,9 @@ pub fn split_aim(frame: &[u8]) -> (Option<Symbology>, &[u8]) {
         {
             let symbology = match (code, modifier) {
                 (b'E', b'0') => Symbology::Ean13,
+                (b'E', b'1') => Symbology::EanAddOn2,
+                (b'E', b'2') => Symbology::EanAddOn5,
+                (b'E', b'3') => Symbology::Ean13WithAddOn,
                 (b'E', b'4') => Symbology::Ean8,
                 (b'I', b'1') => Symbology::Itf14,
                 (b'C', b'1') => Symbology::Gs1_128,
@@ -233,10 +266,17 @@ pub fn classify(frame: &[u8]) -> Scan {
     let frame = frame.strip_prefix(&[0xef, 0xbb, 0xbf]).unwrap_or(frame);
     let (symbology, data) = split_aim(frame);
     if symbology.is_some_and(Symbology::is_gs1) || data.first() == Some(&FNC1) {
-        if let Some(scan) = gs1_product(data) {
-            return scan;
-        }
-        return Scan::Unknown(printable(data));
+        return gs1_product(data).unwrap_or_else(|| Scan::Unknown(printable(data)));
+    }
+    if let Some(
+        symbology @ (Symbology::Ean13
+        | Symbology::Ean13WithAddOn
+        | Symbology::Ean8
+        | Symbology::EanAddOn2
+        | Symbology::EanAddOn5),
+    ) = symbology
+    {
+        return ean_upc(symbology, data).unwrap_or_else(|| Scan::Unknown(printable(data)));
     }
     if let Some(gtin) = retail_gtin(data) {
         return Scan::product(gtin);
@@ -250,14 +290,60 @@ pub fn classify(frame: &[u8]) -> Scan {
     if is_klarna_transaction_id(&text) {
         return Scan::Receipt(text);
     }
-    // A GS1 element string from a scanner with AIM ids off still starts with AI (01).
-    if data.len() > 16
-        && data.starts_with(b"01")
-        && let Some(scan) = gs1_product(data)
+    // A scanner with AIM identifiers off sends GS1 element strings bare: GS1 DataBar as `01` and
+    // 14 digits, GS1-128 starting with any AI.
+    if symbology.is_none()
+        && let Some(scan) = bare_gs1_product(data)
     {
         return scan;
     }
     Scan::Unknown(text)
+}
+
+/// The data of an EAN/UPC AIM packet: `]E0` 13 digits (12 from decoders that pass UPC-A on as
+/// printed), `]E4` 8 digits, `]E3` 13 digits then a 2- or 5-digit add-on. Scanners that send
+/// the add-on as a second packet put it after the first in one frame: `]E1` + 2 or `]E2` + 5.
+fn ean_upc(symbology: Symbology, data: &[u8]) -> Option<Scan> {
+    let (main, addon) = match symbology {
+        Symbology::Ean13WithAddOn => match data.len() {
+            15 | 18 => (&data[..13], Some(&data[13..])),
+            _ => return None,
+        },
+        Symbology::Ean13 | Symbology::Ean8 => match split_addon_packet(data) {
+            Some((main, addon)) => (main, Some(addon)),
+            None => (data, None),
+        },
+        // An add-on on its own names no product.
+        _ => return None,
+    };
+    let main_length_ok = match symbology {
+        Symbology::Ean8 => main.len() == 8,
+        _ => matches!(main.len(), 12 | 13),
+    };
+    let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    if !main_length_ok || !digits(main) || addon.is_some_and(|a| !digits(a)) {
+        return None;
+    }
+    let main = std::str::from_utf8(main).ok()?;
+    if !gs1::mod10_valid(main) {
+        return None;
+    }
+    let gtin = format!("{main:0>14}");
+    Some(match addon {
+        Some(addon) => Scan::product_with_addon(gtin, String::from_utf8_lossy(addon)),
+        None => Scan::product(gtin),
+    })
+}
+
+/// `<main>]E1<2 digits>` or `<main>]E2<5 digits>` as (main, add-on).
+fn split_addon_packet(data: &[u8]) -> Option<(&[u8], &[u8])> {
+    let at = data.windows(2).position(|w| w == b"]E")?;
+    let (main, packet) = data.split_at(at);
+    match packet {
+        [b']', b'E', b'1', addon @ ..] if addon.len() == 2 => Some((main, addon)),
+        [b']', b'E', b'2', addon @ ..] if addon.len() == 5 => Some((main, addon)),
+        _ => None,
+    }
 }
 
 /// `krn:payment:<region>:transaction:<id>` with a lower-case region and a non-empty id of
@@ -289,14 +375,33 @@ fn retail_gtin(data: &[u8]) -> Option<String> {
 }
 
 fn gs1_product(data: &[u8]) -> Option<Scan> {
-    let fields = gs1::parse_element_string(data).ok()?;
-    let get = |ai: &str| fields.iter().find(|f| f.ai == ai).map(|f| f.value.clone());
+    let reading = gs1::read_element_string(data);
+    let get = |ai: &str| reading.get(ai).map(str::to_owned);
+    let gtin = get("01")?;
+    if !reading.problems.is_empty() {
+        tracing::warn!(problems = ?reading.problems, "GS1 code: fields left out, the GTIN is sold");
+    }
     Some(Scan::Product {
-        gtin: get("01")?,
+        gtin,
         batch: get("10"),
         expiry: get("17"),
         serial: get("21"),
+        addon: None,
+        fields: reading.fields,
+        problems: reading.problems,
     })
+}
+
+/// A GS1 element string without AIM identifier or leading FNC1: only when it is printable, starts
+/// with an AI GS1 assigns and holds a valid (01), so that other text is not taken for one.
+fn bare_gs1_product(data: &[u8]) -> Option<Scan> {
+    let printable = data
+        .iter()
+        .all(|&b| b == FNC1 || (0x20..=0x7e).contains(&b));
+    if !printable || gs1::identify(data).is_none() {
+        return None;
+    }
+    gs1_product(data)
 }
 
 fn printable(data: &[u8]) -> String {
@@ -428,6 +533,19 @@ mod tests {
             batch: Some("AB12".into()),
             expiry: Some("261231".into()),
             serial: Some("S1".into()),
+            addon: None,
+            fields: [
+                ("01", "09506000134352"),
+                ("17", "261231"),
+                ("10", "AB12"),
+                ("21", "S1"),
+            ]
+            .map(|(ai, value)| Gs1Field {
+                ai: ai.into(),
+                value: value.into(),
+            })
+            .to_vec(),
+            problems: Vec::new(),
         };
         check(
             b"]C101095060001343521726123110AB12\x1d21S1",

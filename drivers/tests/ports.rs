@@ -6,6 +6,7 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use kassa_drivers::gs1::Gs1Field;
 use kassa_drivers::{
     BarcodeScanner, CardBrand, CardReader, CardReaderConfig, CardSwipe, CustomerDisplay,
     DeviceState, DisplayCommandSet, DisplayConfig, DisplayScreen, DriverError, PortConfig,
@@ -174,6 +175,19 @@ fn scans_are_framed_by_suffix_with_aim_ids_and_noise() {
             batch: Some("AB12".into()),
             expiry: Some("261231".into()),
             serial: Some("S1".into()),
+            addon: None,
+            fields: [
+                ("01", "09506000134352"),
+                ("17", "261231"),
+                ("10", "AB12"),
+                ("21", "S1"),
+            ]
+            .map(|(ai, value)| Gs1Field {
+                ai: ai.into(),
+                value: value.into(),
+            })
+            .to_vec(),
+            problems: Vec::new(),
         }
     );
     assert_eq!(next_scan(&mut scanner), Scan::Receipt(txn.into()));
