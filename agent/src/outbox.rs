@@ -17,7 +17,6 @@ use crate::klarna::wire::{CaptureRequest, LineItem, RefundRequest};
 use crate::klarna::{CallOptions, KlarnaClient, KlarnaError};
 use crate::store::{Db, JournalEntry, JournalKind, Store, StoreError, WriteTx};
 
-
 /// Klarna honours an idempotency key for 24 h; past that a resend could apply twice, so an
 /// operation whose answer was lost is checked by reading the transaction first.
 const IDEMPOTENCY_WINDOW: chrono::Duration = chrono::Duration::hours(23);

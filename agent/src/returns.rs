@@ -13,7 +13,6 @@ use crate::outbox::{NewOperation, Operation, OutboxError};
 use crate::store::{Db, JournalEntry, JournalKind, StoreError};
 use crate::terminal::{Terminal, TerminalError};
 
-
 /// When a return needs a manager's PIN.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
