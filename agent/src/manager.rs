@@ -152,6 +152,7 @@ pub async fn authorize(
     let locked = |d: std::time::Duration| ManagerError::LockedOut {
         retry_after_secs: d.as_secs().max(1),
     };
+    let _turn = store.pin_turn().await;
     if let Some(d) = store.pin_guard().locked_for(std::time::Instant::now()) {
         return Err(locked(d));
     }

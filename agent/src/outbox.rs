@@ -397,7 +397,7 @@ impl Db {
             .conn
             .prepare_cached(
                 "SELECT COUNT(*) FROM payment_attempts INDEXED BY attempts_cancel_waiting
-                 WHERE state IN ('canceled', 'expired') AND cancel_confirmed = 0",
+                 WHERE state IN ('canceled', 'expired', 'failed') AND cancel_confirmed = 0",
             )?
             .query_row([], |r| r.get(0))?;
         Ok(s)

@@ -63,6 +63,33 @@ pub struct Purchase {
     /// What may still be refunded, in minor units.
     pub refundable_amount: i64,
     pub lines: Vec<PurchaseLine>,
+    /// The outbox rows counted as waiting, so a return can check in its own transaction that no
+    /// other refund was queued since the purchase was read.
+    #[serde(skip)]
+    pub(crate) waiting: Waiting,
+}
+
+/// Refunds of one transaction that Klarna may still apply (see `Db::waiting_refunds`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Waiting {
+    /// Quantities per line key.
+    pub quantities: HashMap<String, i64>,
+    pub amount: i64,
+    /// The outbox rows counted.
+    pub ids: std::collections::BTreeSet<i64>,
+    /// The references left out because Klarna already lists them.
+    pub applied: std::collections::HashSet<String>,
+}
+
+/// The references of the refunds Klarna lists on a transaction: those are in its refunded
+/// amount already, whatever state their outbox row is in (an answer lost, a send under way).
+pub(crate) fn applied_refunds(
+    tx: &crate::klarna::wire::PaymentTransaction,
+) -> std::collections::HashSet<String> {
+    tx.payment_refunds
+        .iter()
+        .filter_map(|r| r["payment_refund_reference"].as_str().map(str::to_string))
+        .collect()
 }
 
 /// What the cashier asks for.
@@ -157,40 +184,49 @@ fn line_key(name: &str, reference: Option<&str>) -> String {
 }
 
 impl Db {
-    /// Quantities per line key, and the amount, of every refund of this transaction that Klarna
-    /// has not applied yet but may still apply: waiting in the outbox, or held for a manager who
-    /// may retry it. Read from the outbox itself, so a refund queued by any route (a return, the
-    /// API's `/v1/transactions/{id}/refunds`, the CLI) counts; a refund without line items
-    /// counts against the amount only.
-    pub(crate) fn pending_return_quantities(
+    /// Every refund of this transaction that Klarna may still apply: waiting in the outbox, or
+    /// held for a manager who may retry it, unless Klarna already lists its reference (`applied`:
+    /// then its amount is in Klarna's refunded amount). Read from the outbox itself, so a refund
+    /// queued by any route (a return, the API's `/v1/transactions/{id}/refunds`, the CLI)
+    /// counts; a refund without line items counts against the amount only.
+    pub(crate) fn waiting_refunds(
         &self,
         transaction_id: &str,
-    ) -> Result<(HashMap<String, i64>, i64), StoreError> {
+        applied: &std::collections::HashSet<String>,
+    ) -> Result<Waiting, StoreError> {
         // No index by transaction (it would be a page more on every enqueue): the waiting queue
         // is read from its low-water mark, the held ones through their partial index. A return
         // is rare next to an enqueue, and the queue is bounded by the outbox's limits.
         let mut st = self.conn.prepare_cached(
-            "SELECT body, amount FROM outbox
+            "SELECT id, reference, body, amount FROM outbox
              WHERE id >= (SELECT id FROM outbox_low) AND state = 'pending'
                AND transaction_id = ?1 AND operation = 'refund'
              UNION ALL
-             SELECT body, amount FROM outbox INDEXED BY outbox_attention
+             SELECT id, reference, body, amount FROM outbox INDEXED BY outbox_attention
              WHERE state = 'needs_attention' AND transaction_id = ?1 AND operation = 'refund'",
         )?;
-        let rows: Vec<(String, i64)> = st
-            .query_map([transaction_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        let rows: Vec<(i64, String, String, i64)> = st
+            .query_map([transaction_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
             .collect::<Result<_, _>>()?;
-        let mut q = HashMap::new();
-        let mut amount: i64 = 0;
-        for (body, a) in rows {
-            amount = amount.saturating_add(a);
+        let mut w = Waiting {
+            applied: applied.clone(),
+            ..Waiting::default()
+        };
+        for (id, reference, body, a) in rows {
+            if applied.contains(&reference) {
+                continue;
+            }
+            w.ids.insert(id);
+            w.amount = w.amount.saturating_add(a);
             let body: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
             for l in body["line_items"].as_array().into_iter().flatten() {
                 let key = line_key(l["name"].as_str().unwrap_or(""), l["reference"].as_str());
-                *q.entry(key).or_default() += l["quantity"].as_i64().unwrap_or(0);
+                *w.quantities.entry(key).or_default() += l["quantity"].as_i64().unwrap_or(0);
             }
         }
-        Ok((q, amount))
+        Ok(w)
     }
 
     pub fn return_record(&self, id: &str) -> Result<ReturnRecord, StoreError> {
@@ -258,11 +294,9 @@ fn return_slip(r: &ReturnRecord) -> String {
     s
 }
 
-fn purchase_from(
-    tx: &crate::klarna::wire::PaymentTransaction,
-    pending: &HashMap<String, i64>,
-    pending_amount: i64,
-) -> Purchase {
+fn purchase_from(tx: &crate::klarna::wire::PaymentTransaction, waiting: Waiting) -> Purchase {
+    let pending = &waiting.quantities;
+    let pending_amount = waiting.amount;
     // Quantities Klarna already refunded, per line.
     let mut refunded: HashMap<String, i64> = HashMap::new();
     for r in &tx.payment_refunds {
@@ -305,6 +339,7 @@ fn purchase_from(
         pending_amount,
         refundable_amount: (captured - refunded_amount - pending_amount).max(0),
         lines,
+        waiting,
     }
 }
 
@@ -319,11 +354,12 @@ impl Terminal {
             )
             .await?;
         let tid = id.clone();
-        let (pending, pending_amount) = self
+        let applied = applied_refunds(&tx);
+        let waiting = self
             .store()
-            .call(move |db| db.pending_return_quantities(&tid))
+            .call(move |db| db.waiting_refunds(&tid, &applied))
             .await?;
-        Ok(purchase_from(&tx, &pending, pending_amount))
+        Ok(purchase_from(&tx, waiting))
     }
 
     /// Records a return and queues its refund (one transaction), after checking it against what
@@ -407,9 +443,8 @@ impl Terminal {
                     "this return needs a manager's approval (name and PIN)".into(),
                 ));
             };
-            crate::manager::authorize(self.store(), Some(m.pin), "approve_return", &m.name)
-                .await
-                .map_err(|e| TerminalError::Forbidden(e.to_string()))?;
+            crate::store::validate_operator(&m.name)?;
+            crate::manager::authorize(self.store(), Some(m.pin), "approve_return", &m.name).await?;
             Some(m.name)
         } else {
             None
@@ -435,13 +470,18 @@ impl Terminal {
         let lines_text = serde_json::Value::Array(lines_json).to_string();
         let (reason, restock, proof) = (req.reason.clone(), req.restock, req.proof_of_purchase);
         let approver = approved_by.clone();
-        let seen_pending = purchase.pending_amount;
+        let (seen, applied) = (
+            purchase.waiting.ids.clone(),
+            purchase.waiting.applied.clone(),
+        );
         self.store()
             .call(move |db| {
                 // Re-check inside the transaction: a return at this till a moment ago may have
                 // queued a refund for the same lines.
-                let (_, pending_amount_now) = db.pending_return_quantities(&tid)?;
-                if pending_amount_now > seen_pending {
+                // Compared as sets of outbox rows: one refund leaving while another arrives
+                // leaves the sum alike, not the set.
+                let now = db.waiting_refunds(&tid, &applied)?;
+                if !now.ids.is_subset(&seen) {
                     return Err(StoreError::Conflict(
                         "another return of this purchase was just recorded; look the purchase up again".into(),
                     ));
@@ -538,8 +578,12 @@ mod tests {
                 },
             ],
         };
-        let pending: HashMap<String, i64> = [("ref:S".to_string(), 1)].into();
-        let p = purchase_from(&tx, &pending, 1000);
+        let waiting = Waiting {
+            quantities: [("ref:S".to_string(), 1)].into(),
+            amount: 1000,
+            ..Waiting::default()
+        };
+        let p = purchase_from(&tx, waiting);
         assert_eq!(p.lines[0].returnable_quantity, 1);
         assert_eq!(p.lines[1].returnable_quantity, 1);
         assert_eq!(p.refundable_amount, 3000);

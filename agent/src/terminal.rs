@@ -58,6 +58,9 @@ pub enum TerminalError {
     Forbidden(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A manager's PIN was refused, is locked out, or none is set.
+    #[error(transparent)]
+    Manager(#[from] crate::manager::ManagerError),
 }
 
 impl From<StoreError> for TerminalError {
@@ -324,8 +327,9 @@ impl Terminal {
             .inner
             .store
             .call(move |db| {
-                if let Some(limit) = limit {
-                    let (_, waiting) = db.pending_return_quantities(&op.transaction_id)?;
+                if let Some((limit, applied)) = &limit {
+                    let limit = *limit;
+                    let waiting = db.waiting_refunds(&op.transaction_id, applied)?.amount;
                     if waiting.saturating_add(op.amount) > limit {
                         return Err(StoreError::Conflict(format!(
                             "the refund of {} exceeds what remains refundable on {} ({} {}, of which {} already waits)",
@@ -349,9 +353,12 @@ impl Terminal {
     }
 
     /// What may still be refunded on `op`'s transaction before what waits in the outbox: from
-    /// Klarna (captured minus refunded) when it answers, else this till's own payment of it;
-    /// `None` when neither can say.
-    async fn refundable(&self, op: &NewOperation) -> Result<Option<i64>, TerminalError> {
+    /// Klarna (captured minus refunded, with the references of the refunds it lists) when it
+    /// answers, else this till's own payment of it; `None` when neither can say.
+    async fn refundable(
+        &self,
+        op: &NewOperation,
+    ) -> Result<Option<(i64, std::collections::HashSet<String>)>, TerminalError> {
         match self
             .read_transaction_for_staff(&op.transaction_id, "checked against this till's payment")
             .await
@@ -364,13 +371,14 @@ impl Terminal {
                     )));
                 }
                 let captured = tx.captured_amount.unwrap_or(0);
-                Ok(Some(
+                Ok(Some((
                     captured.saturating_sub(tx.refunded_amount.unwrap_or(0)),
-                ))
+                    crate::returns::applied_refunds(&tx),
+                )))
             }
             Err(TerminalError::KlarnaUnavailable(_)) => {
                 let id = op.transaction_id.clone();
-                Ok(self
+                let paid: Option<i64> = self
                     .inner
                     .store
                     .call(move |db| {
@@ -384,7 +392,8 @@ impl Terminal {
                             .query_row([&id], |r| r.get::<_, i64>(0))
                             .optional()?)
                     })
-                    .await?)
+                    .await?;
+                Ok(paid.map(|p| (p, Default::default())))
             }
             Err(e) => Err(e),
         }
@@ -515,7 +524,10 @@ impl Terminal {
             // An attempt still owed a cancel needs a follower: a retired draft (see
             // `WriteTx::retire_draft`) gets its first here. Followed ones are left alone.
             for a in &sale.payments {
-                let owed = matches!(a.state, AttemptState::Canceled | AttemptState::Expired);
+                let owed = matches!(
+                    a.state,
+                    AttemptState::Canceled | AttemptState::Expired | AttemptState::Failed
+                );
                 if owed && !a.cancel_confirmed {
                     let _entered = rt.enter();
                     t.spawn_follower(a.id.clone());
@@ -668,7 +680,7 @@ impl Terminal {
                 },
             )
             .await;
-        let outcome = self.apply_authorize(&attempt, result).await;
+        let outcome = self.apply_authorize(&attempt, result, true).await;
         // The row the transition wrote is the attempt as it now stands; read it again only when
         // authorize's answer changed nothing (lost answer) or ended it some other way.
         let latest = match &outcome {
@@ -960,6 +972,10 @@ impl Terminal {
                     let changed = next != a.state;
                     a.state = next;
                     edit(&mut a);
+                    if next.is_final() && a.cancel_confirmed {
+                        // Settled: the customer's scanned code is never needed again.
+                        a.interop_token = None;
+                    }
                     w.update_attempt(&a)?;
                     if changed {
                         let mut e = entry(journal_kind_for(next), &a, &op);
@@ -989,13 +1005,29 @@ impl Terminal {
         Ok(row)
     }
 
-    /// Applies authorize's answer (first call or its retry) to the attempt; returns the attempt
-    /// as written when the answer moved it to a step-up, a decline or a doubt.
+    /// Applies authorize's answer (`first_send`, or a retry of it) to the attempt; returns the
+    /// attempt as written when the answer moved it to a step-up, a decline or a doubt.
     async fn apply_authorize(
         &self,
         a: &AttemptRow,
         result: Result<AuthorizeOutcome, KlarnaError>,
+        first_send: bool,
     ) -> Result<Option<AttemptRow>, TerminalError> {
+        // After an answer that may have charged the customer, an error on a retry says nothing
+        // about that first answer: never fail the attempt on it (the sale would be payable again).
+        let suspect = self.seen_unplaceable(&a.id);
+        let result = match result {
+            Err(KlarnaError::Unreachable(m)) if !first_send || suspect => {
+                tracing::warn!(attempt = %a.id, "Klarna unreachable on a retry; asking again: {m}");
+                return Ok(None);
+            }
+            Err(e @ (KlarnaError::Final { .. } | KlarnaError::Auth { .. })) if suspect => {
+                return self
+                    .unplaceable(a, format!("a retry was refused ({}: {e})", e.code()), true)
+                    .await;
+            }
+            r => r,
+        };
         match result {
             Ok(AuthorizeOutcome::StepUp(up)) => {
                 self.forget_unplaceable(&a.id);
@@ -1126,6 +1158,15 @@ impl Terminal {
         .await
     }
 
+    /// Whether an answer that may have charged the customer was seen for this attempt.
+    fn seen_unplaceable(&self, attempt_id: &str) -> bool {
+        self.inner
+            .unplaceable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(attempt_id)
+    }
+
     fn forget_unplaceable(&self, attempt_id: &str) {
         self.inner
             .unplaceable
@@ -1184,9 +1225,8 @@ impl Terminal {
         pin: Option<String>,
         note: Option<String>,
     ) -> Result<AttemptRow, TerminalError> {
-        crate::manager::authorize(self.store(), pin, "resolve_payment_in_doubt", manager)
-            .await
-            .map_err(|e| TerminalError::Forbidden(e.to_string()))?;
+        crate::store::validate_operator(manager)?;
+        crate::manager::authorize(self.store(), pin, "resolve_payment_in_doubt", manager).await?;
         let a = self.attempt(attempt_id).await?;
         if a.state != AttemptState::InDoubt {
             return Err(TerminalError::Conflict(format!(
@@ -1296,6 +1336,33 @@ impl Terminal {
                 tx.amount, tx.currency, a.amount, a.currency
             )));
         }
+        if tx.refunded_amount.unwrap_or(0) > 0 {
+            return Err(TerminalError::Conflict(format!(
+                "Klarna's transaction {id} has refunds: it cannot pay this sale"
+            )));
+        }
+        // A transaction already on an attempt (paid, or charged after the till gave up and
+        // being refunded) pays nothing more.
+        let tid = id.to_string();
+        let used: Option<String> = self
+            .inner
+            .store
+            .call(move |db| {
+                use rusqlite::OptionalExtension;
+                Ok(db
+                    .conn
+                    .prepare_cached(
+                        "SELECT id FROM payment_attempts WHERE klarna_transaction_id = ?1",
+                    )?
+                    .query_row([&tid], |r| r.get(0))
+                    .optional()?)
+            })
+            .await?;
+        if let Some(other) = used {
+            return Err(TerminalError::Conflict(format!(
+                "Klarna's transaction {id} is already recorded for payment {other}"
+            )));
+        }
         if let Some(r) = tx.payment_transaction_reference.as_deref()
             && r != a.sale_id
         {
@@ -1372,7 +1439,15 @@ impl Terminal {
             let step = self.follow_step(a).await;
             self.publish_sale(&sale_id);
             delay = match step {
-                Ok(Step::Done) => return,
+                Ok(Step::Done) => {
+                    self.forget_unplaceable(attempt_id);
+                    self.inner
+                        .webhook_tokens
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(attempt_id);
+                    return;
+                }
                 Ok(Step::Again) => {
                     poll_delay = self.inner.cfg.payment.next_poll(
                         started.elapsed(),
@@ -1400,8 +1475,14 @@ impl Terminal {
             }
             return self.confirm_cancel(&a).await;
         }
+        if a.state == AttemptState::InDoubt {
+            // Only a manager's decision moves it (see `resolve_doubt`).
+            return Ok(Step::Done);
+        }
         let past_deadline = parse_time(&a.deadline_at).is_some_and(|d| chrono::Utc::now() > d);
-        if past_deadline && a.state != AttemptState::Completed {
+        // A request whose answer may have charged the customer is not timed out: it is asked
+        // until it is placed or in doubt, never let go so the sale can be paid again.
+        if past_deadline && a.state != AttemptState::Completed && !self.seen_unplaceable(&a.id) {
             let r = self
                 .transition(
                     &a.id,
@@ -1434,7 +1515,7 @@ impl Terminal {
                     .await;
                 let retry = r.as_ref().err().filter(|e| e.is_retryable()).cloned();
                 let unplaceable = matches!(r, Ok(AuthorizeOutcome::Unplaceable { .. }));
-                let _ = self.apply_authorize(&a, r).await;
+                let _ = self.apply_authorize(&a, r, false).await;
                 match retry {
                     Some(KlarnaError::Throttled { retry_after }) => Ok(Step::Wait(retry_after)),
                     Some(e) => Err(e),
@@ -1540,6 +1621,16 @@ impl Terminal {
                     .await?;
                 match read.session_token.as_deref() {
                     Some(t) => t,
+                    None if self.seen_unplaceable(&a.id) => {
+                        // A final authorization was answered in a way kassa cannot place: it
+                        // may have charged, so this is a doubt, not a failure.
+                        return self
+                            .placeless_final(
+                                a,
+                                "no session token to retry the final authorization with".into(),
+                            )
+                            .await;
+                    }
                     None => {
                         // Nothing was charged yet (no final authorization was made without a
                         // token), so failing cannot hide a payment.
@@ -1601,6 +1692,11 @@ impl Terminal {
             Ok(AuthorizeOutcome::Unplaceable { why, .. }) => self.placeless_final(a, why).await,
             Err(KlarnaError::Throttled { retry_after }) => Ok(Step::Wait(retry_after)),
             Err(e) if e.is_retryable() => Err(e),
+            // Refused on a retry after an answer that may have charged: still a doubt.
+            Err(e) if self.seen_unplaceable(&a.id) => {
+                self.placeless_final(a, format!("a retry was refused ({}: {e})", e.code()))
+                    .await
+            }
             Err(e) => {
                 let _ = self
                     .fail(
@@ -1722,12 +1818,21 @@ impl Terminal {
             serde_json::from_str::<AuthorizeRequest>(&a.authorize_body)
                 .map(|b| b.supplementary_purchase_data.line_items)
                 .unwrap_or_default();
+        // Captured at once: refunded. Only authorized (capture LATER): the authorization is
+        // released (void), since there is nothing captured to refund.
+        let captured = serde_json::from_str::<AuthorizeRequest>(&a.authorize_body)
+            .map(|b| b.request_payment_transaction.capture != "LATER")
+            .unwrap_or(true);
         let op = NewOperation {
-            operation: crate::outbox::Operation::Refund,
+            operation: if captured {
+                crate::outbox::Operation::Refund
+            } else {
+                crate::outbox::Operation::Void
+            },
             transaction_id: transaction_id.clone(),
             currency: a.currency.clone(),
             amount: a.amount,
-            line_items: lines,
+            line_items: if captured { lines } else { vec![] },
             reference: format!("abandoned-{}", a.id),
             operator: "kassa".into(),
             sale_id: Some(a.sale_id.clone()),
@@ -1741,6 +1846,7 @@ impl Terminal {
                 db.enqueue_with(&op, &limits, |w, o| {
                     let mut row = w.attempt(&id)?;
                     row.cancel_confirmed = true;
+                    row.interop_token = None;
                     row.klarna_transaction_id = Some(transaction_id.clone());
                     row.reason = Some(
                         "Klarna approved after the till gave up; the charge is refunded".into(),
@@ -1793,6 +1899,7 @@ impl Terminal {
                         return Ok(());
                     }
                     row.cancel_confirmed = true;
+                    row.interop_token = None;
                     if completed {
                         row.reason = Some(
                             "customer approved after the sale was abandoned; not charged".into(),
@@ -1933,13 +2040,7 @@ impl Terminal {
         ) {
             Ok(req) => {
                 let a = self.attempt(&attempt_id).await?;
-                if let Some(t) = req.session_token.clone() {
-                    self.inner
-                        .webhook_tokens
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(attempt_id.clone(), t);
-                }
+                let token = req.session_token.clone();
                 let now = if matches!(
                     a.state,
                     AttemptState::AwaitingCustomer | AttemptState::CustomerOpened
@@ -1962,6 +2063,14 @@ impl Terminal {
                 } else {
                     a.state
                 };
+                // The token is kept (in memory) only for an attempt its follower will finalize.
+                if let Some(t) = token.filter(|_| now == AttemptState::Completed) {
+                    self.inner
+                        .webhook_tokens
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(attempt_id.clone(), t);
+                }
                 // The follower has work only once the customer is done (finalize, or stop);
                 // a submitted or in-progress event needs nothing from Klarna.
                 now == AttemptState::Completed || now.is_final()

@@ -376,6 +376,39 @@ async fn an_approval_kassa_cannot_place_is_in_doubt_never_declined_and_never_cha
     assert!(till.verify_journal().await.first_broken.is_none());
 }
 
+/// After an answer that may have charged, a retry that cannot reach Klarna says nothing about
+/// that first answer: the payment is never failed on it (the sale would be payable again); the
+/// till asks again until Klarna answers, and the first result stands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_that_cannot_reach_klarna_never_fails_a_payment_that_may_have_charged() {
+    let till = Till::start().await;
+    let sale = till.open_sale().await;
+    // The first answer and its first retry cannot be read (the request was made at Klarna).
+    till.sandbox
+        .fault(Some("authorize"), Fault::Malformed, Some(2));
+    let (s, attempt) = till.start_payment(&sale).await;
+    assert_eq!(s, 201, "{attempt}");
+    eventually("the retry", || till.sandbox.hits("authorize") >= 2).await;
+    // Klarna unreachable for the next retries.
+    till.sandbox.set_outage(true);
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    let v = till.sale(&sale).await;
+    assert_eq!(last_payment(&v)["state"], "requested", "{v}");
+    till.sandbox.set_outage(false);
+    let v = till.wait_payment_state(&sale, "awaiting_customer").await;
+    assert_eq!(
+        till.sandbox.requests().len(),
+        1,
+        "one request, asked for again"
+    );
+    till.sandbox
+        .customer(&request_id(last_payment(&v)), CustomerAction::Approve)
+        .unwrap();
+    till.wait_sale(&sale, "paid", |v| v["state"] == "paid")
+        .await;
+    assert_eq!(till.transactions_for(&sale), 1);
+}
+
 /// A payment in doubt that a manager finds was not charged ends failed, and the sale can be
 /// paid again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -93,6 +93,11 @@ impl IntoResponse for ApiError {
 
 impl From<TerminalError> for ApiError {
     fn from(e: TerminalError) -> Self {
+        // A manager's refusal keeps its own answer (403, 409, 429 with Retry-After).
+        let e = match e {
+            TerminalError::Manager(m) => return ApiError::from(m),
+            e => e,
+        };
         let (status, code) = match &e {
             TerminalError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             TerminalError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
@@ -104,6 +109,7 @@ impl From<TerminalError> for ApiError {
             TerminalError::KlarnaRefused { .. } => (StatusCode::BAD_GATEWAY, "klarna_refused"),
             TerminalError::Forbidden(_) => (StatusCode::FORBIDDEN, "approval_required"),
             TerminalError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            TerminalError::Manager(_) => (StatusCode::FORBIDDEN, "wrong_manager_pin"),
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!("internal error: {e}");
@@ -428,6 +434,18 @@ async fn require_token(
     Ok(next.run(req).await)
 }
 
+/// Runs a change that talks to Klarna or leaves a follower behind in a task of its own, so a
+/// client that hangs up (or a request cut by the timeout, or its connection closed to make room)
+/// never leaves it half done: an attempt with no follower, a cancel never confirmed.
+async fn detached<T: Send + 'static>(
+    change: impl std::future::Future<Output = Result<T, TerminalError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::spawn(change)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(ApiError::from)
+}
+
 fn parse_currency(c: Option<String>) -> Result<Option<Currency>, ApiError> {
     c.map(|c| {
         c.parse::<Currency>().map_err(|e| {
@@ -509,7 +527,8 @@ async fn start_payment(
         customer_token: b.klarna_network_session_token,
         network_data,
     };
-    let a = s.terminal.start_payment(&id, b.operator, opts).await?;
+    let t = s.terminal.clone();
+    let a = detached(async move { t.start_payment(&id, b.operator, opts).await }).await?;
     Ok((StatusCode::CREATED, Json(a)))
 }
 
@@ -561,10 +580,14 @@ async fn resolve_doubt(
         .get(log::PIN_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().to_string());
+    let t = s.terminal.clone();
+    let manager = b.manager.trim().to_string();
     Ok(Json(
-        s.terminal
-            .resolve_doubt(&id, resolution, b.manager.trim(), pin, b.note)
-            .await?,
+        detached(async move {
+            t.resolve_doubt(&id, resolution, &manager, pin, b.note)
+                .await
+        })
+        .await?,
     ))
 }
 
@@ -576,7 +599,10 @@ async fn cancel_payment(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<Cancel>,
 ) -> Result<Json<SaleView>, ApiError> {
-    Ok(Json(s.terminal.cancel_payment(&id, b.operator).await?))
+    let t = s.terminal.clone();
+    Ok(Json(
+        detached(async move { t.cancel_payment(&id, b.operator).await }).await?,
+    ))
 }
 
 /// Abandon the sale and any payment in progress.
@@ -587,7 +613,10 @@ async fn abandon_sale(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<Cancel>,
 ) -> Result<Json<SaleView>, ApiError> {
-    Ok(Json(s.terminal.abandon_sale(&id, b.operator).await?))
+    let t = s.terminal.clone();
+    Ok(Json(
+        detached(async move { t.abandon_sale(&id, b.operator).await }).await?,
+    ))
 }
 
 /// Server-sent events: each event is a whole sale (`event: sale`) after any change.

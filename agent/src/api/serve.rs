@@ -7,12 +7,14 @@
 //!   connection waits for its next request).
 //! - A request must have its answer's head within `REQUEST_TIMEOUT` (event streams and exports
 //!   answer at once and then stream).
-//! - At most `MAX_CONNECTIONS` are open; a new one beyond that closes the connection that has
-//!   been quiet longest (no byte read or written), so a new client is always served.
+//! - At most `MAX_CONNECTIONS` are open; a new one beyond that closes the connection without a
+//!   request in flight that has been quiet longest (no byte read or written), so a new client is
+//!   served; when every one is busy, the new one is closed instead.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -34,6 +36,8 @@ pub const MAX_CONNECTIONS: usize = 256;
 struct Open {
     /// Milliseconds since `epoch` of the last byte read or written.
     quiet_since: Arc<AtomicU64>,
+    /// Requests being answered (an answer's head not yet sent).
+    in_flight: Arc<AtomicUsize>,
     close: Arc<Notify>,
 }
 
@@ -61,17 +65,25 @@ pub async fn serve(listener: TcpListener, app: Router) {
         // Small request/answer pairs on loopback: Nagle's algorithm would only add delay.
         let _ = tcp.set_nodelay(true);
         let quiet_since = Arc::new(AtomicU64::new(millis(epoch)));
+        let in_flight = Arc::new(AtomicUsize::new(0));
         let close = Arc::new(Notify::new());
         let id = {
             let mut r = registry.lock().unwrap_or_else(|e| e.into_inner());
-            if r.open.len() >= MAX_CONNECTIONS
-                && let Some((&quietest, _)) = r
+            if r.open.len() >= MAX_CONNECTIONS {
+                let idle = r
                     .open
                     .iter()
+                    .filter(|(_, o)| o.in_flight.load(Ordering::Relaxed) == 0)
                     .min_by_key(|(_, o)| o.quiet_since.load(Ordering::Relaxed))
-                && let Some(o) = r.open.remove(&quietest)
-            {
-                o.close.notify_one();
+                    .map(|(id, _)| *id);
+                match idle.and_then(|quietest| r.open.remove(&quietest)) {
+                    Some(o) => o.close.notify_one(),
+                    None => {
+                        // Every connection is answering a request: this one is closed.
+                        drop(tcp);
+                        continue;
+                    }
+                }
             }
             r.next += 1;
             let id = r.next;
@@ -79,12 +91,16 @@ pub async fn serve(listener: TcpListener, app: Router) {
                 id,
                 Open {
                     quiet_since: quiet_since.clone(),
+                    in_flight: in_flight.clone(),
                     close: close.clone(),
                 },
             );
             id
         };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let service = Counted {
+            inner: hyper_util::service::TowerToHyperService::new(app.clone()),
+            in_flight,
+        };
         let registry = registry.clone();
         tokio::spawn(async move {
             let io = TokioIo::new(Tracked {
@@ -115,8 +131,8 @@ pub async fn serve(listener: TcpListener, app: Router) {
     }
 }
 
-/// Answers 503 when a request has no answer within `REQUEST_TIMEOUT` (the work it queued, if
-/// any, still finishes; only the wait is cut).
+/// Answers 503 when a request has no answer within `REQUEST_TIMEOUT`. Only the wait is cut: the
+/// handlers that change payments run their change in a task of their own (`api::detached`).
 async fn answer_in_time(
     req: axum::extract::Request,
     next: axum::middleware::Next,
@@ -133,6 +149,42 @@ async fn answer_in_time(
             ),
         )
         .into_response(),
+    }
+}
+
+/// A connection's service that counts the requests it is answering.
+struct Counted<S> {
+    inner: S,
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// Takes one request off the count when its answer (or the connection) is done with it.
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl<S, R> hyper::service::Service<R> for Counted<S>
+where
+    S: hyper::service::Service<R>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn call(&self, req: R) -> Self::Future {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let counted = InFlight(self.in_flight.clone());
+        let answer = self.inner.call(req);
+        Box::pin(async move {
+            let r = answer.await;
+            drop(counted);
+            r
+        })
     }
 }
 

@@ -62,9 +62,17 @@ pub struct Store {
     /// Wrong manager PINs in a row and the lock-out they caused, for every door to the PIN
     /// (screen, API, CLI through the API): one count per database, so no door is a way around.
     pin_guard: std::sync::Arc<std::sync::Mutex<crate::manager::PinGuard>>,
+    /// One PIN check at a time: a burst of parallel guesses is counted one by one, so the
+    /// lock-out comes after the fifth wrong one, not after the whole burst was checked.
+    pin_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Store {
+    /// Waits for the turn to check a manager PIN (see `manager::authorize`).
+    pub async fn pin_turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.pin_turn.clone().lock_owned().await
+    }
+
     /// The manager PIN's lock-out state (see `manager::authorize`).
     pub fn pin_guard(&self) -> std::sync::MutexGuard<'_, crate::manager::PinGuard> {
         self.pin_guard.lock().unwrap_or_else(|e| e.into_inner())
@@ -123,6 +131,7 @@ impl Store {
         Store {
             jobs: tx,
             pin_guard: Default::default(),
+            pin_turn: Default::default(),
         }
     }
 

@@ -657,7 +657,7 @@ impl Db {
         let mut st = self.conn.prepare(&format!(
             "SELECT {ATTEMPT_COLUMNS} FROM payment_attempts
              WHERE state IN ('requested', 'awaiting_customer', 'customer_opened', 'completed')
-                OR (state IN ('canceled', 'expired') AND cancel_confirmed = 0)
+                OR (state IN ('canceled', 'expired', 'failed') AND cancel_confirmed = 0)
              ORDER BY created_at"
         ))?;
         let rows = st.query_map([], attempt_from)?.collect::<Result<_, _>>()?;

@@ -15,6 +15,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V9_OUTBOX_TOTALS_IN_MEMORY),
         M::up(V10_CANCELS_WAITING),
         M::up(V11_DRAFTS_MAYBE_SENT),
+        M::up(V12_IN_DOUBT),
     ])
 }
 
@@ -354,6 +355,18 @@ CREATE UNIQUE INDEX attempts_by_klarna_request ON payment_attempts(klarna_reques
     WHERE klarna_request_id IS NOT NULL;
 CREATE UNIQUE INDEX attempts_by_klarna_transaction ON payment_attempts(klarna_transaction_id)
     WHERE klarna_transaction_id IS NOT NULL;
+"#;
+
+/// Payments in doubt (issue 15): an attempt in doubt is live (its sale takes no other payment,
+/// which the one-live-attempt index now enforces too), and a failed attempt may owe Klarna a
+/// cancel (a request it made but could not show; a doubt a manager resolved as not paid).
+const V12_IN_DOUBT: &str = r#"
+DROP INDEX one_live_attempt_per_sale;
+CREATE UNIQUE INDEX one_live_attempt_per_sale ON payment_attempts(sale_id)
+    WHERE state IN ('requested', 'awaiting_customer', 'customer_opened', 'completed', 'in_doubt');
+DROP INDEX attempts_cancel_waiting;
+CREATE INDEX attempts_cancel_waiting ON payment_attempts(updated_at)
+    WHERE state IN ('canceled', 'expired', 'failed') AND cancel_confirmed = 0;
 "#;
 
 /// The journal's lookup indexes leave the write path (issues 2 and 3): each was a page to write
