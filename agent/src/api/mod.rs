@@ -121,8 +121,51 @@ impl From<TerminalError> for ApiError {
 /// JSON body extractor whose errors name the offending field (`lines[0].unit_price`).
 pub struct ApiJson<T>(pub T);
 
-/// The largest request body the API reads (axum's default limit, stated in the OpenAPI document).
+/// The largest request body the API reads (stated in the OpenAPI document).
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+/// How much of an oversize body is still read (and dropped) before the 413 is sent.
+const DRAIN_BYTES: usize = 32 * 1024 * 1024;
+
+/// A request body of at most `MAX_BODY_BYTES`. A larger one is read on to its end (up to
+/// `DRAIN_BYTES` more, and dropped) before it is refused with 413: a client that is still
+/// sending would otherwise find the connection closed under it and never read the answer.
+pub struct LimitedBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for LimitedBody {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        use http_body_util::BodyExt;
+        let mut body = req.into_body();
+        let mut kept = bytes::BytesMut::new();
+        let mut seen: usize = 0;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    format!("the body could not be read: {e}"),
+                )
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            seen = seen.saturating_add(data.len());
+            if seen <= MAX_BODY_BYTES {
+                kept.extend_from_slice(&data);
+            } else if seen > MAX_BODY_BYTES + DRAIN_BYTES {
+                break;
+            }
+        }
+        if seen > MAX_BODY_BYTES {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+            ));
+        }
+        Ok(LimitedBody(kept.freeze()))
+    }
+}
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
@@ -139,18 +182,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 "send the body as application/json",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            // A body over the limit is 413, as the OpenAPI document says; anything else 400.
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-                )
-            } else {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text())
-            }
-        })?;
+        let LimitedBody(bytes) = LimitedBody::from_request(req, state).await?;
         // Strict JSON: one object and nothing after it (serde would read an array as the
         // struct's fields in order, and stop before trailing bytes).
         let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
@@ -797,7 +829,7 @@ impl utoipa::Modify for ErrorResponses {
 async fn klarna_webhook(
     State(s): State<ApiState>,
     headers: HeaderMap,
-    body: Bytes,
+    LimitedBody(body): LimitedBody,
 ) -> Result<StatusCode, ApiError> {
     let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
     // Klarna's pages: a signature that does not verify is answered 400 Bad Request.
