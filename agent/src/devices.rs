@@ -635,7 +635,7 @@ impl Devices {
         report: &crate::reports::DayReport,
         operator: Option<String>,
     ) -> Result<(), DevicesError> {
-        let operator = Some(self.shared.terminal.operator(operator)?);
+        let operator = self.shared.terminal.operator(operator)?;
         let printer = self
             .shared
             .printer
@@ -659,7 +659,6 @@ impl Devices {
             ..Default::default()
         };
         let result = printer.print(receipt).await;
-        let operator = operator.unwrap_or_else(|| cfg.default_operator.clone());
         let detail = serde_json::json!({
             "action": "print_report",
             "report": report.kind,
@@ -790,7 +789,7 @@ impl Shared {
         operator: Option<String>,
         reprint: bool,
     ) -> Result<ReceiptPrinted, DevicesError> {
-        let operator = Some(self.terminal.operator(operator)?);
+        let operator = self.terminal.operator(operator)?;
         let printer = self.printer.as_ref().ok_or(DevicesError::NoPrinter)?;
         let sale = self.terminal.sale(sale_id).await?;
         if sale.sale.state != SaleState::Paid {
@@ -803,7 +802,6 @@ impl Shared {
         let receipt = receipt_for(&sale, &cfg.receipt, &cfg.store_id, &cfg.terminal_id);
         let transaction = receipt.qr_data.clone();
         let result = printer.print(receipt).await;
-        let operator = operator.unwrap_or_else(|| cfg.default_operator.clone());
         let mut e = JournalEntry::new(JournalKind::ReceiptPrinted, &operator);
         e.sale_id = Some(sale.sale.id.clone());
         e.amount = Some(sale.total);
