@@ -4,9 +4,8 @@
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::RngCore;
-use rusqlite::{OptionalExtension, params};
 
-use crate::store::{Db, JournalEntry, JournalKind, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// Why a manager function was not done; each says what the user can do.
 #[derive(Debug, thiserror::Error)]
@@ -57,87 +56,7 @@ pub fn pin_matches(phc: &str, pin: &str) -> Result<bool, ManagerError> {
         .is_ok())
 }
 
-impl Db {
-    /// Stores a new PIN hash (replacing any) and journals that the PIN was set.
-    pub fn set_manager_pin(&mut self, phc: &str, operator: &str) -> Result<(), StoreError> {
-        let had_one = self.manager_pin_hash()?.is_some();
-        self.write(|w| {
-            w.tx.execute(
-                "INSERT INTO manager_pin (id, phc, set_at) VALUES (1, ?1, ?2)
-                 ON CONFLICT (id) DO UPDATE SET phc = excluded.phc, set_at = excluded.set_at",
-                params![phc, crate::now_rfc3339()],
-            )?;
-            let mut e = JournalEntry::new(JournalKind::ManagerAction, operator);
-            e.detail = serde_json::json!({"action": "set_pin", "replaced": had_one});
-            w.journal(e)?;
-            Ok(())
-        })
-    }
-
-    pub fn manager_pin_hash(&self) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT phc FROM manager_pin WHERE id = 1", [], |r| r.get(0))
-            .optional()?)
-    }
-
-    /// Journals a manager action (or a refused one) that changes nothing else.
-    pub fn journal_manager_action(
-        &mut self,
-        operator: &str,
-        detail: serde_json::Value,
-    ) -> Result<i64, StoreError> {
-        self.write(|w| {
-            let mut e = JournalEntry::new(JournalKind::ManagerAction, operator);
-            e.detail = detail;
-            w.journal(e)
-        })
-    }
-}
-
-/// Wrong PINs in a row before every door to the PIN pauses.
-pub const WRONG_PINS_BEFORE_LOCKOUT: u32 = 5;
-/// The first pause; each lock-out that follows another without a right PIN between doubles it.
-pub const FIRST_LOCKOUT: std::time::Duration = std::time::Duration::from_secs(60);
-/// The longest pause.
-pub const MAX_LOCKOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
-
-/// Wrong manager PINs in a row and the pause they caused (kept by the `Store`, shared by every
-/// door to the PIN). A right PIN resets it.
-#[derive(Debug, Default)]
-pub struct PinGuard {
-    wrong_in_a_row: u32,
-    lockouts_in_a_row: u32,
-    locked_until: Option<std::time::Instant>,
-}
-
-impl PinGuard {
-    /// How long until a PIN may be checked again, if it may not now.
-    pub fn locked_for(&self, now: std::time::Instant) -> Option<std::time::Duration> {
-        self.locked_until
-            .filter(|u| *u > now)
-            .map(|u| u.duration_since(now))
-    }
-
-    /// Records an answer; returns the pause it starts, if it starts one.
-    pub fn record(&mut self, right: bool, now: std::time::Instant) -> Option<std::time::Duration> {
-        if right {
-            *self = PinGuard::default();
-            return None;
-        }
-        self.wrong_in_a_row += 1;
-        if self.wrong_in_a_row < WRONG_PINS_BEFORE_LOCKOUT {
-            return None;
-        }
-        self.wrong_in_a_row = 0;
-        let pause = FIRST_LOCKOUT
-            .saturating_mul(1 << self.lockouts_in_a_row.min(8))
-            .min(MAX_LOCKOUT);
-        self.lockouts_in_a_row += 1;
-        self.locked_until = Some(now + pause);
-        Some(pause)
-    }
-}
+pub use kassa_core::pin::{FIRST_LOCKOUT, MAX_LOCKOUT, PinGuard, WRONG_PINS_BEFORE_LOCKOUT};
 
 /// Checks `pin` for `action`; a wrong or missing PIN is journaled as a refused manager action.
 /// After `WRONG_PINS_BEFORE_LOCKOUT` wrong PINs in a row, through any door, no PIN is checked

@@ -6,3 +6,4 @@
 pub mod klarna_answer;
 pub mod money;
 pub mod payment;
+pub mod pin;

@@ -3,6 +3,7 @@
 
 pub(crate) mod journal;
 pub mod log;
+mod manager;
 mod sales;
 mod schema;
 mod text;
@@ -61,7 +62,7 @@ pub struct Store {
     jobs: mpsc::Sender<Job>,
     /// Wrong manager PINs in a row and the lock-out they caused, for every door to the PIN
     /// (screen, API, CLI through the API): one count per database, so no door is a way around.
-    pin_guard: std::sync::Arc<std::sync::Mutex<crate::manager::PinGuard>>,
+    pin_guard: std::sync::Arc<std::sync::Mutex<kassa_core::pin::PinGuard>>,
     /// One PIN check at a time: a burst of parallel guesses is counted one by one, so the
     /// lock-out comes after the fifth wrong one, not after the whole burst was checked.
     pin_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
@@ -74,7 +75,7 @@ impl Store {
     }
 
     /// The manager PIN's lock-out state (see `manager::authorize`).
-    pub fn pin_guard(&self) -> std::sync::MutexGuard<'_, crate::manager::PinGuard> {
+    pub fn pin_guard(&self) -> std::sync::MutexGuard<'_, kassa_core::pin::PinGuard> {
         self.pin_guard.lock().unwrap_or_else(|e| e.into_inner())
     }
 
