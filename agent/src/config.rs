@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::money::Currency;
 
@@ -81,13 +82,13 @@ pub struct Config {
     pub api: ApiConfig,
     /// What may wait in the outbox, and its back-off.
     #[serde(default)]
-    pub outbox: crate::outbox::OutboxLimits,
+    pub outbox: OutboxLimits,
     /// Circuit breaker, degraded threshold and announced maintenance windows.
     #[serde(default)]
-    pub health: crate::health::HealthConfig,
+    pub health: HealthConfig,
     /// When a return needs a manager's approval.
     #[serde(default)]
-    pub returns: crate::returns::ReturnsConfig,
+    pub returns: ReturnsConfig,
     #[serde(default)]
     pub retention: RetentionConfig,
     /// Serial peripherals (`[devices.display]`, `[devices.scanner]`, `[devices.printer]`,
@@ -96,14 +97,14 @@ pub struct Config {
     pub devices: kassa_drivers::DevicesConfig,
     /// Products the barcode scanner can sell (`[[catalogue]]`), added to those of `catalogue_file`.
     #[serde(default)]
-    pub catalogue: Vec<crate::devices::CatalogueItem>,
+    pub catalogue: Vec<CatalogueItem>,
     /// CSV of products (`gtin,name,unit_price`, prices in minor units), e.g.
     /// `assets/catalogue.example.csv`; a relative path is taken from the working directory.
     #[serde(default)]
     pub catalogue_file: Option<PathBuf>,
     /// The printed receipt's header and footer lines.
     #[serde(default)]
-    pub receipt: crate::devices::ReceiptConfig,
+    pub receipt: ReceiptConfig,
 }
 
 fn default_operator() -> String {
@@ -461,6 +462,132 @@ pub fn read_secret_file(path: &Path) -> Result<Secret, ConfigError> {
         return Err(ConfigError::Invalid(format!("{} is empty", path.display())));
     }
     Ok(Secret::new(s))
+}
+
+// ---------------------------------------------------------------- sections kept by their owners
+// Defined here so that config is a leaf of the module graph (issue 16): the modules that use a
+// section import it from here (and re-export it under their own name).
+
+/// What may wait in the outbox (defaults from Stripe's and Adyen's store-and-forward).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxLimits {
+    /// Oldest an operation may be while waiting; past it, new operations are refused.
+    pub max_age_hours: i64,
+    pub max_count: i64,
+    /// Largest total waiting per currency, in minor units; currencies not named use `default_max_total`.
+    pub max_total: BTreeMap<String, i64>,
+    pub default_max_total: i64,
+    /// Percent of any limit at which managers are alerted.
+    pub alert_percent: i64,
+    /// Exponential back-off: first delay and cap.
+    pub backoff_base_ms: u64,
+    pub backoff_cap_ms: u64,
+}
+
+impl Default for OutboxLimits {
+    fn default() -> Self {
+        OutboxLimits {
+            max_age_hours: 24,
+            max_count: 10_000,
+            max_total: BTreeMap::new(),
+            default_max_total: 10_000_000,
+            alert_percent: 80,
+            backoff_base_ms: 500,
+            backoff_cap_ms: 300_000,
+        }
+    }
+}
+
+/// When a return needs a manager's PIN.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReturnsConfig {
+    /// Returns above this amount (minor units, any currency) need a manager.
+    pub approval_above: i64,
+    /// Returns without proof of purchase (no receipt or order confirmation) need a manager.
+    pub approval_without_proof: bool,
+}
+
+impl Default for ReturnsConfig {
+    fn default() -> Self {
+        ReturnsConfig {
+            approval_above: 100_000,
+            approval_without_proof: true,
+        }
+    }
+}
+
+/// A maintenance window Klarna announced (at most 5 a year, 15 h a year, 7 days ahead).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Maintenance {
+    #[schema(value_type = String)]
+    pub start: DateTime<Utc>,
+    #[schema(value_type = String)]
+    pub end: DateTime<Utc>,
+    #[serde(default)]
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// Consecutive failed calls (no answer or 5xx) that open the circuit breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker waits before a half-open probe.
+    pub breaker_cooldown_ms: u64,
+    /// Availability over 5 minutes below this (percent) makes Klarna "degraded".
+    pub degraded_below_percent: f64,
+    /// How far ahead an announced maintenance window is shown to the cashier.
+    pub announce_days: i64,
+    pub maintenance: Vec<Maintenance>,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            breaker_failures: 5,
+            breaker_cooldown_ms: 10_000,
+            degraded_below_percent: 99.0,
+            announce_days: 7,
+            maintenance: vec![],
+        }
+    }
+}
+
+/// One product the scanner can sell (`[[catalogue]]` entry or CSV row).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogueItem {
+    /// EAN-8, UPC-A, EAN-13 or GTIN-14 as printed under the barcode (check digit included).
+    pub gtin: String,
+    /// Shown on the display and the receipt, and sent to Klarna.
+    pub name: String,
+    /// Minor units of the till's currency (öre, cent).
+    pub unit_price: i64,
+}
+
+/// The printed receipt's own words; the sale fills in the rest.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReceiptConfig {
+    /// Centred lines at the top, the first printed large (the store's name); `store_id` when empty.
+    pub header: Vec<String>,
+    /// Centred lines at the bottom.
+    pub footer: Vec<String>,
+    /// Label of the total line.
+    pub total_label: String,
+}
+
+impl Default for ReceiptConfig {
+    fn default() -> Self {
+        Self {
+            header: Vec::new(),
+            footer: vec!["Thank you!".into(), "Keep the receipt for returns".into()],
+            total_label: "Total".into(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! step with the sale, prints the receipt once it is paid (journaling whether it printed), turns
 //! scans into sale lines from a small product catalogue, and reports every device's state.
 
+pub use crate::config::{CatalogueItem, ReceiptConfig};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::Read;
@@ -13,7 +14,7 @@ use kassa_drivers::{
     BarcodeScanner, CardReader, CardSwipe, CustomerDisplay, DeviceState, DevicesConfig,
     DisplayScreen, DriverError, PortConfig, ReceiptLine, ReceiptPrinter, Scan, ScreenLabels,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
 use crate::money::{KLARNA_MAX_AMOUNT, Money};
@@ -85,40 +86,6 @@ impl fmt::Display for DeviceRole {
 }
 
 // ---------------------------------------------------------------- configuration
-
-/// One product the scanner can sell (`[[catalogue]]` entry or CSV row).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CatalogueItem {
-    /// EAN-8, UPC-A, EAN-13 or GTIN-14 as printed under the barcode (check digit included).
-    pub gtin: String,
-    /// Shown on the display and the receipt, and sent to Klarna.
-    pub name: String,
-    /// Minor units of the till's currency (öre, cent).
-    pub unit_price: i64,
-}
-
-/// The printed receipt's own words; the sale fills in the rest.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ReceiptConfig {
-    /// Centred lines at the top, the first printed large (the store's name); `store_id` when empty.
-    pub header: Vec<String>,
-    /// Centred lines at the bottom.
-    pub footer: Vec<String>,
-    /// Label of the total line.
-    pub total_label: String,
-}
-
-impl Default for ReceiptConfig {
-    fn default() -> Self {
-        Self {
-            header: Vec::new(),
-            footer: vec!["Thank you!".into(), "Keep the receipt for returns".into()],
-            total_label: "Total".into(),
-        }
-    }
-}
 
 // ---------------------------------------------------------------- catalogue
 

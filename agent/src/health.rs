@@ -2,6 +2,7 @@
 //! request count, p50/p99 latency and availability A = SR / R × 100 (2xx, 3xx and 4xx served;
 //! timeouts and connection failures not), plus a circuit breaker and maintenance windows.
 
+pub use crate::config::{HealthConfig, Maintenance};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -51,44 +52,6 @@ impl Window {
             Window::OneHour => "1h",
             Window::OneDay => "24h",
             Window::ThirtyDays => "30d",
-        }
-    }
-}
-
-/// A maintenance window Klarna announced (at most 5 a year, 15 h a year, 7 days ahead).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Maintenance {
-    #[schema(value_type = String)]
-    pub start: DateTime<Utc>,
-    #[schema(value_type = String)]
-    pub end: DateTime<Utc>,
-    #[serde(default)]
-    pub note: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HealthConfig {
-    /// Consecutive failed calls (no answer or 5xx) that open the circuit breaker.
-    pub breaker_failures: u32,
-    /// How long an open breaker waits before a half-open probe.
-    pub breaker_cooldown_ms: u64,
-    /// Availability over 5 minutes below this (percent) makes Klarna "degraded".
-    pub degraded_below_percent: f64,
-    /// How far ahead an announced maintenance window is shown to the cashier.
-    pub announce_days: i64,
-    pub maintenance: Vec<Maintenance>,
-}
-
-impl Default for HealthConfig {
-    fn default() -> Self {
-        HealthConfig {
-            breaker_failures: 5,
-            breaker_cooldown_ms: 10_000,
-            degraded_below_percent: 99.0,
-            announce_days: 7,
-            maintenance: vec![],
         }
     }
 }

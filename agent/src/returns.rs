@@ -2,6 +2,7 @@
 //! what can still come back, and refund chosen lines through the outbox (so a return works the
 //! same whether Klarna is reachable or not), with manager approval where the store requires it.
 
+pub use crate::config::ReturnsConfig;
 use std::collections::HashMap;
 
 use rusqlite::{OptionalExtension, params};
@@ -12,25 +13,6 @@ use crate::klarna::wire::LineItem;
 use crate::outbox::{NewOperation, Operation, OutboxError};
 use crate::store::{Db, JournalEntry, JournalKind, StoreError};
 use crate::terminal::{Terminal, TerminalError};
-
-/// When a return needs a manager's PIN.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ReturnsConfig {
-    /// Returns above this amount (minor units, any currency) need a manager.
-    pub approval_above: i64,
-    /// Returns without proof of purchase (no receipt or order confirmation) need a manager.
-    pub approval_without_proof: bool,
-}
-
-impl Default for ReturnsConfig {
-    fn default() -> Self {
-        ReturnsConfig {
-            approval_above: 100_000,
-            approval_without_proof: true,
-        }
-    }
-}
 
 /// One line of the original purchase and how much of it can still come back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -79,17 +61,6 @@ pub struct Waiting {
     pub ids: std::collections::BTreeSet<i64>,
     /// The references left out because Klarna already lists them.
     pub applied: std::collections::HashSet<String>,
-}
-
-/// The references of the refunds Klarna lists on a transaction: those are in its refunded
-/// amount already, whatever state their outbox row is in (an answer lost, a send under way).
-pub(crate) fn applied_refunds(
-    tx: &crate::klarna::wire::PaymentTransaction,
-) -> std::collections::HashSet<String> {
-    tx.payment_refunds
-        .iter()
-        .filter_map(|r| r["payment_refund_reference"].as_str().map(str::to_string))
-        .collect()
 }
 
 /// What the cashier asks for.
@@ -160,20 +131,8 @@ pub struct ReturnRecord {
 
 /// Klarna transaction ids look like `krn:payment:eu1:transaction:<uuid>`.
 pub fn parse_transaction_id(s: &str) -> Result<String, TerminalError> {
-    let s = s.trim();
-    let ok = s.len() <= 120
-        && s.starts_with("krn:payment:")
-        && s.split(':').nth(3) == Some("transaction")
-        && s.rsplit(':')
-            .next()
-            .is_some_and(|u| uuid::Uuid::parse_str(u).is_ok());
-    if ok {
-        Ok(s.to_string())
-    } else {
-        Err(TerminalError::Invalid(
-            "that is not a Klarna payment transaction id (krn:payment:…:transaction:…); scan the QR code on the receipt or order confirmation".into(),
-        ))
-    }
+    use crate::klarna::answer::{NOT_A_TRANSACTION_ID, transaction_id};
+    transaction_id(s).ok_or_else(|| TerminalError::Invalid(NOT_A_TRANSACTION_ID.into()))
 }
 
 fn line_key(name: &str, reference: Option<&str>) -> String {
@@ -354,7 +313,7 @@ impl Terminal {
             )
             .await?;
         let tid = id.clone();
-        let applied = applied_refunds(&tx);
+        let applied = tx.refund_references();
         let waiting = self
             .store()
             .call(move |db| db.waiting_refunds(&tid, &applied))

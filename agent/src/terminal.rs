@@ -373,7 +373,7 @@ impl Terminal {
                 let captured = tx.captured_amount.unwrap_or(0);
                 Ok(Some((
                     captured.saturating_sub(tx.refunded_amount.unwrap_or(0)),
-                    crate::returns::applied_refunds(&tx),
+                    tx.refund_references(),
                 )))
             }
             Err(TerminalError::KlarnaUnavailable(_)) => {
@@ -1238,7 +1238,9 @@ impl Terminal {
             DoubtResolution::Paid {
                 klarna_transaction_id,
             } => {
-                let id = crate::returns::parse_transaction_id(klarna_transaction_id)?;
+                use crate::klarna::answer::{NOT_A_TRANSACTION_ID, transaction_id};
+                let id = transaction_id(klarna_transaction_id)
+                    .ok_or_else(|| TerminalError::Invalid(NOT_A_TRANSACTION_ID.into()))?;
                 self.check_transaction_pays(&a, &id).await?;
                 (PaymentEvent::ResolvedPaid, Some(id))
             }

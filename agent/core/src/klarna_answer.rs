@@ -57,6 +57,22 @@ pub mod paths {
     ];
 }
 
+/// What a cashier is told when a code is not a Klarna transaction id.
+pub const NOT_A_TRANSACTION_ID: &str = "that is not a Klarna payment transaction id (krn:payment:…:transaction:…); scan the QR code on the receipt or order confirmation";
+
+/// `s` as a Klarna transaction id (`krn:payment:<region>:transaction:<uuid>`), trimmed; `None`
+/// when it is not one.
+pub fn transaction_id(s: &str) -> Option<String> {
+    let s = s.trim();
+    let ok = s.len() <= 120
+        && s.starts_with("krn:payment:")
+        && s.split(':').nth(3) == Some("transaction")
+        && s.rsplit(':')
+            .next()
+            .is_some_and(|u| uuid::Uuid::parse_str(u).is_ok());
+    ok.then(|| s.to_string())
+}
+
 /// The first string found at any of `paths` (empty strings do not count).
 pub fn string_at<'a>(v: &'a Value, paths: &[&str]) -> Option<&'a str> {
     paths

@@ -161,6 +161,15 @@ pub struct PurchaseLines {
 }
 
 impl PaymentTransaction {
+    /// The references of the refunds Klarna lists: those are in its refunded amount already,
+    /// whatever state their outbox row is in (an answer lost, a send under way).
+    pub fn refund_references(&self) -> std::collections::HashSet<String> {
+        self.payment_refunds
+            .iter()
+            .filter_map(|r| r["payment_refund_reference"].as_str().map(str::to_string))
+            .collect()
+    }
+
     /// The purchase's line items, wherever the answer put them.
     pub fn lines(&self) -> &[LineItem] {
         match &self.supplementary_purchase_data {

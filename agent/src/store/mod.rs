@@ -4,6 +4,7 @@
 pub(crate) mod journal;
 pub mod log;
 mod manager;
+pub mod outbox;
 mod sales;
 mod schema;
 mod text;
@@ -53,7 +54,7 @@ pub struct Db {
     pub(crate) terminal_id: String,
     /// The outbox's running totals, kept here rather than in a table every enqueue would write
     /// (see `outbox::Totals`).
-    pub(crate) outbox_totals: std::cell::RefCell<Option<crate::outbox::Totals>>,
+    pub(crate) outbox_totals: std::cell::RefCell<Option<outbox::Totals>>,
 }
 
 /// Cheap, cloneable async handle to the database owner thread.
