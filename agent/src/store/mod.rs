@@ -45,6 +45,16 @@ pub enum StoreError {
     Stopped,
 }
 
+/// A stored enum value this version does not know: an error, never a default (a refund read as
+/// a capture, or an unknown state read as pending, would act on the wrong thing).
+pub(crate) fn undecodable(column: usize, what: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        column,
+        rusqlite::types::Type::Text,
+        format!("unknown {what} {value:?} in the database").into(),
+    )
+}
+
 type Job = Box<dyn FnOnce(&mut Db) + Send>;
 
 /// The connection plus what the owner thread caches about it.
@@ -408,6 +418,35 @@ pub struct WriteTx<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stored state this version does not know is an error, never read as some default (an
+    /// unknown payment state was read as "failed", which would let the sale be paid again).
+    #[test]
+    fn a_stored_state_kassa_does_not_know_is_an_error_not_a_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut db = Db::open(&dir.path().join("k.db"), "till-1").unwrap();
+        let sale = db
+            .open_sale(
+                "s1",
+                "SEK".parse::<crate::money::Currency>().unwrap(),
+                "ann",
+                &[],
+                |_| None,
+            )
+            .unwrap();
+        db.conn
+            .execute(
+                "INSERT INTO payment_attempts (id, sale_id, state, amount, currency,
+                     correlation_id, authorize_key, finalize_key, authorize_body, deadline_at,
+                     created_at, updated_at)
+                 VALUES ('a1', ?1, 'settled_by_a_newer_kassa', 100, 'SEK', 'c', 'k1', 'k2',
+                     '{}', 'x', 'x', 'x')",
+                [&sale.sale.id],
+            )
+            .unwrap();
+        let err = db.sale("s1").unwrap_err().to_string();
+        assert!(err.contains("settled_by_a_newer_kassa"), "{err}");
+    }
 
     /// Under sustained writing (an outbox drain) the WAL is checkpointed as it reaches
     /// `CHECKPOINT_PAGES` and its file is then reused from the start: the file stays near that

@@ -31,12 +31,14 @@ impl Operation {
             Operation::Void => "void",
         }
     }
-    fn parse(s: &str) -> Operation {
-        match s {
+    /// The operation a stored name names; `None` for a name this version does not know.
+    pub fn parse(s: &str) -> Option<Operation> {
+        Some(match s {
+            "refund" => Operation::Refund,
             "capture" => Operation::Capture,
             "void" => Operation::Void,
-            _ => Operation::Refund,
-        }
+            _ => return None,
+        })
     }
 }
 
@@ -61,15 +63,6 @@ impl OutboxState {
             "resolved" => OutboxState::Resolved,
             _ => return None,
         })
-    }
-
-    fn parse(s: &str) -> OutboxState {
-        match s {
-            "sent" => OutboxState::Sent,
-            "needs_attention" => OutboxState::NeedsAttention,
-            "resolved" => OutboxState::Resolved,
-            _ => OutboxState::Pending,
-        }
     }
 }
 
@@ -217,7 +210,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
     let state: String = r.get(9)?;
     Ok(OutboxRow {
         id: r.get(0)?,
-        operation: Operation::parse(&op),
+        operation: Operation::parse(&op)
+            .ok_or_else(|| super::undecodable(1, "outbox operation", &op))?,
         transaction_id: r.get(2)?,
         amount: r.get(3)?,
         currency: r.get(4)?,
@@ -225,7 +219,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
         reference: r.get(6)?,
         correlation_id: r.get(7)?,
         operator: r.get(8)?,
-        state: OutboxState::parse(&state),
+        state: OutboxState::from_name(&state)
+            .ok_or_else(|| super::undecodable(9, "outbox state", &state))?,
         attempts: r.get(10)?,
         next_attempt_at: r.get(11)?,
         error_code: r.get(12)?,

@@ -23,12 +23,13 @@ impl SaleState {
             SaleState::Abandoned => "abandoned",
         }
     }
-    fn parse(s: &str) -> SaleState {
-        match s {
+    fn parse(s: &str) -> Option<SaleState> {
+        Some(match s {
+            "open" => SaleState::Open,
             "paid" => SaleState::Paid,
             "abandoned" => SaleState::Abandoned,
-            _ => SaleState::Open,
-        }
+            _ => return None,
+        })
     }
 }
 
@@ -224,8 +225,8 @@ impl WriteTx<'_> {
             .prepare_cached("SELECT state FROM sales WHERE id = ?1")?
             .query_row([sale_id], |r| r.get(0))
             .optional()?;
-        s.map(|s| SaleState::parse(&s))
-            .ok_or_else(|| StoreError::NotFound(format!("sale {sale_id}")))
+        let s = s.ok_or_else(|| StoreError::NotFound(format!("sale {sale_id}")))?;
+        Ok(SaleState::parse(&s).ok_or_else(|| super::undecodable(0, "sale state", &s))?)
     }
 
     pub fn set_sale_state(&mut self, sale_id: &str, state: SaleState) -> Result<(), StoreError> {
@@ -446,7 +447,8 @@ fn attempt_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<AttemptRow> {
     Ok(AttemptRow {
         id: r.get(0)?,
         sale_id: r.get(1)?,
-        state: AttemptState::parse(&state).unwrap_or(AttemptState::Failed),
+        state: AttemptState::parse(&state)
+            .ok_or_else(|| super::undecodable(2, "payment state", &state))?,
         amount: r.get(3)?,
         currency: r.get(4)?,
         correlation_id: r.get(5)?,
@@ -493,7 +495,8 @@ fn query_sale(conn: &rusqlite::Connection, id: &str) -> Result<SaleView, StoreEr
     let sale = SaleRow {
         id: sale.0,
         currency,
-        state: SaleState::parse(&sale.2),
+        state: SaleState::parse(&sale.2)
+            .ok_or_else(|| super::undecodable(2, "sale state", &sale.2))?,
         operator: sale.3,
         opened_at: sale.4,
         closed_at: sale.5,
