@@ -1076,18 +1076,8 @@ impl Terminal {
                     .map(|()| None)
             }
             Ok(AuthorizeOutcome::Declined { reason }) => {
-                self.forget_unplaceable(&a.id);
-                let reason = reason.unwrap_or_else(|| "DECLINED".into());
-                self.transition(
-                    &a.id,
-                    PaymentEvent::AuthorizeDeclined,
-                    None,
-                    move |a| {
-                        a.reason = Some(reason);
-                    },
-                    |_, _, _| Ok(()),
-                )
-                .await
+                self.declined(a, PaymentEvent::AuthorizeDeclined, reason)
+                    .await
             }
             Ok(AuthorizeOutcome::Unplaceable {
                 why,
@@ -1112,6 +1102,27 @@ impl Terminal {
                 Ok(None)
             }
         }
+    }
+
+    /// Klarna said `DECLINED` (the only answer that is a decline), with its reason if it gave one.
+    async fn declined(
+        &self,
+        a: &AttemptRow,
+        event: PaymentEvent,
+        reason: Option<String>,
+    ) -> Result<Option<AttemptRow>, TerminalError> {
+        self.forget_unplaceable(&a.id);
+        let reason = reason.unwrap_or_else(|| "DECLINED".into());
+        self.transition(
+            &a.id,
+            event,
+            None,
+            move |a| {
+                a.reason = Some(reason);
+            },
+            |_, _, _| Ok(()),
+        )
+        .await
     }
 
     /// A 2xx answer kassa cannot place, for an authorization (first or final). The same key is
@@ -1670,19 +1681,9 @@ impl Terminal {
                 Ok(Step::Done)
             }
             Ok(AuthorizeOutcome::Declined { reason }) => {
-                self.forget_unplaceable(&a.id);
-                let reason = reason.unwrap_or_else(|| "DECLINED".into());
-                self.transition(
-                    &a.id,
-                    PaymentEvent::FinalDeclined,
-                    None,
-                    move |a| {
-                        a.reason = Some(reason);
-                    },
-                    |_, _, _| Ok(()),
-                )
-                .await
-                .map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?;
+                self.declined(a, PaymentEvent::FinalDeclined, reason)
+                    .await
+                    .map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?;
                 Ok(Step::Done)
             }
             // A final authorization never steps up; an answer that does is one kassa cannot

@@ -94,6 +94,18 @@ impl Till {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// The OpenAPI document the agent serves (no token needed).
+    pub async fn openapi(&self) -> Value {
+        self.http
+            .get(self.url("/openapi.json"))
+            .send()
+            .await
+            .expect("API answers")
+            .json()
+            .await
+            .expect("the document is JSON")
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let r = self
             .http

@@ -141,15 +141,7 @@ async fn unknown_sales_wrong_media_types_and_conflicts_get_clear_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_health_metrics_and_events_are_served() {
     let till = Till::start().await;
-    let doc: Value = till
-        .http
-        .get(till.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = till.openapi().await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     for p in ["/v1/sales", "/v1/sales/{id}/payments", "/v1/events"] {
         assert!(

@@ -138,15 +138,7 @@ async fn names_references_and_lines_per_sale_have_limits() {
     assert_eq!(s, 400, "{v}");
     assert_eq!(till.sale(id).await["lines"].as_array().unwrap().len(), 500);
     // The document states the limits.
-    let doc: Value = till
-        .http
-        .get(till.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = till.openapi().await;
     let schemas = &doc["components"]["schemas"];
     assert_eq!(schemas["NewSale"]["properties"]["lines"]["maxItems"], 500);
     assert_eq!(schemas["NewLine"]["properties"]["name"]["maxLength"], 255);
@@ -394,15 +386,7 @@ async fn refunds_are_checked_against_the_purchase_and_each_other() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_describes_what_the_api_answers() {
     let till = Till::start().await;
-    let doc: Value = till
-        .http
-        .get(till.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = till.openapi().await;
     let paths = doc["paths"].as_object().unwrap();
     for route in [
         "/v1/journal/verify",

@@ -117,6 +117,24 @@ impl Client {
     }
 }
 
+/// A first authorization (with step-up) of `amount`: its answer and its payment request's id.
+async fn step_up(c: &Client, amount: i64, capture: &str) -> (Value, String) {
+    let (s, a) = c
+        .call(
+            reqwest::Method::POST,
+            "/payment/authorize",
+            Some(&purchase(amount, capture, true)),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 200, "{a}");
+    let rid = a["payment_request"]["payment_request_id"]
+        .as_str()
+        .expect("the payment request's id")
+        .to_string();
+    (a, rid)
+}
+
 /// The customer approves request `rid`; the final authorization's answer and its transaction id.
 async fn finalize(
     c: &Client,
@@ -248,18 +266,7 @@ async fn the_sandbox_answers_every_call_of_a_payment_in_documented_shapes() {
     check("refund", &rf, &["/payment_refund_id"]);
 
     // Capture later: a second payment authorized with capture LATER, then captured.
-    let (_, a2) = c
-        .call(
-            M::POST,
-            "/payment/authorize",
-            Some(&purchase(500, "LATER", true)),
-            &[],
-        )
-        .await;
-    let rid2 = a2["payment_request"]["payment_request_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (_, rid2) = step_up(&c, 500, "LATER").await;
     let (_, tx2) = finalize(&c, &sb, &rid2, 500, "LATER").await;
     let (s, cp) = c
         .call(
@@ -279,18 +286,7 @@ async fn the_sandbox_answers_every_call_of_a_payment_in_documented_shapes() {
         (Some(CustomerAction::Decline), "request_declined"),
         (Some(CustomerAction::Abandon), "request_expired"),
     ] {
-        let (_, a) = c
-            .call(
-                M::POST,
-                "/payment/authorize",
-                Some(&purchase(700, "NOW", true)),
-                &[],
-            )
-            .await;
-        let id = a["payment_request"]["payment_request_id"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let (_, id) = step_up(&c, 700, "NOW").await;
         let p = format!("/payment/requests/{id}");
         let r = match action {
             None => c.call(M::DELETE, &p, None, &[]).await.1,
