@@ -381,18 +381,10 @@ impl Terminal {
                 let paid: Option<i64> = self
                     .inner
                     .store
-                    .call(move |db| {
-                        use rusqlite::OptionalExtension;
-                        Ok(db
-                            .conn
-                            .prepare_cached(
-                                "SELECT amount FROM payment_attempts
-                                 WHERE klarna_transaction_id = ?1 AND state = 'paid'",
-                            )?
-                            .query_row([&id], |r| r.get::<_, i64>(0))
-                            .optional()?)
-                    })
-                    .await?;
+                    .call(move |db| db.attempt_by_transaction(&id))
+                    .await?
+                    .filter(|a| a.state == AttemptState::Paid)
+                    .map(|a| a.amount);
                 Ok(paid.map(|p| (p, Default::default())))
             }
             Err(e) => Err(e),
@@ -1360,17 +1352,9 @@ impl Terminal {
         let used: Option<String> = self
             .inner
             .store
-            .call(move |db| {
-                use rusqlite::OptionalExtension;
-                Ok(db
-                    .conn
-                    .prepare_cached(
-                        "SELECT id FROM payment_attempts WHERE klarna_transaction_id = ?1",
-                    )?
-                    .query_row([&tid], |r| r.get(0))
-                    .optional()?)
-            })
-            .await?;
+            .call(move |db| db.attempt_by_transaction(&tid))
+            .await?
+            .map(|a| a.id);
         if let Some(other) = used {
             return Err(TerminalError::Conflict(format!(
                 "Klarna's transaction {id} is already recorded for payment {other}"
@@ -2097,14 +2081,7 @@ impl Terminal {
         Ok(self
             .inner
             .store
-            .call(move |db| {
-                use rusqlite::OptionalExtension;
-                Ok(db
-                    .conn
-                    .prepare_cached("SELECT id FROM payment_attempts WHERE klarna_request_id = ?1")?
-                    .query_row([&rid], |r| r.get(0))
-                    .optional()?)
-            })
+            .call(move |db| db.attempt_id_by_request(&rid))
             .await?)
     }
 

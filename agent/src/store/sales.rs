@@ -656,6 +656,29 @@ impl Db {
 
     /// Attempts that still need the till's attention after a restart: in flight, or canceled
     /// locally without Klarna having confirmed it.
+    /// The attempt that holds Klarna's transaction `transaction_id`, if any.
+    pub fn attempt_by_transaction(
+        &self,
+        transaction_id: &str,
+    ) -> Result<Option<AttemptRow>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {ATTEMPT_COLUMNS} FROM payment_attempts WHERE klarna_transaction_id = ?1"
+            ))?
+            .query_row([transaction_id], attempt_from)
+            .optional()?)
+    }
+
+    /// The id of the attempt that made Klarna's payment request `request_id`, if any.
+    pub fn attempt_id_by_request(&self, request_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id FROM payment_attempts WHERE klarna_request_id = ?1")?
+            .query_row([request_id], |r| r.get(0))
+            .optional()?)
+    }
+
     pub fn unsettled_attempts(&self) -> Result<Vec<AttemptRow>, StoreError> {
         let mut st = self.conn.prepare(&format!(
             "SELECT {ATTEMPT_COLUMNS} FROM payment_attempts
