@@ -359,10 +359,18 @@ impl Terminal {
         &self,
         op: &NewOperation,
     ) -> Result<Option<(i64, std::collections::HashSet<String>)>, TerminalError> {
-        match self
-            .read_transaction_for_staff(&op.transaction_id, "checked against this till's payment")
+        // While Klarna is known to be down (breaker open), a refund is not made to wait for a
+        // connect timeout first: it is checked against what the till knows, as in any outage.
+        let read = if self.inner.health.breaker(chrono::Utc::now()) == Breaker::Open {
+            Err(TerminalError::KlarnaUnavailable("Klarna is offline".into()))
+        } else {
+            self.read_transaction_for_staff(
+                &op.transaction_id,
+                "checked against this till's payment",
+            )
             .await
-        {
+        };
+        match read {
             Ok(tx) => {
                 if !tx.currency.eq_ignore_ascii_case(&op.currency) {
                     return Err(TerminalError::Invalid(format!(
