@@ -199,7 +199,10 @@ impl Health {
 
     /// The breaker's state now (an open breaker becomes half-open after the cool-down).
     pub fn breaker(&self, now: DateTime<Utc>) -> Breaker {
-        let mut g = self.lock();
+        self.breaker_locked(&mut self.lock(), now)
+    }
+
+    fn breaker_locked(&self, g: &mut Inner, now: DateTime<Utc>) -> Breaker {
         if g.breaker == Breaker::Open
             && g.opened_at.is_some_and(|t| {
                 now - t >= chrono::Duration::milliseconds(self.cfg.breaker_cooldown_ms as i64)
@@ -217,58 +220,77 @@ impl Health {
         window: Window,
         now: DateTime<Utc>,
     ) -> CategoryFigures {
-        let g = self.lock();
-        let since = now - chrono::Duration::from_std(window.duration()).unwrap_or_default();
-        let samples: Vec<Sample> = g
-            .samples
-            .get(&category)
-            .map(|q| {
-                q.iter()
-                    .filter(|s| s.at > since && s.at <= now)
-                    .copied()
-                    .collect()
-            })
-            .unwrap_or_default();
-        let requests = samples.len() as u64;
-        let served = samples.iter().filter(|s| s.served).count() as u64;
-        let mut lat: Vec<f64> = samples
-            .iter()
-            .map(|s| s.latency.as_secs_f64() * 1000.0)
-            .collect();
-        lat.sort_by(f64::total_cmp);
-        CategoryFigures {
-            category: category.name().to_string(),
-            requests,
-            served,
-            availability_percent: (requests > 0).then(|| served as f64 / requests as f64 * 100.0),
-            p50_ms: percentile(&lat, 50.0),
-            p99_ms: percentile(&lat, 99.0),
-        }
+        figures_locked(&self.lock(), category, window, now)
     }
 
     pub fn table(&self, window: Window, now: DateTime<Utc>) -> Vec<CategoryFigures> {
+        let g = self.lock();
         SloCategory::ALL
             .iter()
-            .map(|c| self.figures(*c, window, now))
+            .map(|c| figures_locked(&g, *c, window, now))
             .collect()
     }
 
     /// Online, degraded or offline, from the breaker and the 5-minute figures.
     pub fn state(&self, now: DateTime<Utc>) -> KlarnaState {
-        if self.breaker(now) != Breaker::Closed || self.in_maintenance(now).is_some() {
-            return KlarnaState::Offline;
+        self.reading(now).0
+    }
+
+    /// Klarna's state and the breaker read together, under one lock: read one after the other,
+    /// a probe landing between them could report "offline" beside a closed breaker.
+    pub fn reading(&self, now: DateTime<Utc>) -> (KlarnaState, Breaker) {
+        let mut g = self.lock();
+        let breaker = self.breaker_locked(&mut g, now);
+        if breaker != Breaker::Closed || self.in_maintenance(now).is_some() {
+            return (KlarnaState::Offline, breaker);
         }
         let (mut r, mut sr) = (0, 0);
         for c in SloCategory::ALL {
-            let f = self.figures(c, Window::FiveMinutes, now);
+            let f = figures_locked(&g, c, Window::FiveMinutes, now);
             r += f.requests;
             sr += f.served;
         }
-        if r > 0 && (sr as f64 / r as f64 * 100.0) < self.cfg.degraded_below_percent {
+        let state = if r > 0 && (sr as f64 / r as f64 * 100.0) < self.cfg.degraded_below_percent {
             KlarnaState::Degraded
         } else {
             KlarnaState::Online
-        }
+        };
+        (state, breaker)
+    }
+}
+
+/// Figures for one category from samples already locked.
+fn figures_locked(
+    g: &Inner,
+    category: SloCategory,
+    window: Window,
+    now: DateTime<Utc>,
+) -> CategoryFigures {
+    let since = now - chrono::Duration::from_std(window.duration()).unwrap_or_default();
+    let samples: Vec<Sample> = g
+        .samples
+        .get(&category)
+        .map(|q| {
+            q.iter()
+                .filter(|s| s.at > since && s.at <= now)
+                .copied()
+                .collect()
+        })
+        .unwrap_or_default();
+    let requests = samples.len() as u64;
+    let served = samples.iter().filter(|s| s.served).count() as u64;
+    let mut lat: Vec<f64> = samples
+        .iter()
+        .map(|s| s.latency.as_secs_f64() * 1000.0)
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    CategoryFigures {
+        category: category.name().to_string(),
+        requests,
+        served,
+        availability_percent: (requests > 0).then(|| served as f64 / requests as f64 * 100.0),
+        p50_ms: percentile(&lat, 50.0),
+        p99_ms: percentile(&lat, 99.0),
     }
 }
 

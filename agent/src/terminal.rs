@@ -297,9 +297,10 @@ impl Terminal {
             .store
             .call(move |db| db.outbox_summary(&limits))
             .await?;
+        let (klarna, breaker) = self.inner.health.reading(now);
         Ok(KlarnaStatus {
-            klarna: self.inner.health.state(now),
-            breaker: self.inner.health.breaker(now),
+            klarna,
+            breaker,
             maintenance: self.inner.health.upcoming_maintenance(now).cloned(),
             outbox,
         })
