@@ -229,22 +229,34 @@ impl WriteTx<'_> {
         Ok(SaleState::parse(&s).ok_or_else(|| super::undecodable(0, "sale state", &s))?)
     }
 
-    pub fn set_sale_state(&mut self, sale_id: &str, state: SaleState) -> Result<(), StoreError> {
+    /// Sets a sale's state; a sale that becomes paid is given the next receipt number, which
+    /// is returned (`None` for every other state).
+    pub fn set_sale_state(
+        &mut self,
+        sale_id: &str,
+        state: SaleState,
+    ) -> Result<Option<i64>, StoreError> {
         let receipt = if state == SaleState::Paid {
             "(SELECT COALESCE(MAX(receipt_no), 0) + 1 FROM sales)"
         } else {
             "NULL"
         };
-        self.tx.execute(
-            &format!(
-                "UPDATE sales SET state = ?2, closed_at = ?3, receipt_no = {receipt} WHERE id = ?1"
-            ),
-            params![sale_id, state.as_str(), crate::now_rfc3339()],
-        )?;
+        let receipt_no: Option<i64> = self
+            .tx
+            .query_row(
+                &format!(
+                    "UPDATE sales SET state = ?2, closed_at = ?3, receipt_no = {receipt}
+                     WHERE id = ?1 RETURNING receipt_no"
+                ),
+                params![sale_id, state.as_str(), crate::now_rfc3339()],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("sale {sale_id}")))?;
         if state != SaleState::Open {
             self.put_draft(sale_id, None)?;
         }
-        Ok(())
+        Ok(receipt_no)
     }
 
     pub fn insert_attempt(&mut self, a: &AttemptRow) -> Result<(), StoreError> {

@@ -1,0 +1,376 @@
+//! Following an attempt until it settles: polling (nudged by webhooks), the in-store timeout,
+//! and the final authorization once the customer approved.
+
+use super::*;
+
+pub(super) fn jitter(d: Duration) -> Duration {
+    // ±20 % so a fleet of tills never polls in lockstep.
+    let f = rand::rng().random_range(0.8..1.2);
+    d.mul_f64(f)
+}
+
+pub(super) fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// Longest pause between two polls or retries while something is wrong.
+pub(super) const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Pause before asking again after an answer kassa cannot place.
+pub(super) const UNPLACEABLE_PAUSE: Duration = Duration::from_secs(1);
+
+/// What the follower does next.
+pub(super) enum Step {
+    Done,
+    Again,
+    Wait(Duration),
+}
+
+impl Terminal {
+    pub(super) fn spawn_follower(&self, attempt_id: String) {
+        self.spawn_follower_after(attempt_id, Duration::ZERO);
+    }
+
+    pub(super) fn spawn_follower_after(&self, attempt_id: String, first: Duration) {
+        let wake = Arc::new(Notify::new());
+        {
+            let mut f = self
+                .inner
+                .followers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if f.contains_key(&attempt_id) {
+                return;
+            }
+            f.insert(attempt_id.clone(), wake.clone());
+        }
+        let t = self.clone();
+        tokio::spawn(async move {
+            t.follow(&attempt_id, &wake, first).await;
+            t.inner
+                .followers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&attempt_id);
+        });
+    }
+
+    /// Wakes the follower of an attempt so it reads Klarna now (webhook, cancel).
+    pub fn wake(&self, attempt_id: &str) {
+        if let Some(n) = self
+            .inner
+            .followers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(attempt_id)
+        {
+            n.notify_one();
+        }
+    }
+
+    /// Follows one attempt until it is settled: polls Klarna, finalizes, times out, confirms
+    /// cancels. Survives any error by backing off; stops only when nothing is left to do.
+    pub(super) async fn follow(&self, attempt_id: &str, wake: &Notify, first: Duration) {
+        let poll = self.inner.cfg.payment.poll_interval();
+        let started = Instant::now();
+        let mut delay = first;
+        let mut poll_delay = poll;
+        loop {
+            if !delay.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(jitter(delay)) => {}
+                    _ = wake.notified() => {}
+                }
+            }
+            let a = match self.attempt(attempt_id).await {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::error!(attempt = attempt_id, "cannot read attempt: {e}");
+                    return;
+                }
+            };
+            let sale_id = a.sale_id.clone();
+            let step = self.follow_step(a).await;
+            self.publish_sale(&sale_id);
+            delay = match step {
+                Ok(Step::Done) => {
+                    self.forget_unplaceable(attempt_id);
+                    self.inner
+                        .webhook_tokens
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(attempt_id);
+                    return;
+                }
+                Ok(Step::Again) => {
+                    poll_delay = self.inner.cfg.payment.next_poll(
+                        started.elapsed(),
+                        poll_delay,
+                        self.webhooks_live(),
+                    );
+                    poll_delay
+                }
+                Ok(Step::Wait(d)) => d,
+                Err(e) => {
+                    tracing::warn!(
+                        attempt = attempt_id,
+                        "payment follow-up failed, backing off: {e}"
+                    );
+                    (delay * 2).clamp(poll, MAX_BACKOFF)
+                }
+            };
+        }
+    }
+
+    pub(super) async fn follow_step(&self, a: AttemptRow) -> Result<Step, KlarnaError> {
+        if a.state.is_final() {
+            if a.cancel_confirmed {
+                return Ok(Step::Done);
+            }
+            return self.confirm_cancel(&a).await;
+        }
+        if a.state == AttemptState::InDoubt {
+            // Only a manager's decision moves it (see `resolve_doubt`).
+            return Ok(Step::Done);
+        }
+        let past_deadline = parse_time(&a.deadline_at).is_some_and(|d| chrono::Utc::now() > d);
+        // A request whose answer may have charged the customer is not timed out: it is asked
+        // until it is placed or in doubt, never let go so the sale can be paid again.
+        if past_deadline && a.state != AttemptState::Completed && !self.seen_unplaceable(&a.id) {
+            let r = self
+                .transition(
+                    &a.id,
+                    PaymentEvent::InStoreTimeout,
+                    None,
+                    |a| {
+                        a.reason =
+                            Some("in-store timeout: the customer did not pay in time".into());
+                    },
+                    |_, _, _| Ok(()),
+                )
+                .await;
+            if let Err(e) = r {
+                tracing::error!("cannot record in-store timeout: {e}");
+            }
+            return Ok(Step::Again);
+        }
+        match a.state {
+            AttemptState::Requested => {
+                let opts = CallOptions {
+                    correlation_id: &a.correlation_id,
+                    idempotency_key: Some(&a.authorize_key),
+                    customer_token: a.interop_token.as_deref(),
+                    session_token: None,
+                };
+                let r = self
+                    .inner
+                    .klarna
+                    .authorize_raw(&a.authorize_body, opts)
+                    .await;
+                let retry = r.as_ref().err().filter(|e| e.is_retryable()).cloned();
+                let unplaceable = matches!(r, Ok(AuthorizeOutcome::Unplaceable { .. }));
+                let _ = self.apply_authorize(&a, r, false).await;
+                match retry {
+                    Some(KlarnaError::Throttled { retry_after }) => Ok(Step::Wait(retry_after)),
+                    Some(e) => Err(e),
+                    // Asked again after a pause, so a passing fault at Klarna can clear.
+                    None if unplaceable => Ok(Step::Wait(UNPLACEABLE_PAUSE)),
+                    None => Ok(Step::Again),
+                }
+            }
+            AttemptState::AwaitingCustomer | AttemptState::CustomerOpened => {
+                let Some(rid) = a.klarna_request_id.clone() else {
+                    return Ok(Step::Again);
+                };
+                let req = self
+                    .inner
+                    .klarna
+                    .read_payment_request(&rid, Self::options(&a, None))
+                    .await?;
+                self.apply_request_state(&a, &req).await
+            }
+            AttemptState::Completed => {
+                let token = self
+                    .inner
+                    .webhook_tokens
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&a.id);
+                self.finalize(&a, token.as_deref()).await
+            }
+            // In doubt: only a manager's decision moves it (see `resolve_doubt`).
+            _ => Ok(Step::Done),
+        }
+    }
+
+    /// Applies what Klarna says about the payment request (read, or told by a webhook) to the
+    /// attempt, and finalizes a completed one.
+    pub(super) async fn apply_request_state(
+        &self,
+        a: &AttemptRow,
+        req: &RequestRead,
+    ) -> Result<Step, KlarnaError> {
+        match self.apply_request_state_only(a, req).await? {
+            None => Ok(Step::Again),
+            Some(Some(m)) if m.state == AttemptState::Completed => {
+                self.finalize(&m, req.session_token.as_deref()).await
+            }
+            Some(Some(m)) if m.state.is_final() => Ok(Step::Done),
+            Some(Some(_)) => Ok(Step::Again),
+            // The attempt moved meanwhile (cashier canceled): look again at once.
+            Some(None) => Ok(Step::Wait(Duration::from_millis(1))),
+        }
+    }
+
+    /// The state change alone: None when Klarna's state changes nothing to follow (submitted,
+    /// or a state kassa does not know), else the attempt as the transition wrote it (None inside
+    /// when it no longer applied).
+    pub(super) async fn apply_request_state_only(
+        &self,
+        a: &AttemptRow,
+        req: &RequestRead,
+    ) -> Result<Option<Option<AttemptRow>>, KlarnaError> {
+        let event = match &req.state {
+            RequestState::Submitted => return Ok(None),
+            RequestState::InProgress => PaymentEvent::CustomerOpened,
+            RequestState::Completed => PaymentEvent::CustomerCompleted,
+            RequestState::Declined => PaymentEvent::CustomerDeclined,
+            RequestState::Expired => PaymentEvent::KlarnaExpired,
+            RequestState::Canceled => PaymentEvent::KlarnaCanceled,
+            RequestState::Other(other) => {
+                tracing::warn!("unknown payment request state {other:?}; polling on");
+                return Ok(None);
+            }
+        };
+        let settled_at_klarna = event != PaymentEvent::CustomerOpened;
+        let moved = self
+            .transition(
+                &a.id,
+                event,
+                None,
+                move |a| {
+                    if settled_at_klarna {
+                        a.cancel_confirmed = true;
+                    }
+                },
+                |_, _, _| Ok(()),
+            )
+            .await
+            .map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?;
+        Ok(Some(moved))
+    }
+
+    /// Final authorization with the session token; only ever for an attempt in `completed`,
+    /// whose sale is open (cancel abandons sale and attempt together, so that holds).
+    pub(super) async fn finalize(
+        &self,
+        a: &AttemptRow,
+        token: Option<&str>,
+    ) -> Result<Step, KlarnaError> {
+        let read;
+        let token = match token {
+            Some(t) => t,
+            None => {
+                let rid = a.klarna_request_id.as_deref().unwrap_or_default();
+                read = self
+                    .inner
+                    .klarna
+                    .read_payment_request(rid, Self::options(a, None))
+                    .await?;
+                match read.session_token.as_deref() {
+                    Some(t) => t,
+                    None if self.seen_unplaceable(&a.id) => {
+                        // A final authorization was answered in a way kassa cannot place: it
+                        // may have charged, so this is a doubt, not a failure.
+                        return self
+                            .placeless_final(
+                                a,
+                                "no session token to retry the final authorization with".into(),
+                            )
+                            .await;
+                    }
+                    None => {
+                        // Nothing was charged yet (no final authorization was made without a
+                        // token), so failing cannot hide a payment.
+                        let _ = self
+                            .fail(
+                                a,
+                                "completed payment request without a session token \
+                                 (state_context.klarna_network_session_token)",
+                            )
+                            .await;
+                        return Ok(Step::Done);
+                    }
+                }
+            }
+        };
+        // Derived the same way on every retry, so the bytes under the finalize key never change.
+        let mut body: serde_json::Value =
+            serde_json::from_str(&a.authorize_body).unwrap_or(serde_json::Value::Null);
+        if let Some(o) = body.as_object_mut() {
+            o.remove("step_up_config");
+        }
+        let body = body.to_string();
+        let opts = CallOptions {
+            correlation_id: &a.correlation_id,
+            idempotency_key: Some(&a.finalize_key),
+            session_token: Some(token),
+            customer_token: None,
+        };
+        match self.inner.klarna.authorize_raw(&body, opts).await {
+            Ok(AuthorizeOutcome::Approved { transaction_id }) => {
+                self.forget_unplaceable(&a.id);
+                self.mark_paid(&a.id, PaymentEvent::FinalApproved, transaction_id)
+                    .await
+                    .map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?;
+                Ok(Step::Done)
+            }
+            Ok(AuthorizeOutcome::Declined { reason }) => {
+                self.declined(a, PaymentEvent::FinalDeclined, reason)
+                    .await
+                    .map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?;
+                Ok(Step::Done)
+            }
+            // A final authorization never steps up; an answer that does is one kassa cannot
+            // place, like any other: the customer may have been charged.
+            Ok(AuthorizeOutcome::StepUp(_)) => {
+                self.placeless_final(a, "a final authorization answered STEP_UP_REQUIRED".into())
+                    .await
+            }
+            Ok(AuthorizeOutcome::Unplaceable { why, .. }) => self.placeless_final(a, why).await,
+            Err(KlarnaError::Throttled { retry_after }) => Ok(Step::Wait(retry_after)),
+            Err(e) if e.is_retryable() => Err(e),
+            // Refused on a retry after an answer that may have charged: still a doubt.
+            Err(e) if self.seen_unplaceable(&a.id) => {
+                self.placeless_final(a, format!("a retry was refused ({}: {e})", e.code()))
+                    .await
+            }
+            Err(e) => {
+                let _ = self
+                    .fail(
+                        a,
+                        &format!("final authorization refused: {}: {e}", e.code()),
+                    )
+                    .await;
+                Ok(Step::Done)
+            }
+        }
+    }
+
+    pub(super) async fn placeless_final(
+        &self,
+        a: &AttemptRow,
+        why: String,
+    ) -> Result<Step, KlarnaError> {
+        let moved = self
+            .unplaceable(a, why, true)
+            .await
+            .map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?;
+        Ok(match moved {
+            Some(_) => Step::Done,
+            None => Step::Wait(UNPLACEABLE_PAUSE),
+        })
+    }
+}
