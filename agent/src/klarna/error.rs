@@ -40,6 +40,22 @@ impl KlarnaError {
         )
     }
 
+    /// The failure as the core's decisions see it (`kassa_core::decide`).
+    pub fn failure(&self) -> kassa_core::decide::Failure {
+        use kassa_core::decide::Failure;
+        match self {
+            KlarnaError::Final { .. } | KlarnaError::Auth { .. } => Failure::Refused {
+                code: self.code().to_string(),
+                message: self.to_string(),
+            },
+            KlarnaError::Throttled { retry_after } => Failure::Throttled {
+                retry_after: *retry_after,
+            },
+            KlarnaError::UnknownOutcome(_) => Failure::Unknown(self.to_string()),
+            KlarnaError::Unreachable(_) => Failure::Unreachable(self.to_string()),
+        }
+    }
+
     /// Klarna's error code, for the journal and the manager.
     pub fn code(&self) -> &str {
         match self {

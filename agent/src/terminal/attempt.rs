@@ -2,6 +2,7 @@
 //! journal row), and authorize's answers become events there, never a decline by guesswork.
 
 use super::*;
+use kassa_core::decide::{self, Act, Again, Answer, Call, Count, Tell};
 
 pub(super) fn journal_kind_for(state: AttemptState) -> JournalKind {
     match state {
@@ -27,8 +28,13 @@ pub(super) fn sale_paid(w: &mut WriteTx<'_>, a: &AttemptRow, op: &str) -> Result
     Ok(())
 }
 
-/// Answers kassa cannot place, under one key, before a payment is put in doubt for a manager.
-pub(super) const UNPLACEABLE_TRIES: u32 = 3;
+/// What an answer did to the attempt.
+pub(super) enum Applied {
+    /// The attempt moved: the row as written (None if the move no longer applied).
+    Moved(Option<AttemptRow>),
+    /// Nothing was recorded; the same key is to be asked again.
+    AskAgain(Again),
+}
 
 impl Terminal {
     pub async fn attempt(&self, id: &str) -> Result<AttemptRow, TerminalError> {
@@ -104,222 +110,113 @@ impl Terminal {
         Ok(row)
     }
 
-    /// Applies authorize's answer (`first_send`, or a retry of it) to the attempt; returns the
-    /// attempt as written when the answer moved it to a step-up, a decline or a doubt.
-    pub(super) async fn apply_authorize(
-        &self,
-        a: &AttemptRow,
-        result: Result<AuthorizeOutcome, KlarnaError>,
-        first_send: bool,
-    ) -> Result<Option<AttemptRow>, TerminalError> {
-        // After an answer that may have charged the customer, an error on a retry says nothing
-        // about that first answer: never fail the attempt on it (the sale would be payable again).
-        let suspect = self.seen_unplaceable(&a.id);
-        let result = match result {
-            Err(KlarnaError::Unreachable(m)) if !first_send || suspect => {
-                tracing::warn!(attempt = %a.id, "Klarna unreachable on a retry; asking again: {m}");
-                return Ok(None);
-            }
-            Err(e @ (KlarnaError::Final { .. } | KlarnaError::Auth { .. })) if suspect => {
-                return self
-                    .unplaceable(a, format!("a retry was refused ({}: {e})", e.code()), true)
-                    .await;
-            }
-            r => r,
-        };
-        match result {
-            Ok(AuthorizeOutcome::StepUp(up)) => {
-                self.forget_unplaceable(&a.id);
-                let Some(rid) = up.request_id else {
-                    return self
-                        .fail(a, "STEP_UP_REQUIRED without a payment_request_id")
-                        .await
-                        .map(|()| None);
-                };
-                let Some(url) = up.url else {
-                    // Klarna made a request kassa cannot show: it must still be cancelled there.
-                    let reason = "payment request without a payment_request_url \
-                                  (state_context.customer_interaction.payment_request_url)";
-                    self.transition(
-                        &a.id,
-                        PaymentEvent::Failed,
-                        None,
-                        move |a| {
-                            a.klarna_request_id = Some(rid);
-                            a.reason = Some(reason.into());
-                        },
-                        |_, _, _| Ok(()),
-                    )
-                    .await?;
-                    self.spawn_follower(a.id.clone());
-                    return Ok(None);
-                };
-                let exp = up.expires_at;
-                self.transition(
-                    &a.id,
-                    PaymentEvent::StepUpRequired,
-                    None,
-                    move |a| {
-                        a.klarna_request_id = Some(rid);
-                        a.payment_request_url = Some(url);
-                        a.expires_at = exp;
-                    },
-                    |_, _, _| Ok(()),
-                )
-                .await
-            }
-            Ok(AuthorizeOutcome::Approved { transaction_id }) => {
-                self.forget_unplaceable(&a.id);
-                self.mark_paid(&a.id, PaymentEvent::ApprovedAtOnce, transaction_id)
-                    .await
-                    .map(|()| None)
-            }
-            Ok(AuthorizeOutcome::Declined { reason }) => {
-                self.declined(a, PaymentEvent::AuthorizeDeclined, reason)
-                    .await
-            }
-            Ok(AuthorizeOutcome::Unplaceable {
-                why,
-                money_may_have_moved,
-            }) => self.unplaceable(a, why, money_may_have_moved).await,
-            // Nothing reached Klarna: nothing to clean up, and the cashier learns it at once.
-            Err(e @ KlarnaError::Unreachable(_)) => {
-                self.fail(a, &e.to_string()).await?;
-                Err(TerminalError::KlarnaUnavailable(e.to_string()))
-            }
-            Err(e @ (KlarnaError::Final { .. } | KlarnaError::Auth { .. })) => {
-                self.fail(a, &format!("{}: {e}", e.code())).await?;
-                Err(TerminalError::KlarnaRefused {
-                    code: e.code().into(),
-                    message: e.to_string(),
-                })
-            }
-            // Unknown outcome or throttled: the attempt stays `requested`; its follower retries
-            // with the same key, which Klarna answers with the first result.
-            Err(e) => {
-                tracing::warn!(attempt = %a.id, "authorize outcome unknown, will retry: {e}");
-                Ok(None)
-            }
-        }
-    }
-
-    /// Klarna said `DECLINED` (the only answer that is a decline), with its reason if it gave one.
-    pub(super) async fn declined(
-        &self,
-        a: &AttemptRow,
-        event: PaymentEvent,
-        reason: Option<String>,
-    ) -> Result<Option<AttemptRow>, TerminalError> {
-        self.forget_unplaceable(&a.id);
-        let reason = reason.unwrap_or_else(|| "DECLINED".into());
-        self.transition(
-            &a.id,
-            event,
-            None,
-            move |a| {
-                a.reason = Some(reason);
-            },
-            |_, _, _| Ok(()),
-        )
-        .await
-    }
-
-    /// A 2xx answer kassa cannot place, for an authorization (first or final). The same key is
-    /// asked again (the follower retries); after `UNPLACEABLE_TRIES` answers like it, an answer
-    /// that may have charged the customer puts the attempt in doubt for a manager, and one that
-    /// cannot have (a step-up without its request) fails it. Never a decline.
-    pub(super) async fn unplaceable(
-        &self,
-        a: &AttemptRow,
-        why: String,
-        money_may_have_moved: bool,
-    ) -> Result<Option<AttemptRow>, TerminalError> {
-        let tries = {
-            let mut m = self
-                .inner
-                .unplaceable
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            let n = m.entry(a.id.clone()).or_default();
-            *n += 1;
-            *n
-        };
-        tracing::warn!(attempt = %a.id, tries, "Klarna's answer cannot be placed: {why}");
-        if tries < UNPLACEABLE_TRIES {
-            return Ok(None);
-        }
-        self.forget_unplaceable(&a.id);
-        if !money_may_have_moved {
-            self.fail(a, &why).await?;
-            return Ok(None);
-        }
-        let reason = format!(
-            "Klarna's answer could not be read {tries} times ({why}); the customer may have been charged"
-        );
-        self.transition(
-            &a.id,
-            PaymentEvent::Unplaceable,
-            None,
-            move |a| {
-                a.reason = Some(reason);
-            },
-            |_, _, _| Ok(()),
-        )
-        .await
-    }
-
-    /// Whether an answer that may have charged the customer was seen for this attempt.
-    pub(super) fn seen_unplaceable(&self, attempt_id: &str) -> bool {
-        self.inner
+    /// What is known about earlier answers under this attempt's keys.
+    pub(super) fn earlier(&self, attempt_id: &str) -> decide::Earlier {
+        let m = self
+            .inner
             .unplaceable
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains_key(attempt_id)
+            .unwrap_or_else(|e| e.into_inner());
+        decide::Earlier {
+            unplaceable: m.get(attempt_id).copied().unwrap_or(0),
+        }
+    }
+
+    pub(super) fn count(&self, attempt_id: &str, count: Count) {
+        let mut m = self
+            .inner
+            .unplaceable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match count {
+            Count::Keep => {}
+            Count::Add => *m.entry(attempt_id.to_string()).or_default() += 1,
+            Count::Forget => {
+                m.remove(attempt_id);
+            }
+        }
     }
 
     pub(super) fn forget_unplaceable(&self, attempt_id: &str) {
-        self.inner
-            .unplaceable
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(attempt_id);
+        self.count(attempt_id, Count::Forget);
     }
 
-    pub(super) async fn fail(&self, a: &AttemptRow, reason: &str) -> Result<(), TerminalError> {
-        let reason = reason.to_string();
-        self.transition(
-            &a.id,
-            PaymentEvent::Failed,
-            None,
-            move |a| {
-                a.reason = Some(reason);
-                // A failed authorize created nothing at Klarna that needs canceling.
-                a.cancel_confirmed = true;
-            },
-            |_, _, _| Ok(()),
-        )
-        .await?;
-        Ok(())
-    }
-
-    pub(super) async fn mark_paid(
+    /// Applies an authorization's answer (`call`: first send, retry or final) to the attempt as
+    /// the core decides (`kassa_core::decide::authorize`). The cashier waiting on the first send
+    /// hears an error when Klarna could not be reached or refused.
+    pub(super) async fn apply_authorize(
         &self,
-        attempt_id: &str,
-        event: PaymentEvent,
-        transaction_id: String,
-    ) -> Result<(), TerminalError> {
-        let tx_id = transaction_id.clone();
-        self.transition(
-            attempt_id,
+        a: &AttemptRow,
+        call: Call,
+        result: Result<AuthorizeOutcome, KlarnaError>,
+    ) -> Result<Applied, TerminalError> {
+        let answer = match result {
+            Ok(outcome) => Answer::Read(outcome),
+            Err(e) => Answer::Failed(e.failure()),
+        };
+        let d = decide::authorize(call, self.earlier(&a.id), answer.clone());
+        self.count(&a.id, d.count);
+        if let Act::AskAgain(again) = d.act {
+            let tries = self.earlier(&a.id).unplaceable;
+            tracing::warn!(
+                attempt = %a.id, ?call, ?again, tries,
+                "asking Klarna again under the same key after {answer:?}"
+            );
+        }
+        self.apply(a, d.act).await
+    }
+
+    /// Records a decision about an answer: the attempt's move with its edits, in one commit
+    /// (a payment's with the sale's), or nothing when the same key is to be asked again.
+    pub(super) async fn apply(&self, a: &AttemptRow, act: Act) -> Result<Applied, TerminalError> {
+        let (event, edit, tell, follow) = match act {
+            Act::Move {
+                event,
+                edit,
+                tell,
+                follow,
+            } => (event, edit, tell, follow),
+            Act::AskAgain(again) => return Ok(Applied::AskAgain(again)),
+        };
+        let pays = matches!(
             event,
-            None,
-            move |a| {
-                a.klarna_transaction_id = Some(tx_id);
-                a.cancel_confirmed = true;
-            },
-            sale_paid,
-        )
-        .await?;
-        Ok(())
+            PaymentEvent::ApprovedAtOnce | PaymentEvent::FinalApproved
+        );
+        let row = self
+            .transition(
+                &a.id,
+                event,
+                None,
+                move |a| {
+                    if let Some(id) = edit.request_id {
+                        a.klarna_request_id = Some(id);
+                    }
+                    if let Some(url) = edit.request_url {
+                        a.payment_request_url = Some(url);
+                        a.expires_at = edit.expires_at;
+                    }
+                    if let Some(id) = edit.transaction_id {
+                        a.klarna_transaction_id = Some(id);
+                    }
+                    if let Some(r) = edit.reason {
+                        a.reason = Some(r);
+                    }
+                    if edit.settled_at_klarna {
+                        a.cancel_confirmed = true;
+                    }
+                },
+                move |w, a, op| if pays { sale_paid(w, a, op) } else { Ok(()) },
+            )
+            .await?;
+        if follow {
+            self.spawn_follower(a.id.clone());
+        }
+        match tell {
+            None => Ok(Applied::Moved(row)),
+            Some(Tell::Unavailable(m)) => Err(TerminalError::KlarnaUnavailable(m)),
+            Some(Tell::Refused { code, message }) => {
+                Err(TerminalError::KlarnaRefused { code, message })
+            }
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! Following an attempt until it settles: polling (nudged by webhooks), the in-store timeout,
 //! and the final authorization once the customer approved.
 
+use super::attempt::Applied;
 use super::*;
+use kassa_core::decide::{self, Again, Answer, Call};
 
 pub(super) fn jitter(d: Duration) -> Duration {
     // ±20 % so a fleet of tills never polls in lockstep.
@@ -136,9 +138,7 @@ impl Terminal {
             return Ok(Step::Done);
         }
         let past_deadline = parse_time(&a.deadline_at).is_some_and(|d| chrono::Utc::now() > d);
-        // A request whose answer may have charged the customer is not timed out: it is asked
-        // until it is placed or in doubt, never let go so the sale can be paid again.
-        if past_deadline && a.state != AttemptState::Completed && !self.seen_unplaceable(&a.id) {
+        if past_deadline && decide::times_out(a.state, self.earlier(&a.id)) {
             let r = self
                 .transition(
                     &a.id,
@@ -169,15 +169,11 @@ impl Terminal {
                     .klarna
                     .authorize_raw(&a.authorize_body, opts)
                     .await;
-                let retry = r.as_ref().err().filter(|e| e.is_retryable()).cloned();
-                let unplaceable = matches!(r, Ok(AuthorizeOutcome::Unplaceable { .. }));
-                let _ = self.apply_authorize(&a, r, false).await;
-                match retry {
-                    Some(KlarnaError::Throttled { retry_after }) => Ok(Step::Wait(retry_after)),
-                    Some(e) => Err(e),
-                    // Asked again after a pause, so a passing fault at Klarna can clear.
-                    None if unplaceable => Ok(Step::Wait(UNPLACEABLE_PAUSE)),
-                    None => Ok(Step::Again),
+                let err = r.as_ref().err().cloned();
+                match self.apply_authorize(&a, Call::Retry, r).await {
+                    Ok(Applied::AskAgain(again)) => self.again(again, err),
+                    // The attempt moved (or a write failed): look again at the next poll.
+                    Ok(Applied::Moved(_)) | Err(_) => Ok(Step::Again),
                 }
             }
             AttemptState::AwaitingCustomer | AttemptState::CustomerOpened => {
@@ -232,19 +228,12 @@ impl Terminal {
         a: &AttemptRow,
         req: &RequestRead,
     ) -> Result<Option<Option<AttemptRow>>, KlarnaError> {
-        let event = match &req.state {
-            RequestState::Submitted => return Ok(None),
-            RequestState::InProgress => PaymentEvent::CustomerOpened,
-            RequestState::Completed => PaymentEvent::CustomerCompleted,
-            RequestState::Declined => PaymentEvent::CustomerDeclined,
-            RequestState::Expired => PaymentEvent::KlarnaExpired,
-            RequestState::Canceled => PaymentEvent::KlarnaCanceled,
-            RequestState::Other(other) => {
+        let Some((event, settled_at_klarna)) = decide::request_state(&req.state) else {
+            if let RequestState::Other(other) = &req.state {
                 tracing::warn!("unknown payment request state {other:?}; polling on");
-                return Ok(None);
             }
+            return Ok(None);
         };
-        let settled_at_klarna = event != PaymentEvent::CustomerOpened;
         let moved = self
             .transition(
                 &a.id,
@@ -281,27 +270,9 @@ impl Terminal {
                     .await?;
                 match read.session_token.as_deref() {
                     Some(t) => t,
-                    None if self.seen_unplaceable(&a.id) => {
-                        // A final authorization was answered in a way kassa cannot place: it
-                        // may have charged, so this is a doubt, not a failure.
-                        return self
-                            .placeless_final(
-                                a,
-                                "no session token to retry the final authorization with".into(),
-                            )
-                            .await;
-                    }
                     None => {
-                        // Nothing was charged yet (no final authorization was made without a
-                        // token), so failing cannot hide a payment.
-                        let _ = self
-                            .fail(
-                                a,
-                                "completed payment request without a session token \
-                                 (state_context.klarna_network_session_token)",
-                            )
-                            .await;
-                        return Ok(Step::Done);
+                        let d = decide::no_session_token(self.earlier(&a.id));
+                        return self.final_step(a, d, None).await;
                     }
                 }
             }
@@ -319,58 +290,47 @@ impl Terminal {
             session_token: Some(token),
             customer_token: None,
         };
-        match self.inner.klarna.authorize_raw(&body, opts).await {
-            Ok(AuthorizeOutcome::Approved { transaction_id }) => {
-                self.forget_unplaceable(&a.id);
-                self.mark_paid(&a.id, PaymentEvent::FinalApproved, transaction_id)
-                    .await
-                    .map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?;
-                Ok(Step::Done)
-            }
-            Ok(AuthorizeOutcome::Declined { reason }) => {
-                self.declined(a, PaymentEvent::FinalDeclined, reason)
-                    .await
-                    .map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?;
-                Ok(Step::Done)
-            }
-            // A final authorization never steps up; an answer that does is one kassa cannot
-            // place, like any other: the customer may have been charged.
-            Ok(AuthorizeOutcome::StepUp(_)) => {
-                self.placeless_final(a, "a final authorization answered STEP_UP_REQUIRED".into())
-                    .await
-            }
-            Ok(AuthorizeOutcome::Unplaceable { why, .. }) => self.placeless_final(a, why).await,
-            Err(KlarnaError::Throttled { retry_after }) => Ok(Step::Wait(retry_after)),
-            Err(e) if e.is_retryable() => Err(e),
-            // Refused on a retry after an answer that may have charged: still a doubt.
-            Err(e) if self.seen_unplaceable(&a.id) => {
-                self.placeless_final(a, format!("a retry was refused ({}: {e})", e.code()))
-                    .await
-            }
-            Err(e) => {
-                let _ = self
-                    .fail(
-                        a,
-                        &format!("final authorization refused: {}: {e}", e.code()),
-                    )
-                    .await;
-                Ok(Step::Done)
-            }
+        let r = self.inner.klarna.authorize_raw(&body, opts).await;
+        let err = r.as_ref().err().cloned();
+        let answer = match r {
+            Ok(outcome) => Answer::Read(outcome),
+            Err(e) => Answer::Failed(e.failure()),
+        };
+        let d = decide::authorize(Call::Final, self.earlier(&a.id), answer);
+        if let decide::Act::AskAgain(again) = d.act {
+            tracing::warn!(attempt = %a.id, ?again, "asking Klarna again for the final authorization");
+        }
+        self.final_step(a, d, err).await
+    }
+
+    /// Records a decision about the final authorization and says what the follower does next:
+    /// done once the attempt moved, else ask again as decided.
+    async fn final_step(
+        &self,
+        a: &AttemptRow,
+        d: decide::Decision,
+        err: Option<KlarnaError>,
+    ) -> Result<Step, KlarnaError> {
+        self.count(&a.id, d.count);
+        match self
+            .apply(a, d.act)
+            .await
+            .map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?
+        {
+            Applied::Moved(_) => Ok(Step::Done),
+            Applied::AskAgain(again) => self.again(again, err),
         }
     }
 
-    pub(super) async fn placeless_final(
-        &self,
-        a: &AttemptRow,
-        why: String,
-    ) -> Result<Step, KlarnaError> {
-        let moved = self
-            .unplaceable(a, why, true)
-            .await
-            .map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?;
-        Ok(match moved {
-            Some(_) => Step::Done,
-            None => Step::Wait(UNPLACEABLE_PAUSE),
-        })
+    /// The follower's next step when the same key is to be asked again.
+    fn again(&self, again: Again, err: Option<KlarnaError>) -> Result<Step, KlarnaError> {
+        match again {
+            Again::NextPoll => Ok(Step::Again),
+            Again::Pause => Ok(Step::Wait(UNPLACEABLE_PAUSE)),
+            Again::After(d) => Ok(Step::Wait(d)),
+            Again::BackOff => Err(err.unwrap_or_else(|| {
+                KlarnaError::UnknownOutcome("Klarna's answer must be asked for again".into())
+            })),
+        }
     }
 }
