@@ -31,7 +31,7 @@ pub(super) fn sale_paid(w: &mut WriteTx<'_>, a: &AttemptRow, op: &str) -> Result
 /// What an answer did to the attempt.
 pub(super) enum Applied {
     /// The attempt moved: the row as written (None if the move no longer applied).
-    Moved(Option<AttemptRow>),
+    Moved(Option<Box<AttemptRow>>),
     /// Nothing was recorded; the same key is to be asked again.
     AskAgain(Again),
 }
@@ -212,7 +212,7 @@ impl Terminal {
             self.spawn_follower(a.id.clone());
         }
         match tell {
-            None => Ok(Applied::Moved(row)),
+            None => Ok(Applied::Moved(row.map(Box::new))),
             Some(Tell::Unavailable(m)) => Err(TerminalError::KlarnaUnavailable(m)),
             Some(Tell::Refused { code, message }) => {
                 Err(TerminalError::KlarnaRefused { code, message })

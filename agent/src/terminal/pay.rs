@@ -161,7 +161,7 @@ impl Terminal {
         // The row the transition wrote is the attempt as it now stands; read it again only when
         // authorize's answer changed nothing (lost answer) or ended it some other way.
         let latest = match &outcome {
-            Ok(super::attempt::Applied::Moved(Some(row))) => row.clone(),
+            Ok(super::attempt::Applied::Moved(Some(row))) => (**row).clone(),
             _ => self.attempt(&attempt_id).await?,
         };
         if !latest.state.is_final() {
