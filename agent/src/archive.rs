@@ -7,15 +7,13 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::store::journal::{GENESIS_HASH, Hashed, archive_anchor, chain_hash};
-use crate::store::{
-    Db, JournalEntry, JournalKind, JournalRow, LogEntry, LogError, LogFilter, StoreError,
-    VerifyReport,
-};
+use crate::store::archive::ArchiveSpan;
+pub use crate::store::archive::{ArchiveRecord, ArchivedRow};
+use crate::store::journal::{GENESIS_HASH, Hashed, chain_hash};
+use crate::store::{Db, JournalRow, LogEntry, LogError, LogFilter, StoreError, VerifyReport};
 
 const FORMAT: &str = "kassa-journal-archive/1";
 
@@ -54,26 +52,6 @@ pub struct ArchiveHeader {
     pub prev_hash: String,
     pub last_hash: String,
     pub rows: i64,
-}
-
-/// One journal row exactly as stored: `detail` stays the raw text its hash covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ArchivedRow {
-    pub seq: i64,
-    pub at: String,
-    pub terminal_id: String,
-    pub operator: String,
-    pub kind: String,
-    pub sale_id: Option<String>,
-    pub attempt_id: Option<String>,
-    pub amount: Option<i64>,
-    pub currency: Option<String>,
-    pub klarna_request_id: Option<String>,
-    pub klarna_transaction_id: Option<String>,
-    pub correlation_id: Option<String>,
-    pub detail: String,
-    pub prev_hash: String,
-    pub hash: String,
 }
 
 impl ArchivedRow {
@@ -122,19 +100,6 @@ impl ArchivedRow {
     }
 }
 
-/// An archive file as the database remembers it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ArchiveRecord {
-    pub first_seq: i64,
-    pub last_seq: i64,
-    pub prev_hash: String,
-    pub last_hash: String,
-    pub rows: i64,
-    pub file: PathBuf,
-    pub file_sha256: String,
-    pub archived_at: String,
-}
-
 /// The whole chain checked: archive files, then the live table, then every day close's hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditReport {
@@ -168,26 +133,6 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ArchiveError + '_ {
         path: path.to_path_buf(),
         source,
     }
-}
-
-fn raw_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ArchivedRow> {
-    Ok(ArchivedRow {
-        seq: r.get(0)?,
-        at: r.get(1)?,
-        terminal_id: r.get(2)?,
-        operator: r.get(3)?,
-        kind: r.get(4)?,
-        sale_id: r.get(5)?,
-        attempt_id: r.get(6)?,
-        amount: r.get(7)?,
-        currency: r.get(8)?,
-        klarna_request_id: r.get(9)?,
-        klarna_transaction_id: r.get(10)?,
-        correlation_id: r.get(11)?,
-        detail: r.get(12)?,
-        prev_hash: r.get(13)?,
-        hash: r.get(14)?,
-    })
 }
 
 /// Reads a whole archive file: its header and rows (not yet checked against each other).
@@ -224,28 +169,6 @@ fn sha256_file(path: &Path) -> Result<String, ArchiveError> {
 }
 
 impl Db {
-    /// Archive files, oldest first.
-    pub fn archives(&self) -> Result<Vec<ArchiveRecord>, StoreError> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT first_seq, last_seq, prev_hash, last_hash, rows, file, file_sha256, archived_at
-             FROM journal_archives ORDER BY first_seq",
-        )?;
-        let rows = st.query_map([], |r| {
-            let file: String = r.get(5)?;
-            Ok(ArchiveRecord {
-                first_seq: r.get(0)?,
-                last_seq: r.get(1)?,
-                prev_hash: r.get(2)?,
-                last_hash: r.get(3)?,
-                rows: r.get(4)?,
-                file: PathBuf::from(file),
-                file_sha256: r.get(6)?,
-                archived_at: r.get(7)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
     /// Moves the rows older than `cutoff` (RFC 3339) that lie inside a closed day into a new
     /// archive file in `dir`; journals that it did. None when there is nothing to archive.
     pub fn archive_journal(
@@ -254,38 +177,14 @@ impl Db {
         cutoff: &str,
         operator: &str,
     ) -> Result<Option<ArchiveRecord>, ArchiveError> {
-        let (anchor_seq, anchor_hash) =
-            archive_anchor(&self.conn)?.unwrap_or_else(|| (0, GENESIS_HASH.to_string()));
-        let closed: i64 = self.conn.query_row(
-            "SELECT COALESCE(MAX(last_seq), 0) FROM day_closes",
-            [],
-            |r| r.get(0),
-        )?;
-        // The longest run of rows that are all older than the cutoff: a clock that went back
-        // must not pull a newer row into an archive. (Through the lookup index on `at`, once
-        // it holds every row.)
-        self.index_journal(None)?;
-        let first_new: Option<i64> = self.conn.query_row(
-            "SELECT MIN(seq) FROM journal_lookup WHERE at >= ?1",
-            [cutoff],
-            |r| r.get(0),
-        )?;
-        let tail: i64 =
-            self.conn
-                .query_row("SELECT COALESCE(MAX(seq), 0) FROM journal", [], |r| {
-                    r.get(0)
-                })?;
-        let last = first_new.map_or(tail, |s| s - 1).min(closed);
-        if last <= anchor_seq {
+        let Some(ArchiveSpan {
+            anchor_seq,
+            anchor_hash,
+            rows,
+            last,
+        }) = self.archivable(cutoff)?
+        else {
             return Ok(None);
-        }
-        let rows: Vec<ArchivedRow> = {
-            let mut st = self.conn.prepare(&format!(
-                "SELECT {} FROM journal WHERE seq > ?1 AND seq <= ?2 ORDER BY seq",
-                crate::store::journal::COLUMNS
-            ))?;
-            st.query_map(params![anchor_seq, last], raw_row)?
-                .collect::<Result<_, _>>()?
         };
         // Only an intact chain is archived: a broken one must be seen where it is.
         let mut prev = anchor_hash.clone();
@@ -358,45 +257,7 @@ impl Db {
             file_sha256,
             archived_at: crate::now_rfc3339(),
         };
-        self.write(|w| {
-            w.tx.execute(
-                "INSERT INTO journal_archives (first_seq, last_seq, prev_hash, last_hash, rows,
-                 file, file_sha256, archived_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
-                params![
-                    record.first_seq,
-                    record.last_seq,
-                    record.prev_hash,
-                    record.last_hash,
-                    record.rows,
-                    record.file.to_string_lossy(),
-                    record.file_sha256,
-                    record.archived_at
-                ],
-            )?;
-            // The archived rows leave the derived indexes too: index any still waiting first,
-            // so the watermark never points below rows they do not hold.
-            w.index_journal(None)?;
-            w.tx.execute(
-                "DELETE FROM journal_text WHERE rowid BETWEEN ?1 AND ?2",
-                params![record.first_seq, record.last_seq],
-            )?;
-            w.tx.execute(
-                "DELETE FROM journal_lookup WHERE seq BETWEEN ?1 AND ?2",
-                params![record.first_seq, record.last_seq],
-            )?;
-            w.tx.execute(
-                "DELETE FROM journal WHERE seq BETWEEN ?1 AND ?2",
-                params![record.first_seq, record.last_seq],
-            )?;
-            let mut e = JournalEntry::new(JournalKind::JournalArchived, operator);
-            e.detail = serde_json::json!({
-                "file": record.file.to_string_lossy(), "first_seq": record.first_seq,
-                "last_seq": record.last_seq, "last_hash": record.last_hash,
-                "file_sha256": record.file_sha256, "rows": record.rows,
-            });
-            w.journal(e)?;
-            Ok(())
-        })?;
+        self.record_archive(&record, operator)?;
         Ok(Some(record))
     }
 
@@ -404,13 +265,7 @@ impl Db {
     /// that each day close's chain head is the hash of the row it closed on.
     pub fn audit_journal(&self) -> Result<AuditReport, ArchiveError> {
         let archives = self.archives()?;
-        let closes: Vec<(i64, i64, String)> = {
-            let mut st = self.conn.prepare(
-                "SELECT close_no, last_seq, chain_head FROM day_closes ORDER BY close_no",
-            )?;
-            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<Result<_, _>>()?
-        };
+        let closes = self.day_close_heads()?;
         let wanted: HashMap<i64, ()> = closes.iter().map(|c| (c.1, ())).collect();
         let mut hash_at: HashMap<i64, String> = HashMap::new();
         hash_at.insert(0, GENESIS_HASH.into());
@@ -505,12 +360,7 @@ impl Db {
         for (close_no, last_seq, head) in &closes {
             let actual = match hash_at.get(last_seq) {
                 Some(h) => Some(h.clone()),
-                None => self
-                    .conn
-                    .query_row("SELECT hash FROM journal WHERE seq = ?1", [last_seq], |r| {
-                        r.get(0)
-                    })
-                    .optional()?,
+                None => self.journal_hash(*last_seq)?,
             };
             checked += 1;
             if actual.as_ref() != Some(head) {

@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::app::Agent;
 use crate::config::{Config, Secret};
 use crate::outbox::{NewOperation, Operation, OutboxLimits};
+use crate::store::baseline::Baseline;
 use crate::store::{Db, JournalEntry, JournalKind, Store};
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -171,32 +172,19 @@ async fn payment_path(base: &std::path::Path, iterations: usize) -> BenchResult<
         .store()
         .call(|db| {
             db.index_journal(None)?;
-            db.conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-            Ok(())
+            db.checkpoint_truncate()
         })
         .await?;
     Ok(())
 }
 
 /// A bare SQLite insert with kassa's pragmas, in its own transaction, on the same disk.
-fn bare_insert_db(dir: &std::path::Path) -> BenchResult<rusqlite::Connection> {
-    let conn = rusqlite::Connection::open(dir.join("bare.db"))?;
-    crate::store::configure(&conn)?;
-    conn.execute_batch(
-        "CREATE TABLE t (seq INTEGER PRIMARY KEY, at TEXT, kind TEXT, amount INTEGER, currency TEXT, detail TEXT, hash TEXT)",
-    )?;
-    Ok(conn)
+fn bare_insert_db(dir: &std::path::Path) -> BenchResult<Baseline> {
+    Ok(Baseline::create(&dir.join("bare.db"))?)
 }
 
-fn bare_insert(conn: &mut rusqlite::Connection, i: i64) -> BenchResult<()> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    tx.execute(
-        "INSERT INTO t (at, kind, amount, currency, detail, hash) VALUES (?1, 'line_added', ?2, 'SEK', '{}', ?3)",
-        rusqlite::params![crate::now_rfc3339(), i, format!("{i:064x}")],
-    )?;
-    tx.commit()?;
-    Ok(())
+fn bare_insert(bare: &mut Baseline, i: i64) -> BenchResult<()> {
+    Ok(bare.insert(i)?)
 }
 
 /// Durable journal append and durable outbox enqueue, each against a bare insert. Both go
@@ -328,9 +316,8 @@ fn pages_per_commit(base: &std::path::Path) -> BenchResult<()> {
     let dir = tempfile::tempdir_in(base)?;
     let mut db = Db::open(&dir.path().join("kassa.db"), "bench-till")?;
     let mut bare = bare_insert_db(dir.path())?;
-    for c in [&db.conn, &bare] {
-        c.pragma_update(None, "wal_autocheckpoint", 0)?;
-    }
+    db.stop_autocheckpoint()?;
+    bare.stop_autocheckpoint()?;
     let frames = |name: &str| -> BenchResult<f64> {
         let len = std::fs::metadata(dir.path().join(format!("{name}-wal")))?.len();
         Ok(len.saturating_sub(32) as f64 / (4096.0 + 24.0))

@@ -3,15 +3,16 @@
 //! same whether Klarna is reachable or not), with manager approval where the store requires it.
 
 pub use crate::config::ReturnsConfig;
+pub use crate::store::returns::{ReturnRecord, Waiting};
 use std::collections::HashMap;
 
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::klarna::wire::LineItem;
 
 use crate::outbox::{NewOperation, Operation, OutboxError};
-use crate::store::{Db, JournalEntry, JournalKind, StoreError};
+use crate::store::returns::{NewReturn, line_key};
+use crate::store::{JournalEntry, JournalKind, StoreError};
 use crate::terminal::{Terminal, TerminalError};
 
 /// One line of the original purchase and how much of it can still come back.
@@ -49,18 +50,6 @@ pub struct Purchase {
     /// other refund was queued since the purchase was read.
     #[serde(skip)]
     pub(crate) waiting: Waiting,
-}
-
-/// Refunds of one transaction that Klarna may still apply (see `Db::waiting_refunds`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Waiting {
-    /// Quantities per line key.
-    pub quantities: HashMap<String, i64>,
-    pub amount: i64,
-    /// The outbox rows counted.
-    pub ids: std::collections::BTreeSet<i64>,
-    /// The references left out because Klarna already lists them.
-    pub applied: std::collections::HashSet<String>,
 }
 
 /// What the cashier asks for.
@@ -108,149 +97,10 @@ impl std::fmt::Debug for ManagerApproval {
     }
 }
 
-/// A recorded return and where its refund stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct ReturnRecord {
-    pub id: String,
-    pub transaction_id: String,
-    pub currency: String,
-    pub amount: i64,
-    #[schema(value_type = Object)]
-    pub lines: serde_json::Value,
-    pub reason: String,
-    pub restock: bool,
-    pub operator: String,
-    pub approved_by: Option<String>,
-    pub outbox_id: i64,
-    /// pending (refund waiting for Klarna), sent, needs_attention or resolved.
-    pub refund_state: String,
-    pub created_at: String,
-    /// Text for the customer's slip; says "REFUND PENDING" while Klarna has not confirmed it.
-    pub receipt: String,
-}
-
 /// Klarna transaction ids look like `krn:payment:eu1:transaction:<uuid>`.
 pub fn parse_transaction_id(s: &str) -> Result<String, TerminalError> {
     use crate::klarna::answer::{NOT_A_TRANSACTION_ID, transaction_id};
     transaction_id(s).ok_or_else(|| TerminalError::Invalid(NOT_A_TRANSACTION_ID.into()))
-}
-
-fn line_key(name: &str, reference: Option<&str>) -> String {
-    match reference {
-        Some(r) if !r.is_empty() => format!("ref:{r}"),
-        _ => format!("name:{name}"),
-    }
-}
-
-impl Db {
-    /// Every refund of this transaction that Klarna may still apply: waiting in the outbox, or
-    /// held for a manager who may retry it, unless Klarna already lists its reference (`applied`:
-    /// then its amount is in Klarna's refunded amount). Read from the outbox itself, so a refund
-    /// queued by any route (a return, the API's `/v1/transactions/{id}/refunds`, the CLI)
-    /// counts; a refund without line items counts against the amount only.
-    pub(crate) fn waiting_refunds(
-        &self,
-        transaction_id: &str,
-        applied: &std::collections::HashSet<String>,
-    ) -> Result<Waiting, StoreError> {
-        // No index by transaction (it would be a page more on every enqueue): the waiting queue
-        // is read from its low-water mark, the held ones through their partial index. A return
-        // is rare next to an enqueue, and the queue is bounded by the outbox's limits.
-        let mut st = self.conn.prepare_cached(
-            "SELECT id, reference, body, amount FROM outbox
-             WHERE id >= (SELECT id FROM outbox_low) AND state = 'pending'
-               AND transaction_id = ?1 AND operation = 'refund'
-             UNION ALL
-             SELECT id, reference, body, amount FROM outbox INDEXED BY outbox_attention
-             WHERE state = 'needs_attention' AND transaction_id = ?1 AND operation = 'refund'",
-        )?;
-        let rows: Vec<(i64, String, String, i64)> = st
-            .query_map([transaction_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })?
-            .collect::<Result<_, _>>()?;
-        let mut w = Waiting {
-            applied: applied.clone(),
-            ..Waiting::default()
-        };
-        for (id, reference, body, a) in rows {
-            if applied.contains(&reference) {
-                continue;
-            }
-            w.ids.insert(id);
-            w.amount = w.amount.saturating_add(a);
-            let body: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-            for l in body["line_items"].as_array().into_iter().flatten() {
-                let key = line_key(l["name"].as_str().unwrap_or(""), l["reference"].as_str());
-                *w.quantities.entry(key).or_default() += l["quantity"].as_i64().unwrap_or(0);
-            }
-        }
-        Ok(w)
-    }
-
-    pub fn return_record(&self, id: &str) -> Result<ReturnRecord, StoreError> {
-        let r = self
-            .conn
-            .prepare_cached("SELECT r.id, r.transaction_id, r.currency, r.amount, r.lines, r.reason, r.restock, r.operator,
-                        r.approved_by, r.outbox_id, o.state, r.created_at
-                 FROM returns r JOIN outbox o ON o.id = r.outbox_id WHERE r.id = ?1")?.query_row([id],
-                |r| {
-                    let lines: String = r.get(4)?;
-                    Ok(ReturnRecord {
-                        id: r.get(0)?,
-                        transaction_id: r.get(1)?,
-                        currency: r.get(2)?,
-                        amount: r.get(3)?,
-                        lines: serde_json::from_str(&lines).unwrap_or_default(),
-                        reason: r.get(5)?,
-                        restock: r.get(6)?,
-                        operator: r.get(7)?,
-                        approved_by: r.get(8)?,
-                        outbox_id: r.get(9)?,
-                        refund_state: r.get(10)?,
-                        created_at: r.get(11)?,
-                        receipt: String::new(),
-                    })
-                },
-            )
-            .optional()?
-            .ok_or_else(|| StoreError::NotFound(format!("return {id}")))?;
-        let receipt = return_slip(&r);
-        Ok(ReturnRecord { receipt, ..r })
-    }
-}
-
-/// The customer's slip for a return (plain text, 40 columns, for the receipt printer).
-fn return_slip(r: &ReturnRecord) -> String {
-    let money = |minor: i64| match r.currency.parse::<crate::money::Currency>() {
-        Ok(c) => crate::money::Money::new(minor, c).to_string(),
-        Err(_) => format!("{minor} {}", r.currency),
-    };
-    let mut s = String::from("RETURN\n");
-    for l in r.lines.as_array().into_iter().flatten() {
-        let q = l["quantity"].as_i64().unwrap_or(0);
-        let total = q.saturating_mul(l["unit_price"].as_i64().unwrap_or(0));
-        s.push_str(&format!(
-            "{:>3} x {:<20} {:>12}\n",
-            q,
-            l["name"].as_str().unwrap_or("?"),
-            money(-total)
-        ));
-    }
-    s.push_str(&format!(
-        "{:<26} {:>12}\n",
-        "REFUND TO KLARNA",
-        money(-r.amount)
-    ));
-    s.push_str(match r.refund_state.as_str() {
-        "sent" => "Refund sent to Klarna.\n",
-        "pending" => {
-            "REFUND PENDING: it reaches your Klarna\naccount as soon as the store is online.\n"
-        }
-        _ => "Refund needs a manager's attention.\n",
-    });
-    s.push_str(&format!("Return {}\nOrder {}\n", r.id, r.transaction_id));
-    s
 }
 
 fn purchase_from(tx: &crate::klarna::wire::PaymentTransaction, waiting: Waiting) -> Purchase {
@@ -446,11 +296,19 @@ impl Terminal {
                     ));
                 }
                 db.enqueue_with(&op, &limits, |w, o| {
-                    w.tx.prepare_cached("INSERT INTO returns (id, transaction_id, currency, amount, lines, reason, restock,
-                         proof_of_purchase, operator, approved_by, outbox_id, created_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")?.execute(params![rid, tid, cur, amount, lines_text, reason, restock, proof, op.operator,
-                            approver, o.id, crate::now_rfc3339()],
-                    )?;
+                    w.insert_return(&NewReturn {
+                        id: &rid,
+                        transaction_id: &tid,
+                        currency: &cur,
+                        amount,
+                        lines: &lines_text,
+                        reason: &reason,
+                        restock,
+                        proof_of_purchase: proof,
+                        operator: &op.operator,
+                        approved_by: approver.as_deref(),
+                        outbox_id: o.id,
+                    })?;
                     if let Some(m) = &approver {
                         let mut e = JournalEntry::new(JournalKind::ManagerAction, m);
                         e.amount = Some(amount);

@@ -56,18 +56,7 @@ impl BusyMarker {
             return;
         };
         let _g = self.lock.lock().await;
-        let busy = store
-            .call(|db| {
-                Ok(db.conn.query_row(
-                    "SELECT EXISTS(SELECT 1 FROM sales s WHERE s.state = 'open'
-                        AND EXISTS(SELECT 1 FROM sale_lines l WHERE l.sale_id = s.id))
-                     OR EXISTS(SELECT 1 FROM payment_attempts
-                        WHERE state IN ('requested', 'awaiting_customer', 'customer_opened', 'completed'))",
-                    [],
-                    |r| r.get::<_, bool>(0),
-                )?)
-            })
-            .await;
+        let busy = store.call(|db| db.sale_or_payment_open()).await;
         let r = match busy {
             Ok(true) => std::fs::write(&path, b"sale or payment open\n"),
             Ok(false) => std::fs::remove_file(&path).or_else(|e| {

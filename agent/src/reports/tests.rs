@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use crate::store::log::generated::{self, History};
 use crate::store::log::tests::{db_with_history, start};
+use crate::store::{JournalEntry, JournalKind};
 
 use super::*;
 

@@ -304,6 +304,16 @@ impl Db {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The stored hash of live row `seq` (None once it is archived, or if there is none).
+    pub(crate) fn journal_hash(&self, seq: i64) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT hash FROM journal WHERE seq = ?1", [seq], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
     pub fn journal_for_sale(&self, sale_id: &str) -> Result<Vec<JournalRow>, StoreError> {
         let mut st = self.conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM journal WHERE seq IN (
@@ -383,6 +393,31 @@ impl Db {
             head: prev_hash,
             first_broken: None,
         })
+    }
+}
+
+/// For tests outside the store that prove the journal's defences (`archive/tests.rs`): each
+/// does one named thing to the raw table, so those tests hold no SQL of their own.
+#[cfg(test)]
+impl Db {
+    /// Rows in the live table (archived rows have left it).
+    pub(crate) fn live_journal_rows(&self) -> rusqlite::Result<i64> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM journal", [], |r| r.get(0))
+    }
+
+    /// Adds `add` to row `seq`'s amount behind the chain's back, as someone with the file could
+    /// (dropping the triggers that refuse it first).
+    pub(crate) fn tamper_journal_amount(&self, seq: i64, add: i64) -> rusqlite::Result<()> {
+        self.conn.execute_batch(&format!(
+            "DROP TRIGGER journal_no_update; DROP TRIGGER journal_no_delete;
+             UPDATE journal SET amount = amount + {add} WHERE seq = {seq}"
+        ))
+    }
+
+    /// Tries to delete every live row the ordinary way (the triggers must refuse).
+    pub(crate) fn try_delete_journal(&self) -> rusqlite::Result<usize> {
+        self.conn.execute("DELETE FROM journal", [])
     }
 }
 

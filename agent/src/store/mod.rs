@@ -1,10 +1,16 @@
 //! The terminal's SQLite database: one owner thread holds the connection, async code sends it
 //! closures. Every state change and its journal row commit in one transaction.
 
+pub(crate) mod archive;
+#[cfg(feature = "sim")]
+pub mod baseline;
+mod devices;
 pub(crate) mod journal;
 pub mod log;
 mod manager;
 pub mod outbox;
+pub(crate) mod reports;
+pub(crate) mod returns;
 mod sales;
 mod schema;
 mod text;
@@ -59,7 +65,8 @@ type Job = Box<dyn FnOnce(&mut Db) + Send>;
 
 /// The connection plus what the owner thread caches about it.
 pub struct Db {
-    pub(crate) conn: Connection,
+    /// Private to the store: every statement lives in `store/` (issue 16).
+    conn: Connection,
     /// Identifies this till in every journal row.
     pub(crate) terminal_id: String,
     /// The outbox's running totals, kept here rather than in a table every enqueue would write

@@ -657,3 +657,6 @@ pub(crate) enum Outcome {
         error: String,
     },
 }
+
+#[cfg(test)]
+mod tests;

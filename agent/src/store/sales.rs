@@ -702,6 +702,19 @@ impl Db {
         Ok(rows)
     }
 
+    /// Whether a sale is open with lines or a payment is in flight: what an update must not
+    /// switch versions under (`service::BusyMarker`).
+    pub(crate) fn sale_or_payment_open(&self) -> Result<bool, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM sales s WHERE s.state = 'open'
+                AND EXISTS(SELECT 1 FROM sale_lines l WHERE l.sale_id = s.id))
+             OR EXISTS(SELECT 1 FROM payment_attempts
+                WHERE state IN ('requested', 'awaiting_customer', 'customer_opened', 'completed'))",
+            [],
+            |r| r.get::<_, bool>(0),
+        )?)
+    }
+
     /// Records a webhook event id; false if it was seen before.
     pub fn remember_webhook_event(&mut self, event_id: &str) -> Result<bool, StoreError> {
         let n = self

@@ -1,0 +1,232 @@
+//! What the customer sees: the two lines of the pole display as a sale goes from its first item to
+//! "thank you", and the printed receipt, whose QR code carries the Klarna transaction id that the
+//! scanner recognises again when the goods come back. Both are pure functions of the sale, so
+//! they are tested without a device; `Shared::show` is the one way to the display, so the API can
+//! tell what it shows now.
+
+use kassa_drivers::{CustomerDisplay, DisplayScreen, ReceiptLine, ScreenLabels};
+
+use super::{ReceiptConfig, Shared, lock};
+use crate::money::Money;
+use crate::payment::AttemptState;
+use crate::store::{SaleLine, SaleState, SaleView};
+
+fn line_label(line: &SaleLine) -> String {
+    if line.quantity > 1 {
+        format!("{}x {}", line.quantity, line.name)
+    } else {
+        line.name.clone()
+    }
+}
+
+/// What the customer display shows for `sale`. `lines_before` is how many lines the sale had
+/// when it was last shown (`None` if it was not): a new line shows as the item and its price
+/// above the running total; anything else shows the total, the QR prompt, or thank you.
+pub fn screen_for(
+    labels: &ScreenLabels,
+    sale: &SaleView,
+    lines_before: Option<usize>,
+) -> DisplayScreen {
+    let total = sale.total_money().to_string();
+    match sale.sale.state {
+        SaleState::Paid => DisplayScreen::thank_you(labels),
+        SaleState::Abandoned => DisplayScreen::welcome(labels),
+        SaleState::Open if sale.live_attempt().is_some() => {
+            DisplayScreen::scan_to_pay(labels, &total)
+        }
+        SaleState::Open => match sale.lines.last() {
+            Some(line) if lines_before.is_none_or(|n| sale.lines.len() > n) => {
+                let price = Money::new(line.total_amount, sale.sale.currency).to_string();
+                DisplayScreen::item(labels, &line_label(line), &price, &total)
+            }
+            _ => DisplayScreen::total(labels, &total),
+        },
+    }
+}
+
+/// The receipt of a paid sale; the QR code holds the Klarna payment transaction id, which the
+/// scanner recognises again when the goods come back.
+pub fn receipt_for(
+    sale: &SaleView,
+    words: &ReceiptConfig,
+    store_id: &str,
+    terminal_id: &str,
+) -> kassa_drivers::Receipt {
+    let money = |minor| Money::new(minor, sale.sale.currency).to_string();
+    let paid = sale
+        .payments
+        .iter()
+        .rev()
+        .find(|a| a.state == AttemptState::Paid);
+    let transaction = paid.and_then(|a| a.klarna_transaction_id.clone());
+    let when = sale
+        .sale
+        .closed_at
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Local))
+        .unwrap_or_else(chrono::Local::now);
+    let mut header = if words.header.is_empty() {
+        vec![store_id.to_string()]
+    } else {
+        words.header.clone()
+    };
+    header.push(match sale.sale.receipt_no {
+        Some(no) => format!("Receipt {no}  till {terminal_id}"),
+        None => format!("Till {terminal_id}"),
+    });
+    header.push(when.format("%Y-%m-%d %H:%M").to_string());
+    let mut payment = vec!["Paid with Klarna".to_string()];
+    if let Some(tx) = &transaction {
+        // The last segment is what Klarna's merchant portal and the customer's app show.
+        payment.push(format!("Ref {}", tx.rsplit(':').next().unwrap_or(tx)));
+    }
+    kassa_drivers::Receipt {
+        header,
+        lines: sale
+            .lines
+            .iter()
+            .map(|l| ReceiptLine::new(line_label(l), money(l.total_amount)))
+            .collect(),
+        totals: vec![ReceiptLine::new(&words.total_label, money(sale.total))],
+        payment,
+        qr_data: transaction,
+        footer: words.footer.clone(),
+        ..Default::default()
+    }
+}
+
+impl Shared {
+    pub(super) fn labels(&self) -> Option<&ScreenLabels> {
+        self.display.as_ref().map(CustomerDisplay::labels)
+    }
+
+    pub(super) fn show(&self, screen: DisplayScreen) {
+        let Some(display) = &self.display else {
+            return;
+        };
+        *lock(&self.shown) = Some(screen.lines());
+        if display.show(screen).is_err() {
+            tracing::error!("the customer display's thread has stopped");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{AttemptRow, SaleRow};
+
+    fn sale(state: SaleState, lines: &[(&str, i64, i64)], paying: bool) -> SaleView {
+        let currency = "SEK".parse().expect("SEK");
+        let lines: Vec<SaleLine> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, (name, quantity, unit_price))| SaleLine {
+                line_no: i as i64 + 1,
+                name: name.to_string(),
+                reference: None,
+                quantity: *quantity,
+                unit_price: *unit_price,
+                total_amount: quantity * unit_price,
+            })
+            .collect();
+        let total = lines.iter().map(|l| l.total_amount).sum();
+        let attempt = |state| AttemptRow {
+            id: "a1".into(),
+            sale_id: "s1".into(),
+            state,
+            amount: total,
+            currency: "SEK".into(),
+            correlation_id: "c".into(),
+            authorize_key: String::new(),
+            finalize_key: String::new(),
+            authorize_body: String::new(),
+            interop_token: None,
+            klarna_request_id: None,
+            payment_request_url: None,
+            expires_at: None,
+            deadline_at: String::new(),
+            klarna_transaction_id: Some("krn:payment:eu1:transaction:6a2f".into()),
+            cancel_confirmed: false,
+            reason: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+        };
+        let payments = match (state, paying) {
+            (SaleState::Paid, _) => vec![attempt(AttemptState::Paid)],
+            (_, true) => vec![attempt(AttemptState::AwaitingCustomer)],
+            _ => vec![],
+        };
+        SaleView {
+            sale: SaleRow {
+                id: "s1".into(),
+                currency,
+                state,
+                operator: "cashier".into(),
+                opened_at: "2025-05-01T10:00:00Z".into(),
+                closed_at: None,
+                receipt_no: (state == SaleState::Paid).then_some(42),
+            },
+            lines,
+            total,
+            payments,
+        }
+    }
+
+    fn check(sale: &SaleView, lines_before: Option<usize>, expected: [&str; 2]) {
+        let shown = screen_for(&ScreenLabels::default(), sale, lines_before).lines();
+        assert_eq!(
+            [shown[0].trim_end(), shown[1].trim_end()],
+            expected,
+            "{shown:?}"
+        );
+    }
+
+    #[test]
+    fn the_display_follows_the_sale_from_first_item_to_thank_you() {
+        let one = sale(SaleState::Open, &[("T-shirt", 1, 11800)], false);
+        check(&one, None, ["T-shirt   118.00 SEK", "Total     118.00 SEK"]);
+        let two = sale(
+            SaleState::Open,
+            &[("T-shirt", 1, 11800), ("Socks", 2, 4950)],
+            false,
+        );
+        check(
+            &two,
+            Some(1),
+            ["2x Socks   99.00 SEK", "Total     217.00 SEK"],
+        );
+        // The same sale again without a new line (say, a declined payment): the total alone.
+        check(&two, Some(2), ["Total", "          217.00 SEK"]);
+        let paying = sale(SaleState::Open, &[("T-shirt", 1, 11800)], true);
+        check(
+            &paying,
+            Some(1),
+            ["  Scan the QR code", "to pay    118.00 SEK"],
+        );
+        let paid = sale(SaleState::Paid, &[("T-shirt", 1, 11800)], false);
+        check(&paid, Some(1), ["     Thank you!", "    Welcome back"]);
+        let gone = sale(SaleState::Abandoned, &[("T-shirt", 1, 11800)], false);
+        check(&gone, Some(1), ["      Welcome", ""]);
+    }
+
+    #[test]
+    fn the_receipt_carries_the_klarna_transaction_id_as_its_qr_code() {
+        let paid = sale(
+            SaleState::Paid,
+            &[("T-shirt", 1, 11800), ("Socks", 2, 4950)],
+            false,
+        );
+        let r = receipt_for(&paid, &ReceiptConfig::default(), "Store 7", "till-1");
+        assert_eq!(r.header[0], "Store 7");
+        assert_eq!(r.header[1], "Receipt 42  till till-1");
+        assert_eq!(r.lines[1], ReceiptLine::new("2x Socks", "99.00 SEK"));
+        assert_eq!(r.totals, vec![ReceiptLine::new("Total", "217.00 SEK")]);
+        assert_eq!(r.payment, vec!["Paid with Klarna", "Ref 6a2f"]);
+        assert_eq!(
+            r.qr_data.as_deref(),
+            Some("krn:payment:eu1:transaction:6a2f")
+        );
+    }
+}

@@ -1,0 +1,307 @@
+//! The day closes and the journal totals an X- or Z-report is made of: the statements behind
+//! `reports.rs` (which prints a report), with the report types they fill, kept with the store's
+//! other SQL. A close's totals are counted inside its own transaction, so they are the rows it
+//! closes on.
+
+use std::collections::{BTreeMap, HashSet};
+
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::journal::GENESIS_HASH;
+use super::{Db, JournalEntry, JournalKind, StoreError};
+
+/// A count and its amount in minor units.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Tally {
+    pub count: i64,
+    pub amount: i64,
+}
+
+impl Tally {
+    fn add(&mut self, count: i64, amount: i64) {
+        self.count += count;
+        self.amount += amount;
+    }
+}
+
+/// Payment attempts by how they ended, in the period.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AttemptOutcomes {
+    pub paid: Tally,
+    pub declined: Tally,
+    pub expired: Tally,
+    pub canceled: Tally,
+    pub failed: Tally,
+    /// Approved after the till had given up: never charged, but a manager should know.
+    pub completed_after_abandon: Tally,
+}
+
+/// Everything a report says about one currency.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CurrencyTotals {
+    pub currency: String,
+    /// Sales paid (finalized) in the period.
+    pub sales: Tally,
+    pub returns: Tally,
+    /// Refunds Klarna accepted in the period.
+    pub refunds_sent: Tally,
+    /// Refunds queued (in this period or before) and not yet sent or resolved at the report.
+    pub refunds_pending: Tally,
+    pub attempts: AttemptOutcomes,
+    pub sales_opened: i64,
+    pub sales_abandoned: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportKind {
+    X,
+    Z,
+}
+
+/// An X- or Z-report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DayReport {
+    pub kind: ReportKind,
+    /// The Z-report's number; an X-report has none.
+    pub close_no: Option<i64>,
+    pub terminal_id: String,
+    pub made_at: String,
+    /// The journal rows the report covers: after the last close, up to and including `last_seq`.
+    pub first_seq: i64,
+    pub last_seq: i64,
+    /// Time of the first and last row covered.
+    pub period_from: Option<String>,
+    pub period_to: Option<String>,
+    /// The chain hash of row `last_seq`: fixes every row up to it.
+    pub chain_head: String,
+    pub rows: i64,
+    /// Per currency, in code order.
+    pub currencies: Vec<CurrencyTotals>,
+}
+
+/// A stored day close, as an auditor lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DayClose {
+    pub close_no: i64,
+    pub closed_at: String,
+    pub operator: String,
+    pub first_seq: i64,
+    pub last_seq: i64,
+    pub chain_head: String,
+}
+
+/// Totals over journal rows `(after, upto]`, read with `conn` (a transaction or the connection).
+fn compute(
+    conn: &rusqlite::Connection,
+    kind: ReportKind,
+    terminal_id: &str,
+    after: i64,
+    upto: i64,
+) -> Result<DayReport, StoreError> {
+    let mut by_cur: BTreeMap<String, CurrencyTotals> = BTreeMap::new();
+    let mut rows = 0;
+    {
+        let mut st = conn.prepare_cached(
+            "SELECT kind, currency, CASE WHEN kind LIKE 'outbox%' AND json_valid(detail)
+                 THEN json_extract(detail, '$.operation') END,
+             COUNT(*), COALESCE(SUM(amount), 0)
+             FROM journal WHERE seq > ?1 AND seq <= ?2 GROUP BY 1, 2, 3",
+        )?;
+        let mut q = st.query(params![after, upto])?;
+        while let Some(r) = q.next()? {
+            let (kind, cur, op): (String, Option<String>, Option<String>) =
+                (r.get(0)?, r.get(1)?, r.get(2)?);
+            let (n, sum): (i64, i64) = (r.get(3)?, r.get(4)?);
+            rows += n;
+            let Some(cur) = cur else { continue };
+            let t = by_cur.entry(cur.clone()).or_insert_with(|| CurrencyTotals {
+                currency: cur,
+                ..Default::default()
+            });
+            match (kind.as_str(), op.as_deref()) {
+                ("finalized", _) => {
+                    t.sales.add(n, sum);
+                    t.attempts.paid.add(n, sum);
+                }
+                ("payment_declined", _) => t.attempts.declined.add(n, sum),
+                ("payment_expired", _) => t.attempts.expired.add(n, sum),
+                ("payment_canceled", _) => t.attempts.canceled.add(n, sum),
+                ("payment_failed", _) => t.attempts.failed.add(n, sum),
+                ("completed_after_abandon", _) => t.attempts.completed_after_abandon.add(n, sum),
+                ("return_recorded", _) => t.returns.add(n, sum),
+                ("outbox_sent", Some("refund")) => t.refunds_sent.add(n, sum),
+                ("sale_opened", _) => t.sales_opened += n,
+                ("sale_abandoned", _) => t.sales_abandoned += n,
+                _ => {}
+            }
+        }
+    }
+    // Pending refunds: every queued refund up to the report without a sent or resolved row.
+    // One pass over the outbox rows, from the `journal_outbox` index alone (a year holds tens
+    // of thousands, each on its own table page), plus the rows not indexed yet.
+    {
+        let mut done: HashSet<String> = HashSet::new();
+        let mut queued: Vec<(Option<String>, Option<String>, i64)> = Vec::new();
+        let mut st = conn.prepare_cached(
+            "SELECT kind, outbox_id, operation, currency, COALESCE(amount, 0)
+             FROM journal_lookup
+             WHERE kind LIKE 'outbox%'
+               AND kind IN ('outbox_queued', 'outbox_sent', 'outbox_resolved') AND seq <= ?1
+             UNION ALL
+             SELECT kind,
+                 (CASE WHEN json_valid(detail) THEN json_extract(detail, '$.outbox_id') END),
+                 (CASE WHEN json_valid(detail) THEN json_extract(detail, '$.operation') END),
+                 currency, COALESCE(amount, 0)
+             FROM journal
+             WHERE seq > (SELECT upto FROM journal_indexed) AND seq <= ?1
+               AND kind IN ('outbox_queued', 'outbox_sent', 'outbox_resolved')",
+        )?;
+        let mut q = st.query([upto])?;
+        while let Some(r) = q.next()? {
+            let kind: String = r.get(0)?;
+            // The outbox journals its ids as integers (generated history as text): either
+            // names the same operation.
+            let id: Option<String> = match r.get::<_, rusqlite::types::Value>(1)? {
+                rusqlite::types::Value::Integer(n) => Some(n.to_string()),
+                rusqlite::types::Value::Text(t) => Some(t),
+                _ => None,
+            };
+            if kind == "outbox_queued" {
+                if r.get::<_, Option<String>>(2)?.as_deref() == Some("refund") {
+                    queued.push((id, r.get(3)?, r.get(4)?));
+                }
+            } else if let Some(id) = id {
+                done.insert(id);
+            }
+        }
+        for (id, cur, amount) in queued {
+            if id.as_ref().is_some_and(|id| done.contains(id)) {
+                continue;
+            }
+            let Some(cur) = cur else { continue };
+            let t = by_cur.entry(cur.clone()).or_insert_with(|| CurrencyTotals {
+                currency: cur,
+                ..Default::default()
+            });
+            t.refunds_pending.add(1, amount);
+        }
+    }
+    let at = |seq: i64| -> Result<Option<String>, StoreError> {
+        Ok(conn
+            .query_row("SELECT at FROM journal WHERE seq = ?1", [seq], |r| r.get(0))
+            .optional()?)
+    };
+    let chain_head = if upto == 0 {
+        GENESIS_HASH.to_string()
+    } else {
+        conn.query_row("SELECT hash FROM journal WHERE seq = ?1", [upto], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .unwrap_or_else(|| GENESIS_HASH.to_string())
+    };
+    Ok(DayReport {
+        kind,
+        close_no: None,
+        terminal_id: terminal_id.to_string(),
+        made_at: crate::now_rfc3339(),
+        first_seq: after + 1,
+        last_seq: upto,
+        period_from: if upto > after { at(after + 1)? } else { None },
+        period_to: if upto > after { at(upto)? } else { None },
+        chain_head,
+        rows,
+        currencies: by_cur.into_values().collect(),
+    })
+}
+
+/// (last seq of the last close, or 0) and the journal's last seq (live or archived).
+fn period(conn: &rusqlite::Connection) -> Result<(i64, i64), StoreError> {
+    let after: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(last_seq), 0) FROM day_closes",
+        [],
+        |r| r.get(0),
+    )?;
+    let upto = super::journal::tail(conn)?.map_or(0, |t| t.0);
+    Ok((after, upto))
+}
+
+impl Db {
+    /// The X-report: what a close now would say. Changes nothing.
+    pub fn x_report(&self) -> Result<DayReport, StoreError> {
+        let (after, upto) = period(&self.conn)?;
+        compute(&self.conn, ReportKind::X, &self.terminal_id, after, upto)
+    }
+
+    /// The Z-report: closes the day in one transaction, storing the report and its chain head
+    /// and journaling the close as a manager action.
+    pub fn close_day(&mut self, operator: &str) -> Result<DayReport, StoreError> {
+        let terminal_id = self.terminal_id.clone();
+        self.write(|w| {
+            let (after, upto) = period(&w.tx)?;
+            let mut report = compute(&w.tx, ReportKind::Z, &terminal_id, after, upto)?;
+            let close_no: i64 = w.tx.query_row(
+                "SELECT COALESCE(MAX(close_no), 0) + 1 FROM day_closes",
+                [],
+                |r| r.get(0),
+            )?;
+            report.close_no = Some(close_no);
+            let json = serde_json::to_string(&report)
+                .map_err(|e| StoreError::Invalid(format!("report: {e}")))?;
+            w.tx.execute(
+                "INSERT INTO day_closes (close_no, closed_at, operator, first_seq, last_seq,
+                 chain_head, report) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    close_no,
+                    report.made_at,
+                    operator,
+                    report.first_seq,
+                    report.last_seq,
+                    report.chain_head,
+                    json
+                ],
+            )?;
+            let mut e = JournalEntry::new(JournalKind::ManagerAction, operator);
+            e.detail = serde_json::json!({
+                "action": "day_close", "close_no": close_no, "first_seq": report.first_seq,
+                "last_seq": report.last_seq, "chain_head": report.chain_head,
+                "currencies": report.currencies,
+            });
+            w.journal(e)?;
+            Ok(report)
+        })
+    }
+
+    /// The Z-report stored by day close `close_no`, to print or export it again.
+    pub fn day_close_report(&self, close_no: i64) -> Result<DayReport, StoreError> {
+        let json: String = self
+            .conn
+            .prepare_cached("SELECT report FROM day_closes WHERE close_no = ?1")?
+            .query_row([close_no], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(format!("day close {close_no}")))?;
+        serde_json::from_str(&json)
+            .map_err(|e| StoreError::Invalid(format!("day close {close_no}: {e}")))
+    }
+
+    /// Every day close, oldest first.
+    pub fn day_closes(&self) -> Result<Vec<DayClose>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT close_no, closed_at, operator, first_seq, last_seq, chain_head
+             FROM day_closes ORDER BY close_no",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(DayClose {
+                close_no: r.get(0)?,
+                closed_at: r.get(1)?,
+                operator: r.get(2)?,
+                first_seq: r.get(3)?,
+                last_seq: r.get(4)?,
+                chain_head: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
