@@ -35,12 +35,6 @@ pub enum ArchiveError {
     Broken(i64, String),
 }
 
-impl From<rusqlite::Error> for ArchiveError {
-    fn from(e: rusqlite::Error) -> Self {
-        ArchiveError::Store(e.into())
-    }
-}
-
 /// The first line of an archive file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArchiveHeader {

@@ -418,7 +418,7 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
 /// The tail is read inside the (IMMEDIATE, so exclusive) transaction rather than cached, so a
 /// second process writing the same database (the CLI) can never fork the chain.
 pub struct WriteTx<'a> {
-    pub(crate) tx: rusqlite::Transaction<'a>,
+    tx: rusqlite::Transaction<'a>,
     terminal_id: &'a str,
 }
 
