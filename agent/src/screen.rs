@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use kassa_ui::amount::Currency;
+use crate::money::Currency;
 use kassa_ui::amount::format_amount;
 use kassa_ui::manager_area::{
     DeviceRow, HealthRow, LogKindChoice, LogPane, LogQuery, ManagerAccess, ManagerAreaModel,
@@ -191,7 +191,7 @@ pub fn snapshot(view: &SaleView) -> SaleSnapshot {
             SaleState::Paid => SaleStatus::Paid,
             SaleState::Abandoned => SaleStatus::Abandoned,
         },
-        currency: Currency::new(view.sale.currency.code(), view.sale.currency.exponent()),
+        currency: view.sale.currency,
         lines: view
             .lines
             .iter()
@@ -287,20 +287,13 @@ fn local_time(rfc3339: &str) -> String {
         .unwrap_or_else(|_| rfc3339.to_owned())
 }
 
-fn currency_exponent(currency: &str) -> u32 {
-    // Every currency kassa takes has two decimals except these (ISO 4217).
-    match currency {
-        "JPY" | "KRW" | "ISK" | "CLP" | "VND" => 0,
-        _ => 2,
-    }
-}
-
+/// An amount read back from the journal, with its currency's ISO 4217 exponent; a code kassa
+/// does not know (a row no version of kassa wrote) is shown as it is, in minor units.
 fn money(minor: i64, currency: &str, language: Language) -> String {
-    format_amount(
-        minor,
-        &Currency::new(currency, currency_exponent(currency)),
-        language,
-    )
+    match currency.parse::<Currency>() {
+        Ok(c) => format_amount(minor, &c, language),
+        Err(_) => format!("{minor} {currency}"),
+    }
 }
 
 /// "14:02" for a time today, "19 Nov 14:02" before, in the till's local time.
@@ -797,7 +790,10 @@ impl Shared {
         let shared = Arc::clone(self);
         self.rt.spawn(async move {
             match shared.terminal.find_purchase(&id).await {
-                Ok(p) => lock(&shared.returns).purchase_found(purchase_snapshot(&p)),
+                Ok(p) => match purchase_snapshot(&p) {
+                    Ok(p) => lock(&shared.returns).purchase_found(p),
+                    Err(e) => lock(&shared.returns).find_failed(e),
+                },
                 Err(e) => {
                     tracing::info!("return: purchase {id} not shown: {e}");
                     lock(&shared.returns).find_failed(e.to_string());
@@ -1043,11 +1039,18 @@ async fn follow_scans(shared: Arc<Shared>) {
     }
 }
 
-/// The agent's purchase in the return screen's terms.
-fn purchase_snapshot(p: &Purchase) -> PurchaseSnapshot {
-    PurchaseSnapshot {
+/// The agent's purchase in the return screen's terms; a currency that is not ISO 4217 (as
+/// Klarna reported it) cannot be shown or refunded here.
+fn purchase_snapshot(p: &Purchase) -> Result<PurchaseSnapshot, String> {
+    let currency = p.currency.parse::<Currency>().map_err(|_| {
+        format!(
+            "Klarna reports this purchase in {:?}, which is not a currency kassa knows",
+            p.currency
+        )
+    })?;
+    Ok(PurchaseSnapshot {
         transaction_id: p.transaction_id.clone(),
-        currency: Currency::new(p.currency.clone(), currency_exponent(&p.currency)),
+        currency,
         refundable_amount: p.refundable_amount,
         lines: p
             .lines
@@ -1059,7 +1062,7 @@ fn purchase_snapshot(p: &Purchase) -> PurchaseSnapshot {
                 returnable: l.returnable_quantity,
             })
             .collect(),
-    }
+    })
 }
 
 /// Keeps the status bar (and an open manager area) in step with the agent, once a second.
@@ -1111,13 +1114,7 @@ impl Screens {
         reports.set_printer(has_printer);
         bind::show_report_pane(&till, &reports.view());
 
-        let mut model = SaleScreenModel::new(
-            opts.language,
-            Currency::new(
-                terminal.config().currency.code(),
-                terminal.config().currency.exponent(),
-            ),
-        );
+        let mut model = SaleScreenModel::new(opts.language, terminal.config().currency);
         model.set_products(opts.products.clone());
         let shared = Arc::new(Shared {
             terminal,

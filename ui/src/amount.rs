@@ -6,21 +6,9 @@ use crate::Language;
 /// No-break space: keeps "118,00 kr" and digit groups on one line.
 const NBSP: char = '\u{a0}';
 
-/// An ISO 4217 currency as the screens need it: its code and its number of minor-unit digits.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Currency {
-    pub code: String,
-    pub exponent: u32,
-}
-
-impl Currency {
-    pub fn new(code: impl Into<String>, exponent: u32) -> Self {
-        Currency {
-            code: code.into(),
-            exponent,
-        }
-    }
-}
+/// The core's ISO 4217 currency (code and minor-unit digits from `iso_currency`), so a screen can
+/// never disagree with the till's arithmetic about how many decimals a currency has.
+pub use kassa_core::money::Currency;
 
 struct Style {
     group: char,
@@ -86,15 +74,15 @@ pub fn format_number(minor: i64, exponent: u32, language: Language) -> String {
 
 /// The amount with its currency, the way the language writes money.
 pub fn format_amount(minor: i64, currency: &Currency, language: Language) -> String {
-    let number = format_number(minor, currency.exponent, language);
-    match (language, symbol(&currency.code, language)) {
+    let number = format_number(minor, currency.exponent(), language);
+    match (language, symbol(currency.code(), language)) {
         (Language::English, Some(sym)) => match number.strip_prefix('-') {
             Some(positive) => format!("-{sym}{positive}"),
             None => format!("{sym}{number}"),
         },
-        (Language::English, None) => format!("{}{NBSP}{number}", currency.code),
+        (Language::English, None) => format!("{}{NBSP}{number}", currency.code()),
         (_, Some(sym)) => format!("{number}{NBSP}{sym}"),
-        (_, None) => format!("{number}{NBSP}{}", currency.code),
+        (_, None) => format!("{number}{NBSP}{}", currency.code()),
     }
 }
 
@@ -104,7 +92,9 @@ mod tests {
 
     #[track_caller]
     fn check(language: Language, minor: i64, code: &str, exponent: u32, expected: &str) {
-        let got = format_amount(minor, &Currency::new(code, exponent), language);
+        let currency: Currency = code.parse().unwrap();
+        assert_eq!(currency.exponent(), exponent, "{code}");
+        let got = format_amount(minor, &currency, language);
         assert_eq!(
             got.replace(NBSP, " "),
             expected,
@@ -153,7 +143,7 @@ mod tests {
 
     #[test]
     fn swedish_groups_with_a_no_break_space() {
-        let got = format_amount(123_400, &Currency::new("SEK", 2), Language::Swedish);
+        let got = format_amount(123_400, &"SEK".parse().unwrap(), Language::Swedish);
         assert_eq!(got, "1\u{a0}234,00\u{a0}kr");
     }
 }

@@ -353,7 +353,7 @@ mod tests {
     fn scarves() -> PurchaseSnapshot {
         PurchaseSnapshot {
             transaction_id: "tx-1".into(),
-            currency: Currency::new("SEK", 2),
+            currency: "SEK".parse::<Currency>().unwrap(),
             refundable_amount: 39_800 + 5_000,
             lines: vec![
                 PurchaseLineSnapshot {

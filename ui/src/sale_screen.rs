@@ -457,7 +457,7 @@ mod tests {
     const NOW: i64 = 1_800_000_000_000;
 
     fn sek() -> Currency {
-        Currency::new("SEK", 2)
+        "SEK".parse::<Currency>().unwrap()
     }
 
     fn model() -> SaleScreenModel {
