@@ -105,7 +105,7 @@ fn every_main_screen_renders_and_the_qr_code_reads_back_as_the_payment_link() {
     customer_window.show().expect("shown");
     bind::show_status(&till_window, &StatusBarModel::default());
     bind::show_manager_area(&till_window, &ManagerAreaModel::default(), false);
-    let mut model = SaleScreenModel::new(Language::English, Currency::new("SEK", 2));
+    let mut model = SaleScreenModel::new(Language::English, "SEK".parse::<Currency>().unwrap());
     model.set_products(demo_products());
     let now = chrono::Utc::now().timestamp_millis();
     let show = |model: &SaleScreenModel| {

@@ -59,7 +59,7 @@ impl Screen {
             ui,
             surface,
             buffer: vec![Rgb8Pixel::new(0, 0, 0); (WIDTH * HEIGHT) as usize],
-            model: SaleScreenModel::new(Language::Swedish, Currency::new("SEK", 2)),
+            model: SaleScreenModel::new(Language::Swedish, "SEK".parse::<Currency>().unwrap()),
         };
         screen.frame();
         Ok(screen)
@@ -104,7 +104,7 @@ fn sale(id: &str, lines: usize, payment: Option<(PaymentPhase, String, usize)>) 
     SaleSnapshot {
         sale_id: id.into(),
         status,
-        currency: Currency::new("SEK", 2),
+        currency: "SEK".parse::<Currency>().unwrap(),
         lines: (0..lines)
             .map(|i| LineSnapshot {
                 name: format!("Item {i}"),
