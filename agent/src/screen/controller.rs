@@ -1,0 +1,260 @@
+//! The cashier's actions and the agent's news, joined: each button asks the terminal on the
+//! runtime and updates the screen's model from the answer; the sale events, the scanner and the
+//! status poll keep the models in step with the agent.
+
+use super::*;
+
+impl Shared {
+    /// Sends the current views to the windows; they apply them in order on the UI thread.
+    pub(super) fn show(&self) {
+        let view = lock(&self.sale).view(now_unix_ms());
+        let status = lock(&self.status).clone();
+        if let Some(customer) = &self.customer {
+            let view = view.clone();
+            let _ = customer.upgrade_in_event_loop(move |w| bind::show_sale(&w, &view));
+        }
+        // Fails only once the event loop is gone, when nobody is looking any more.
+        let _ = self.till.upgrade_in_event_loop(move |w| {
+            bind::show_sale(&w, &view);
+            bind::show_status(&w, &status);
+        });
+    }
+
+    /// A state of a sale from the terminal. The screen follows its own sale, or adopts a new
+    /// open one (started through the local API) when it has none.
+    pub(super) fn sale_changed(&self, view: &SaleView) {
+        let changed = {
+            let mut model = lock(&self.sale);
+            let ours = match model.sale() {
+                Some(s) => s.sale_id == view.sale.id,
+                None => view.sale.state == SaleState::Open,
+            };
+            ours && model.sale_changed(snapshot(view))
+        };
+        if changed {
+            self.show();
+        }
+    }
+
+    pub(super) fn current_sale(&self) -> Option<String> {
+        lock(&self.sale).sale_id().map(str::to_owned)
+    }
+
+    /// Asks the agent for Klarna's state, the outbox and the devices, and updates the status
+    /// bar if anything changed. A store error leaves the bar as it was (and says so in the log).
+    pub(super) async fn refresh_status(&self) {
+        let klarna = match self.terminal.klarna_status().await {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!("the status bar cannot read Klarna's status: {e}");
+                return;
+            }
+        };
+        let devices = self.devices.as_ref().map(Devices::statuses);
+        let fresh = status_bar(&klarna, devices.as_deref().unwrap_or_default());
+        {
+            let mut status = lock(&self.status);
+            if *status == fresh {
+                return;
+            }
+            *status = fresh.clone();
+        }
+        let _ = self
+            .till
+            .upgrade_in_event_loop(move |w| bind::show_status(&w, &fresh));
+    }
+
+    pub(super) fn add_product(self: &Arc<Self>, index: usize) {
+        let Some(product) = lock(&self.sale).product(index).cloned() else {
+            return;
+        };
+        let shared = Arc::clone(self);
+        self.rt.spawn(async move {
+            let _one_at_a_time = shared.changing_sale.lock().await;
+            let line = LineInput {
+                name: product.name,
+                reference: Some(product.reference),
+                quantity: 1,
+                unit_price: product.unit_price,
+            };
+            let open = lock(&shared.sale)
+                .sale()
+                .filter(|s| s.status == SaleStatus::Open)
+                .map(|s| s.sale_id.clone());
+            let result = match open {
+                Some(id) => shared.terminal.add_lines(&id, None, vec![line]).await,
+                None => {
+                    lock(&shared.sale).sale_closed();
+                    shared.terminal.open_sale(None, None, vec![line]).await
+                }
+            };
+            match result {
+                Ok(view) => {
+                    lock(&shared.sale).sale_changed(snapshot(&view));
+                    shared.show();
+                }
+                Err(e) => tracing::warn!("could not add {index}: {e}"),
+            }
+        });
+    }
+
+    pub(super) fn pay(self: &Arc<Self>) {
+        let id = {
+            let mut model = lock(&self.sale);
+            if !model.payment_starting() {
+                return;
+            }
+            model.sale_id().map(str::to_owned)
+        };
+        let Some(id) = id else { return };
+        self.show();
+        let shared = Arc::clone(self);
+        self.rt.spawn(async move {
+            let started = shared
+                .terminal
+                .start_payment(&id, None, Default::default())
+                .await;
+            match started {
+                Ok(_) => {
+                    lock(&shared.status).klarna_reached();
+                    // The attempt is in the sale now; show it from the source of truth.
+                    match shared.terminal.sale(&id).await {
+                        Ok(view) => {
+                            lock(&shared.sale).sale_changed(snapshot(&view));
+                        }
+                        Err(e) => {
+                            tracing::warn!("payment started but the sale cannot be read: {e}");
+                            lock(&shared.sale).payment_started();
+                        }
+                    }
+                }
+                Err(e) => {
+                    let refusal = match &e {
+                        TerminalError::KlarnaUnavailable(_) => {
+                            lock(&shared.status).klarna_unreachable();
+                            Refusal::KlarnaOffline
+                        }
+                        TerminalError::NotEligible => Refusal::NotOffered,
+                        other => Refusal::Refused(other.to_string()),
+                    };
+                    tracing::info!("payment not started: {e}");
+                    lock(&shared.sale).payment_refused(refusal);
+                }
+            }
+            shared.show();
+        });
+    }
+
+    pub(super) fn cancel_payment(self: &Arc<Self>) {
+        let Some(id) = self.current_sale() else {
+            return;
+        };
+        let shared = Arc::clone(self);
+        self.rt.spawn(async move {
+            // The canceled state arrives as an event; only failures need saying here.
+            if let Err(e) = shared.terminal.cancel_payment(&id, None).await {
+                tracing::warn!("could not cancel the payment: {e}");
+            }
+        });
+    }
+
+    /// Voids the sale in kassa (nothing was charged) and starts afresh; used for "Cancel sale"
+    /// and for "Other payment method", where the money is taken outside kassa.
+    pub(super) fn close_sale_unpaid(self: &Arc<Self>) {
+        let Some(id) = self.current_sale() else {
+            return;
+        };
+        let shared = Arc::clone(self);
+        self.rt.spawn(async move {
+            let _one_at_a_time = shared.changing_sale.lock().await;
+            match shared.terminal.abandon_sale(&id, None).await {
+                Ok(_) => lock(&shared.sale).sale_closed(),
+                Err(e) => tracing::warn!("could not close the sale: {e}"),
+            }
+            shared.show();
+        });
+    }
+
+    pub(super) fn demo_customer(self: &Arc<Self>, action: DemoCustomer) {
+        let (Some(hooks), Some(id)) = (self.demo.clone(), self.current_sale()) else {
+            return;
+        };
+        let shared = Arc::clone(self);
+        self.rt.spawn(async move {
+            let request = match shared.terminal.sale(&id).await {
+                Ok(view) => view
+                    .payments
+                    .last()
+                    .and_then(|a| a.klarna_request_id.clone()),
+                Err(e) => {
+                    tracing::warn!("demo: cannot read the sale: {e}");
+                    None
+                }
+            };
+            if let Some(request) = request
+                && let Err(e) = (hooks.customer)(&request, action)
+            {
+                tracing::warn!("demo: the sandbox refused {action:?}: {e}");
+            }
+        });
+    }
+}
+
+/// Follows the terminal's events for as long as the windows are open.
+pub(super) async fn follow_sales(shared: Arc<Shared>) {
+    let mut events = shared.terminal.subscribe();
+    loop {
+        match events.recv().await {
+            Ok(event) => shared.sale_changed(&event.sale),
+            // Missed some events: the latest state of our sale says all they would have.
+            Err(RecvError::Lagged(_)) => {
+                if let Some(id) = shared.current_sale()
+                    && let Ok(view) = shared.terminal.sale(&id).await
+                {
+                    shared.sale_changed(&view);
+                }
+            }
+            Err(RecvError::Closed) => break,
+        }
+    }
+}
+
+/// Fills the return screen's transaction id when a receipt is scanned while it is open.
+pub(super) async fn follow_scans(shared: Arc<Shared>) {
+    let Some(devices) = shared.devices.clone() else {
+        return;
+    };
+    let mut events = devices.subscribe();
+    loop {
+        match events.recv().await {
+            Ok(DeviceEvent::ReceiptScanned { code }) => {
+                let found = {
+                    let mut model = lock(&shared.returns);
+                    if !model.is_open() {
+                        continue;
+                    }
+                    model.set_transaction_id(&code);
+                    model.finding()
+                };
+                shared.show_return();
+                if let Some(id) = found {
+                    shared.find_purchase(id);
+                }
+            }
+            Ok(_) | Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => break,
+        }
+    }
+}
+
+/// Keeps the status bar (and an open manager area) in step with the agent, once a second.
+pub(super) async fn poll_status(shared: Arc<Shared>) {
+    let mut every = tokio::time::interval(STATUS_POLL);
+    // After a stall (a suspended VM, a busy store) one refresh is enough, not a burst.
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        shared.refresh_status().await;
+        shared.refresh_manager().await;
+    }
+}
