@@ -246,6 +246,35 @@ fn cashier_scenario(till: &Till, ui: &slint::Weak<TillWindow>) {
     wait_for(ui, "Total", Some(&format!("SEK{nbsp}49.50")));
 }
 
+/// The cashier's open sale is paid; then the next customer's first item arrives through another
+/// door (the POS system here, a scanned product alike): it takes the screen from the paid sale at
+/// once, as it takes the pole display and the scanner's next item. One sale at the counter.
+fn counter_scenario(till: &Till, rt: &tokio::runtime::Handle, ui: &slint::Weak<TillWindow>) {
+    let nbsp = '\u{a0}';
+    press(ui, "Pay with Klarna");
+    wait_for(ui, "QR code to pay with Klarna", None);
+    let request = last_request(till, 1);
+    for action in [CustomerAction::Open, CustomerAction::Approve] {
+        till.sandbox
+            .customer(&request, action)
+            .expect("the sandbox knows the request");
+    }
+    wait_for(ui, "Paid", None);
+    let (status, sale) = rt.block_on(till.post(
+        "/v1/sales",
+        json!({"lines": [{"name": "Socks", "quantity": 1, "unit_price": 4950}]}),
+    ));
+    assert_eq!(status, 201, "{sale}");
+    // (The same total as the cashier's sale before: the scenarios after this one build on it.)
+    wait_for(ui, "Total", Some(&format!("SEK{nbsp}49.50")));
+    wait_gone(ui, "Paid");
+    assert_eq!(
+        till.agent().terminal.counter_sale().as_deref(),
+        sale["id"].as_str(),
+        "the sale on screen is the till's sale at the counter"
+    );
+}
+
 /// Klarna goes down while a refund is made: the status bar says Klarna is offline and counts the
 /// refund waiting to be sent; the manager area lists it; once Klarna is back it is sent.
 fn live_status_scenario(till: &Till, rt: &tokio::runtime::Handle, ui: &slint::Weak<TillWindow>) {
@@ -655,6 +684,7 @@ fn cashier_rings_up_pays_with_klarna_and_handles_decline_and_outage() {
     let cashier = std::thread::spawn(move || {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             cashier_scenario(&till, &ui);
+            counter_scenario(&till, &handle, &ui);
             live_status_scenario(&till, &handle, &ui);
             return_scenario(&till, &ui);
             manager_scenario(&till, &handle, &ui);

@@ -3,6 +3,7 @@
 //! talking (HTTP, SQLite, screens) and asks this crate what follows; every decision here is a
 //! pure function tested through tables.
 
+pub mod counter;
 pub mod decide;
 pub mod klarna_answer;
 pub mod money;

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use kassa_drivers::Scan;
 
-use super::{CatalogueItem, DeviceEvent, DevicesError, Shared, lock};
+use super::{CatalogueItem, DeviceEvent, DevicesError, Shared};
 use crate::money::KLARNA_MAX_AMOUNT;
 use crate::store::{LineInput, SaleState};
 
@@ -134,7 +134,7 @@ impl Shared {
             quantity: 1,
             unit_price: item.unit_price,
         };
-        let open = match self.current_sale() {
+        let open = match self.terminal.counter_sale() {
             Some(id) => match self.terminal.sale(&id).await {
                 Ok(v) if v.sale.state == SaleState::Open => Some(id),
                 _ => None,
@@ -147,7 +147,6 @@ impl Shared {
         };
         match result {
             Ok(view) => {
-                *lock(&self.current_sale) = Some(view.sale.id.clone());
                 self.publish(DeviceEvent::ProductAdded {
                     sale_id: view.sale.id,
                     gtin,

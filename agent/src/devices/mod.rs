@@ -265,8 +265,6 @@ struct Shared {
     /// their tasks.
     states: Vec<(DeviceRole, String, watch::Receiver<DeviceState>)>,
     catalogue: Catalogue,
-    /// The open sale scans go into; set by scans and by sale events, cleared when it closes.
-    current_sale: Mutex<Option<String>>,
     /// The two lines last sent to the display.
     shown: Mutex<Option<[String; 2]>>,
     events: broadcast::Sender<DeviceEvent>,
@@ -283,9 +281,9 @@ impl Devices {
         self.shared.events.subscribe()
     }
 
-    /// The open sale that scanned products go into, if any.
+    /// The open sale that scanned products go into, if any: the till's sale at the counter.
     pub fn current_sale(&self) -> Option<String> {
-        self.shared.current_sale()
+        self.shared.terminal.counter_sale()
     }
 
     /// Every configured device's state now.
@@ -389,10 +387,6 @@ impl Devices {
 }
 
 impl Shared {
-    fn current_sale(&self) -> Option<String> {
-        lock(&self.current_sale).clone()
-    }
-
     fn publish(&self, event: DeviceEvent) {
         // Nobody listening is normal: the event is also in the log or the journal.
         let _ = self.events.send(event);

@@ -12,7 +12,7 @@ use kassa_drivers::{
 use tokio::sync::broadcast;
 
 use super::{
-    Catalogue, DeviceEvent, DeviceRole, Devices, DevicesError, ReceiptPrinted, Shared, Tasks, lock,
+    Catalogue, DeviceEvent, DeviceRole, Devices, DevicesError, ReceiptPrinted, Shared, Tasks,
     port_label, receipt_for, screen_for,
 };
 use crate::store::{JournalEntry, JournalKind, SaleState};
@@ -83,7 +83,6 @@ impl Devices {
             printer,
             states,
             catalogue,
-            current_sale: Mutex::new(None),
             shown: Mutex::new(None),
             events,
         });
@@ -112,6 +111,9 @@ impl Devices {
 impl Shared {
     /// Follows every sale change: the current sale, the display, and printing once paid.
     async fn follow_sales(self: Arc<Self>, mut sales: broadcast::Receiver<SaleEvent>) {
+        // The counter as this stream of changes shows it, for the display (the till's own may
+        // have moved on while this task catches up).
+        let mut counter = kassa_core::counter::Counter::default();
         // (sale id, line count) last shown, to tell a new line from any other change.
         let mut shown: Option<(String, usize)> = None;
         let mut welcome_at: Option<tokio::time::Instant> = None;
@@ -139,20 +141,9 @@ impl Shared {
             };
             let id = sale.sale.id.clone();
             let state = sale.sale.state;
-            let current = {
-                let mut current = lock(&self.current_sale);
-                let before = current.clone();
-                match state {
-                    SaleState::Open => *current = Some(id.clone()),
-                    _ if before.as_deref() == Some(id.as_str()) => *current = None,
-                    _ => {}
-                }
-                before
-            };
             // A late change to an older sale must not take the display from the customer at
             // the counter now.
-            let someone_else =
-                state != SaleState::Open && current.as_ref().is_some_and(|c| *c != id);
+            let someone_else = !counter.observe(&id, state == SaleState::Open);
             if let Some(labels) = self.labels()
                 && !someone_else
             {

@@ -20,16 +20,17 @@ impl Shared {
         });
     }
 
-    /// A state of a sale from the terminal. The screen follows its own sale, or adopts a new
-    /// open one (started through the local API) when it has none.
+    /// A state of a sale from the terminal. The screen shows the sale at the counter (the rule
+    /// the scanner and the pole display follow too, `kassa_core::counter`): its own sale, and any
+    /// sale that opens or changes while open, whichever door opened it (a scan, the local API),
+    /// so a product scanned after a paid sale shows its new sale rather than the old receipt.
     pub(super) fn sale_changed(&self, view: &SaleView) {
         let changed = {
+            let open = view.sale.state == SaleState::Open;
+            let at_counter = lock(&self.counter).observe(&view.sale.id, open);
             let mut model = lock(&self.sale);
-            let ours = match model.sale() {
-                Some(s) => s.sale_id == view.sale.id,
-                None => view.sale.state == SaleState::Open,
-            };
-            ours && model.sale_changed(snapshot(view))
+            let shown = model.sale().is_some_and(|s| s.sale_id == view.sale.id);
+            (shown || (open && at_counter)) && model.sale_changed(snapshot(view))
         };
         if changed {
             self.show();

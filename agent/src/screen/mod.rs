@@ -8,10 +8,10 @@ mod manager;
 mod presenters;
 mod window;
 
-pub use presenters::{snapshot, status_bar};
 use callbacks::wire;
 use controller::{follow_sales, follow_scans, poll_status};
 use presenters::{log_filter, log_row, manager_panes, purchase_snapshot};
+pub use presenters::{snapshot, status_bar};
 pub use window::{quit, run, run_with_devices};
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -168,6 +168,8 @@ struct Shared {
     customer: Option<slint::Weak<CustomerWindow>>,
     demo: Option<DemoHooks>,
     klarna_down: AtomicBool,
+    /// The sale at the counter as the sale events show it, in their order.
+    counter: Mutex<kassa_core::counter::Counter>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -131,6 +131,8 @@ struct Inner {
     webhook_tokens: Mutex<HashMap<String, String>>,
     /// When the last verified webhook arrived: while they do, polling is only the fallback.
     last_webhook: Mutex<Option<Instant>>,
+    /// The sale at the counter, fed by the publisher in write order (see `Terminal::counter_sale`).
+    counter: Mutex<kassa_core::counter::Counter>,
 }
 
 /// Klarna as the cashier's status bar and `/health` show it.
@@ -184,6 +186,7 @@ impl Terminal {
                 unplaceable: Mutex::new(HashMap::new()),
                 webhook_tokens: Mutex::new(HashMap::new()),
                 last_webhook: Mutex::new(None),
+                counter: Mutex::default(),
             }),
         };
         t.recover().await?;

@@ -47,6 +47,18 @@ impl Terminal {
             .await?)
     }
 
+    /// The sale at the counter: the open sale opened or changed last, which the next scan or
+    /// tap adds to (`None`: the next one opens a sale). Known as soon as the write that changed
+    /// it returns, since the publisher runs inside that write's job.
+    pub fn counter_sale(&self) -> Option<String> {
+        self.inner
+            .counter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .current()
+            .map(str::to_owned)
+    }
+
     pub async fn sale(&self, sale_id: &str) -> Result<SaleView, TerminalError> {
         let id = sale_id.to_string();
         Ok(self.inner.store.call(move |db| db.sale(&id)).await?)
@@ -82,6 +94,11 @@ impl Terminal {
                 }
                 last.insert(sale.sale.id.clone(), sale.clone());
             }
+            t.inner
+                .counter
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .observe(&sale.sale.id, sale.sale.state == SaleState::Open);
             // No subscriber is fine: the state is in the database either way.
             let _ = t.inner.events.send(SaleEvent { sale });
             rt.spawn(async move { t.inner.busy.update(&t.inner.store).await });
