@@ -1,13 +1,13 @@
 //! Stopping a payment: the cashier's cancel or abandon, Klarna's confirmation of it, and the
 //! refund of a charge Klarna made after the till had given up.
 
-use super::follow::Step;
+use super::follow::{Step, StepError};
 use super::*;
 
 impl Terminal {
     /// For an attempt the till gave up on: make sure Klarna's request is canceled too, and if the
     /// customer completed it anyway, record that it was never finalized (nobody is charged).
-    pub(super) async fn confirm_cancel(&self, a: &AttemptRow) -> Result<Step, KlarnaError> {
+    pub(super) async fn confirm_cancel(&self, a: &AttemptRow) -> Result<Step, StepError> {
         let Some(rid) = a.klarna_request_id.clone() else {
             // Authorize's outcome was never learnt: ask again with the same key to find the request.
             let opts = CallOptions {
@@ -23,7 +23,7 @@ impl Terminal {
                 .await
             {
                 Ok(r) => r,
-                Err(e) if e.is_retryable() => return Err(e),
+                Err(e) if e.is_retryable() => return Err(e.into()),
                 Err(_) => {
                     return self
                         .settle_cancel(a, "authorize was refused; nothing to cancel", None)
@@ -45,8 +45,7 @@ impl Terminal {
                                 w.update_attempt(&row)
                             })
                         })
-                        .await
-                        .map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?;
+                        .await?;
                     Ok(Step::Wait(Duration::from_millis(1)))
                 }
                 AuthorizeOutcome::Approved { transaction_id } => {
@@ -58,7 +57,9 @@ impl Terminal {
                 }
                 // Still unreadable: keep asking (the follower backs off); never assume nothing
                 // was charged.
-                AuthorizeOutcome::Unplaceable { why, .. } => Err(KlarnaError::UnknownOutcome(why)),
+                AuthorizeOutcome::Unplaceable { why, .. } => {
+                    Err(KlarnaError::UnknownOutcome(why).into())
+                }
             };
         };
         match self
@@ -85,7 +86,7 @@ impl Terminal {
                 )
                 .await
             }
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -96,7 +97,7 @@ impl Terminal {
         &self,
         a: &AttemptRow,
         transaction_id: String,
-    ) -> Result<Step, KlarnaError> {
+    ) -> Result<Step, StepError> {
         let id = a.id.clone();
         let limits = self.inner.cfg.outbox.clone();
         let lines: Vec<wire::LineItem> =
@@ -150,7 +151,7 @@ impl Terminal {
                 })
             })
             .await
-            .map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?;
+            ?;
         tracing::warn!(attempt = %a.id, "Klarna approved a payment the till had given up on; refund queued");
         self.inner.outbox_wake.notify_one();
         Ok(Step::Done)
@@ -161,7 +162,7 @@ impl Terminal {
         a: &AttemptRow,
         why: &str,
         klarna_state: Option<&str>,
-    ) -> Result<Step, KlarnaError> {
+    ) -> Result<Step, StepError> {
         let completed = klarna_state == Some("COMPLETED");
         let kind = if completed {
             JournalKind::CompletedAfterAbandon
@@ -197,8 +198,7 @@ impl Terminal {
                     Ok(())
                 })
             })
-            .await
-            .map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?;
+            .await?;
         if completed {
             tracing::warn!(attempt = %a.id, "customer approved a payment the till had abandoned; not finalized");
         }

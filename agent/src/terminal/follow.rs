@@ -23,6 +23,22 @@ pub(super) const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Pause before asking again after an answer kassa cannot place.
 pub(super) const UNPLACEABLE_PAUSE: Duration = Duration::from_secs(1);
 
+/// Why a follower's step did not finish. Either way the follower backs off and looks again;
+/// the two are kept apart so a failed write is never reported as something Klarna said.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum StepError {
+    #[error(transparent)]
+    Klarna(#[from] KlarnaError),
+    #[error("the till could not record it: {0}")]
+    Till(#[from] TerminalError),
+}
+
+impl From<StoreError> for StepError {
+    fn from(e: StoreError) -> Self {
+        StepError::Till(e.into())
+    }
+}
+
 /// What the follower does next.
 pub(super) enum Step {
     Done,
@@ -126,7 +142,7 @@ impl Terminal {
         }
     }
 
-    pub(super) async fn follow_step(&self, a: AttemptRow) -> Result<Step, KlarnaError> {
+    pub(super) async fn follow_step(&self, a: AttemptRow) -> Result<Step, StepError> {
         if a.state.is_final() {
             if a.cancel_confirmed {
                 return Ok(Step::Done);
@@ -207,7 +223,7 @@ impl Terminal {
         &self,
         a: &AttemptRow,
         req: &RequestRead,
-    ) -> Result<Step, KlarnaError> {
+    ) -> Result<Step, StepError> {
         match self.apply_request_state_only(a, req).await? {
             None => Ok(Step::Again),
             Some(Some(m)) if m.state == AttemptState::Completed => {
@@ -227,7 +243,7 @@ impl Terminal {
         &self,
         a: &AttemptRow,
         req: &RequestRead,
-    ) -> Result<Option<Option<AttemptRow>>, KlarnaError> {
+    ) -> Result<Option<Option<AttemptRow>>, StepError> {
         let Some((event, settled_at_klarna)) = decide::request_state(&req.state) else {
             if let RequestState::Other(other) = &req.state {
                 tracing::warn!("unknown payment request state {other:?}; polling on");
@@ -246,8 +262,7 @@ impl Terminal {
                 },
                 |_, _, _| Ok(()),
             )
-            .await
-            .map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?;
+            .await?;
         Ok(Some(moved))
     }
 
@@ -257,7 +272,7 @@ impl Terminal {
         &self,
         a: &AttemptRow,
         token: Option<&str>,
-    ) -> Result<Step, KlarnaError> {
+    ) -> Result<Step, StepError> {
         let read;
         let token = match token {
             Some(t) => t,
@@ -310,27 +325,25 @@ impl Terminal {
         a: &AttemptRow,
         d: decide::Decision,
         err: Option<KlarnaError>,
-    ) -> Result<Step, KlarnaError> {
+    ) -> Result<Step, StepError> {
         self.count(&a.id, d.count);
-        match self
-            .apply(a, d.act)
-            .await
-            .map_err(|e| KlarnaError::UnknownOutcome(e.to_string()))?
-        {
+        match self.apply(a, d.act).await? {
             Applied::Moved(_) => Ok(Step::Done),
             Applied::AskAgain(again) => self.again(again, err),
         }
     }
 
     /// The follower's next step when the same key is to be asked again.
-    fn again(&self, again: Again, err: Option<KlarnaError>) -> Result<Step, KlarnaError> {
+    fn again(&self, again: Again, err: Option<KlarnaError>) -> Result<Step, StepError> {
         match again {
             Again::NextPoll => Ok(Step::Again),
             Again::Pause => Ok(Step::Wait(UNPLACEABLE_PAUSE)),
             Again::After(d) => Ok(Step::Wait(d)),
-            Again::BackOff => Err(err.unwrap_or_else(|| {
-                KlarnaError::UnknownOutcome("Klarna's answer must be asked for again".into())
-            })),
+            Again::BackOff => Err(err
+                .unwrap_or_else(|| {
+                    KlarnaError::UnknownOutcome("Klarna's answer must be asked for again".into())
+                })
+                .into()),
         }
     }
 }
