@@ -9,3 +9,4 @@ pub mod klarna_answer;
 pub mod money;
 pub mod payment;
 pub mod pin;
+pub mod sale;

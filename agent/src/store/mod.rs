@@ -51,6 +51,17 @@ pub enum StoreError {
     Stopped,
 }
 
+impl From<kassa_core::sale::SaleError> for StoreError {
+    fn from(e: kassa_core::sale::SaleError) -> Self {
+        match e {
+            e @ kassa_core::sale::SaleError::Invalid(_) => StoreError::Invalid(e.to_string()),
+            e @ kassa_core::sale::SaleError::NotAllowed { .. } => {
+                StoreError::Conflict(e.to_string())
+            }
+        }
+    }
+}
+
 /// A stored enum value this version does not know: an error, never a default (a refund read as
 /// a capture, or an unknown state read as pending, would act on the wrong thing).
 pub(crate) fn undecodable(column: usize, what: &str, value: &str) -> rusqlite::Error {

@@ -106,6 +106,11 @@ struct Shared {
     /// Requests that were served (not throttled, faulted or refused) per route, with their time.
     served: Mutex<Vec<(String, Instant)>>,
     http: reqwest::Client,
+    /// Klarna is down: from the moment `set_outage(true)` returns, no request is answered, not
+    /// even on a connection accepted before (the serve loop closes those a moment later).
+    down: std::sync::atomic::AtomicBool,
+    /// Whether the serve loop has closed the port and its connections for the outage.
+    closed: (Mutex<bool>, std::sync::Condvar),
 }
 
 /// A running sandbox; dropping it stops the server.
@@ -164,6 +169,8 @@ impl Sandbox {
             rate: Mutex::new(None),
             hits: Mutex::new(vec![]),
             served: Mutex::new(vec![]),
+            down: std::sync::atomic::AtomicBool::new(false),
+            closed: (Mutex::new(false), std::sync::Condvar::new()),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
                 .build()
@@ -207,9 +214,23 @@ impl Sandbox {
         lock(&self.shared.model).api_key.clone()
     }
 
-    /// Klarna down: connections are refused until `set_outage(false)`.
+    /// Klarna down: connections are refused until `set_outage(false)`. Returns once the port is
+    /// closed (waiting at most a second, for a runtime with one thread that cannot close it
+    /// meanwhile); a request already on an open connection is dropped unanswered, never served.
     pub fn set_outage(&self, down: bool) {
+        use std::sync::atomic::Ordering;
+        self.shared.down.store(down, Ordering::SeqCst);
+        if !down {
+            *lock(&self.shared.closed.0) = false;
+        }
         self.outage.send_replace(down);
+        if down {
+            let (closed, wake) = &self.shared.closed;
+            let guard = lock(closed);
+            let _unused = wake
+                .wait_timeout_while(guard, Duration::from_secs(1), |c| !*c)
+                .unwrap_or_else(|e| e.into_inner());
+        }
     }
 
     pub fn push_fault(&self, rule: FaultRule) {
@@ -362,6 +383,9 @@ async fn serve(
         }
         drop(l);
         conns.abort_all();
+        let (closed, wake) = &shared.closed;
+        *lock(closed) = true;
+        wake.notify_all();
     }
 }
 
@@ -519,6 +543,9 @@ async fn handle(
     shared: Arc<Shared>,
     req: Request<Incoming>,
 ) -> Result<HttpResponse, DropConnection> {
+    if shared.down.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(DropConnection);
+    }
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
