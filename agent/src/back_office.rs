@@ -8,12 +8,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 
-use kassa_agent::api::log::LogQuery;
 use kassa_agent::config::Config;
 use kassa_agent::export::{ExportFormat, LogWriter, write_report};
 use kassa_agent::manager::{check_pin_format, hash_pin, pin_matches};
 use kassa_agent::reports::DayReport;
-use kassa_agent::store::{Db, LogEntry, MAX_PAGE};
+use kassa_agent::store::{Db, LogEntry, LogQuery, MAX_PAGE};
 
 const DEFAULT_CONFIG: &str = "/etc/kassa/kassa.toml";
 

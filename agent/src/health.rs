@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::klarna::{CallRecord, SloCategory, counts_as_served};
+use crate::store::InvalidParam;
 
 /// The longest window kept (reports); older samples are dropped.
 const KEEP: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -52,6 +53,23 @@ impl Window {
             Window::OneHour => "1h",
             Window::OneDay => "24h",
             Window::ThirtyDays => "30d",
+        }
+    }
+}
+
+/// How a client asks for the SLO table: the window its figures cover (5 minutes when absent).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct SloQuery {
+    #[param(nullable = false)]
+    pub window: Option<String>,
+}
+
+impl SloQuery {
+    pub fn window(&self) -> Result<Window, InvalidParam> {
+        match self.window.as_deref() {
+            None => Ok(Window::FiveMinutes),
+            Some(w) => Window::parse(w)
+                .ok_or_else(|| InvalidParam::new("window", "window is one of 5m, 1h, 24h, 30d")),
         }
     }
 }

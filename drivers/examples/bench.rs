@@ -95,7 +95,11 @@ async fn scan_latency(suffix: &[u8], n: usize) -> BenchResult<Vec<Duration>> {
             .await?
             .ok_or("the scanner thread stopped")?;
         samples.push(start.elapsed());
-        if scan != kassa_drivers::Scan::Receipt(code) {
+        let sent = kassa_drivers::Scan::Text {
+            text: code,
+            symbology: Some(kassa_drivers::Symbology::Qr),
+        };
+        if scan != sent {
             return Err(format!("scan {i} came out as {scan:?}").into());
         }
         // Scans by a person are at least this far apart; keeps frames from joining.

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 /// Errors surfaced to the agent. Bad bytes from a device are never an error here: they become
-/// `Scan::Unknown`, `CardSwipe::Unreadable` or a `DeviceState`, because a device talking
-/// nonsense must not stop the till.
+/// `Scan::Text` or `Scan::Unknown`, `CardSwipe::Unreadable` or a `DeviceState`, because a device
+/// talking nonsense must not stop the till.
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
     /// The configuration cannot work on any device (e.g. 9 data bits); fix the TOML.

@@ -29,5 +29,5 @@ pub use devices::{BarcodeScanner, CardReader, CustomerDisplay, ReceiptPrinter};
 pub use display::{DisplayCommandSet, DisplayScreen, ScreenLabels};
 pub use error::DriverError;
 pub use printer::{PrinterStatus, QrErrorCorrection, Receipt, ReceiptLine};
-pub use scanner::{Scan, ScanSuffix};
+pub use scanner::{Scan, ScanSuffix, Symbology};
 pub use state::DeviceState;

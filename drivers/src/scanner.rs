@@ -1,21 +1,14 @@
 //! Barcode scanner in serial mode: a pure framer (bytes + time in, scans out) and the classifier
-//! that turns one frame into a typed `Scan` (product GTIN, receipt / Klarna transaction id,
-//! Klarna customer token, or unknown text). No I/O here; the port thread feeds it.
+//! that turns one frame into a typed `Scan`: a product (GTIN, with a GS1 code's fields and
+//! problems), plain text with its symbology, or a product code that does not read. What a text
+//! means to a shop (a receipt, a customer code) is the caller's to decide. No I/O here; the port
+//! thread feeds it.
 
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
 use crate::gs1::{self, FNC1, Gs1Field, Gs1Problem};
-
-/// Prefix that marks a Klarna customer (interoperability) code shown by the Klarna app.
-/// Klarna does not publish such a format for serial scanners, so kassa defines one rule in one
-/// place: a scan `klarna-interop:<token>` carries `<token>`. Change it here if Klarna's differs.
-pub const KLARNA_CUSTOMER_TOKEN_PREFIX: &str = "klarna-interop:";
-
-/// Start of a Klarna payment transaction id, which is also what a kassa receipt's QR code holds:
-/// `krn:payment:<region>:transaction:<id>`.
-pub const KLARNA_TRANSACTION_PREFIX: &str = "krn:payment:";
 
 /// Longest frame kept; longer input is cut into frames so a jammed scanner cannot eat memory.
 pub const MAX_FRAME: usize = 4096;
@@ -56,11 +49,16 @@ pub enum Scan {
         /// GTIN was valid, so the item is sold, and these are for the log and the operator.
         problems: Vec<Gs1Problem>,
     },
-    /// A kassa receipt QR code or a Klarna payment transaction id (`krn:payment:…`), for returns.
-    Receipt(String),
-    /// A Klarna customer code from the Klarna app (text after `KLARNA_CUSTOMER_TOKEN_PREFIX`).
-    KlarnaCustomerToken(String),
-    /// Anything else, as text (control characters removed, invalid UTF-8 replaced).
+    /// Any other code, as text (control characters removed, invalid UTF-8 replaced): a QR code,
+    /// Code 128 or Code 39 text, digits that are no valid product code. `symbology` is the AIM
+    /// identifier it came with, if the scanner sends them.
+    Text {
+        text: String,
+        symbology: Option<Symbology>,
+    },
+    /// A code in a product code's symbology (EAN/UPC, a GS1 symbology, or led by FNC1) that names
+    /// no product to sell: a wrong check digit, a missing add-on, a GS1 code without (01) such as
+    /// a pallet's SSCC. As text, like `Text`.
     Unknown(String),
 }
 
@@ -261,7 +259,8 @@ pub fn split_aim(frame: &[u8]) -> (Option<Symbology>, &[u8]) {
     }
 }
 
-/// What one frame means. Never fails: anything unrecognised is `Scan::Unknown`.
+/// What one frame means. Never fails: a frame that is no product is `Scan::Text` (or
+/// `Scan::Unknown` if it claimed to be one).
 pub fn classify(frame: &[u8]) -> Scan {
     let frame = frame.strip_prefix(&[0xef, 0xbb, 0xbf]).unwrap_or(frame);
     let (symbology, data) = split_aim(frame);
@@ -281,15 +280,6 @@ pub fn classify(frame: &[u8]) -> Scan {
     if let Some(gtin) = retail_gtin(data) {
         return Scan::product(gtin);
     }
-    let text = printable(data);
-    if let Some(token) = text.strip_prefix(KLARNA_CUSTOMER_TOKEN_PREFIX)
-        && !token.is_empty()
-    {
-        return Scan::KlarnaCustomerToken(token.to_owned());
-    }
-    if is_klarna_transaction_id(&text) {
-        return Scan::Receipt(text);
-    }
     // A scanner with AIM identifiers off sends GS1 element strings bare: GS1 DataBar as `01` and
     // 14 digits, GS1-128 starting with any AI.
     if symbology.is_none()
@@ -297,7 +287,10 @@ pub fn classify(frame: &[u8]) -> Scan {
     {
         return scan;
     }
-    Scan::Unknown(text)
+    Scan::Text {
+        text: printable(data),
+        symbology,
+    }
 }
 
 /// The data of an EAN/UPC AIM packet: `]E0` 13 digits (12 from decoders that pass UPC-A on as
@@ -344,25 +337,6 @@ fn split_addon_packet(data: &[u8]) -> Option<(&[u8], &[u8])> {
         [b']', b'E', b'2', addon @ ..] if addon.len() == 5 => Some((main, addon)),
         _ => None,
     }
-}
-
-/// `krn:payment:<region>:transaction:<id>` with a lower-case region and a non-empty id of
-/// letters, digits and dashes (Klarna uses a UUID there).
-pub fn is_klarna_transaction_id(text: &str) -> bool {
-    let Some(rest) = text.strip_prefix(KLARNA_TRANSACTION_PREFIX) else {
-        return false;
-    };
-    let mut parts = rest.splitn(3, ':');
-    let (Some(region), Some(kind), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
-    };
-    !region.is_empty()
-        && region
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        && kind == "transaction"
-        && !id.is_empty()
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// EAN-8, UPC-A, EAN-13 or GTIN-14 digits with a valid check digit, as a 14-digit GTIN.
@@ -523,7 +497,13 @@ mod tests {
         check(b"]E496385074", Scan::product("00000096385074"));
         check(b"036000291452", Scan::product("00036000291452"));
         check(b"]I109506000134352", Scan::product("09506000134352"));
-        check(b"4006381333932", Scan::Unknown("4006381333932".into()));
+        check(
+            b"4006381333932",
+            Scan::Text {
+                text: "4006381333932".into(),
+                symbology: None,
+            },
+        );
     }
 
     #[test]
@@ -571,21 +551,23 @@ mod tests {
     }
 
     #[test]
-    fn klarna_ids_and_customer_tokens_are_recognised() {
-        let id = "krn:payment:eu1:transaction:6d1e4b9a-3f8e-4c7b-9a51-2f0c8d7e1a23";
-        check(id.as_bytes(), Scan::Receipt(id.into()));
-        check(format!("]Q1{id}").as_bytes(), Scan::Receipt(id.into()));
-        check(
-            b"]Q1klarna-interop:abc123",
-            Scan::KlarnaCustomerToken("abc123".into()),
-        );
-        check(
-            b"krn:payment:eu1:order:x",
-            Scan::Unknown("krn:payment:eu1:order:x".into()),
-        );
+    fn other_codes_are_text_with_their_symbology() {
+        let text = |text: &str, symbology| Scan::Text {
+            text: text.into(),
+            symbology,
+        };
         check(
             b"]Q1https://example.invalid",
-            Scan::Unknown("https://example.invalid".into()),
+            text("https://example.invalid", Some(Symbology::Qr)),
         );
+        check(b"]Q1line1\rline2", text("line1line2", Some(Symbology::Qr)));
+        check(
+            b"]C0ABC-123",
+            text("ABC-123", Some(Symbology::Other(*b"C0"))),
+        );
+        check(b"LOY12345", text("LOY12345", None));
+        // A code that claims a product symbology but names no product is not text to act on.
+        check(b"]E0ABC-123", Scan::Unknown("ABC-123".into()));
+        check(b"\x1dABC-123", Scan::Unknown("ABC-123".into()));
     }
 }

@@ -20,11 +20,11 @@ struct Corpus {
 struct Entry {
     note: String,
     data: String,
-    /// `product`, `receipt`, `token` or `unknown`.
+    /// `product`, `text` (no product code) or `unknown` (a product symbology naming no product).
     kind: String,
     gtin: Option<String>,
     addon: Option<String>,
-    /// For receipts, tokens and unknown scans: the text the scan carries.
+    /// For text and unknown scans: the text the scan carries.
     text: Option<String>,
     /// For GS1 element strings: whether a strict parse accepts it (`ok` / `error`).
     strict: Option<String>,
@@ -93,9 +93,7 @@ fn disagreement(e: &Entry) -> Option<String> {
                 }
             }
         }
-        (Scan::Receipt(text), "receipt")
-        | (Scan::KlarnaCustomerToken(text), "token")
-        | (Scan::Unknown(text), "unknown") => {
+        (Scan::Text { text, .. }, "text") | (Scan::Unknown(text), "unknown") => {
             if e.text.as_ref().is_some_and(|want| want != text) {
                 wrong.push(format!("text {text:?} (want {:?})", e.text));
             }

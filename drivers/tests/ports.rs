@@ -11,6 +11,7 @@ use kassa_drivers::{
     BarcodeScanner, CardBrand, CardReader, CardReaderConfig, CardSwipe, CustomerDisplay,
     DeviceState, DisplayCommandSet, DisplayConfig, DisplayScreen, DriverError, PortConfig,
     PrinterConfig, Receipt, ReceiptLine, ReceiptPrinter, Scan, ScanSuffix, ScannerConfig,
+    Symbology,
 };
 use kassa_sim::devices::{
     SimCardReader, SimDisplay, SimDisplayCommandSet, SimPrinter, SimScanner, SimScannerSettings,
@@ -190,10 +191,19 @@ fn scans_are_framed_by_suffix_with_aim_ids_and_noise() {
             problems: Vec::new(),
         }
     );
-    assert_eq!(next_scan(&mut scanner), Scan::Receipt(txn.into()));
     assert_eq!(
         next_scan(&mut scanner),
-        Scan::KlarnaCustomerToken("tok_123".into())
+        Scan::Text {
+            text: txn.into(),
+            symbology: Some(Symbology::Qr)
+        }
+    );
+    assert_eq!(
+        next_scan(&mut scanner),
+        Scan::Text {
+            text: "klarna-interop:tok_123".into(),
+            symbology: Some(Symbology::Qr)
+        }
     );
 }
 

@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 
 use i_slint_backend_testing::ElementHandle;
 use i_slint_backend_testing::testing_backend::{TestingBackend, TestingBackendOptions};
-use kassa_agent::api::log::LogQuery;
 use kassa_agent::demo::demo_products;
 use kassa_agent::screen::{CustomerViewMode, ScreenOptions, Screens};
-use kassa_agent::store::LogEntry;
+use kassa_agent::store::{LogEntry, LogQuery};
 use kassa_tests::{CustomerAction, Till};
 use kassa_ui::Language;
 use kassa_ui::screens::TillWindow;

@@ -13,7 +13,8 @@ use super::{ApiError, ApiState, ErrorBody};
 use crate::export::{ExportFormat, LogWriter, write_report};
 use crate::manager::{self, ManagerError};
 use crate::reports::DayReport;
-use crate::store::{LogEntry, LogError, LogFilter, LogKind, LogPage, MAX_PAGE, StoreError};
+use crate::store::reports::{ReportFormat, ReportQuery};
+use crate::store::{LogEntry, LogError, LogKind, LogPage, LogQuery, MAX_PAGE, StoreError};
 
 /// The header that carries the manager PIN.
 pub const PIN_HEADER: &str = "kassa-manager-pin";
@@ -33,63 +34,6 @@ pub fn routes() -> Router<ApiState> {
         .route("/v1/reports/z", post(z_report))
         .route("/v1/reports/x/print", post(print_x_report))
         .route("/v1/reports/z/{close_no}/print", post(print_z_report))
-}
-
-/// The log's filters as query parameters; all optional, all must match.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct LogQuery {
-    /// A date (2025-03-01, from its start, UTC) or an RFC 3339 time.
-    pub from: Option<String>,
-    /// A date (through its end) or an RFC 3339 time (exclusive).
-    pub to: Option<String>,
-    /// Comma-separated: sale, payment, return, refund, outbox, manager, system.
-    pub kind: Option<String>,
-    /// Current state of the payment (or sale), or an outbox row's state.
-    pub state: Option<String>,
-    /// Minor units, inclusive.
-    pub min_amount: Option<i64>,
-    pub max_amount: Option<i64>,
-    pub currency: Option<String>,
-    pub operator: Option<String>,
-    /// A sale id, payment id, Klarna request or transaction id, or correlation id.
-    pub reference: Option<String>,
-    /// Case-insensitive substring of an id, the operator or the detail.
-    pub text: Option<String>,
-    /// Page cursor: `next_before` from the previous page.
-    pub before: Option<i64>,
-    /// Rows per page (default 50, at most 5000).
-    pub limit: Option<usize>,
-    /// For the export: csv (default) or json.
-    pub format: Option<String>,
-}
-
-impl LogQuery {
-    /// Builds the store's filter; shared with the CLI's flags.
-    pub fn filter(&self) -> Result<LogFilter, LogError> {
-        let mut f = LogFilter {
-            kinds: match &self.kind {
-                Some(k) => LogKind::parse_list(k)?,
-                None => Vec::new(),
-            },
-            state: self.state.clone(),
-            min_amount: self.min_amount,
-            max_amount: self.max_amount,
-            currency: self.currency.clone(),
-            operator: self.operator.clone(),
-            reference: self.reference.clone(),
-            text: self.text.clone().filter(|t| !t.is_empty()),
-            ..Default::default()
-        };
-        if let Some(s) = &self.from {
-            f = f.from(s)?;
-        }
-        if let Some(s) = &self.to {
-            f = f.to(s)?;
-        }
-        f.validate()?;
-        Ok(f)
-    }
 }
 
 impl From<LogError> for ApiError {
@@ -153,7 +97,7 @@ async fn log(
     Query(q): Query<LogQuery>,
 ) -> Result<Json<LogPage>, ApiError> {
     let f = q.filter()?;
-    let (before, limit) = (q.before, q.limit.unwrap_or(50).clamp(1, MAX_PAGE));
+    let (before, limit) = (q.before, q.page_size());
     let page = s
         .terminal
         .store()
@@ -217,49 +161,19 @@ async fn export(
         .into_response())
 }
 
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ReportQuery {
-    /// json (default), text (for the receipt printer) or csv.
-    pub format: Option<String>,
-    /// Who closes the day (journaled); "manager" when absent.
-    pub operator: Option<String>,
-}
-
-/// A report format the caller may ask for; checked before anything is done (a day close with a
-/// format it cannot render must not close the day).
-fn check_format(format: Option<&str>) -> Result<(), ApiError> {
-    match format.unwrap_or("json") {
-        "json" | "text" | "csv" => Ok(()),
-        _ => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "format must be json, text or csv",
-        )
-        .field("format")),
-    }
-}
-
-fn render(r: &DayReport, format: Option<&str>) -> Result<Response, ApiError> {
-    check_format(format)?;
-    match format.unwrap_or("json") {
-        "json" => Ok(Json(r).into_response()),
-        "text" => Ok((
+fn render(r: &DayReport, format: ReportFormat) -> Result<Response, ApiError> {
+    match format {
+        ReportFormat::Json => Ok(Json(r).into_response()),
+        ReportFormat::Text => Ok((
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             r.to_text(),
         )
             .into_response()),
-        "csv" => {
+        ReportFormat::Csv => {
             let mut out = Vec::new();
             write_report(ExportFormat::Csv, r, &mut out).map_err(internal)?;
             Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out).into_response())
         }
-        _ => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "format must be json, text or csv",
-        )
-        .field("format")),
     }
 }
 
@@ -270,7 +184,8 @@ async fn x_report(
     State(s): State<ApiState>,
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, ApiError> {
-    render(&current_x_report(&s).await?, q.format.as_deref())
+    let r = current_x_report(&s).await?;
+    render(&r, q.format()?)
 }
 
 /// Close the day (Z-report). Needs the manager PIN in the `Kassa-Manager-Pin` header; a wrong
@@ -283,13 +198,12 @@ async fn z_report(
     headers: HeaderMap,
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, ApiError> {
-    check_format(q.format.as_deref())?;
+    let format = q.format()?;
     let pin = headers
         .get(PIN_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().to_string());
-    let operator = q.operator.clone().unwrap_or_else(|| "manager".into());
-    crate::store::validate_operator(&operator).map_err(store_err)?;
+    let operator = q.operator().map_err(store_err)?;
     manager::authorize(s.terminal.store(), pin, "day_close", &operator).await?;
     let op = operator.clone();
     let r = s
@@ -298,11 +212,14 @@ async fn z_report(
         .call(move |db| db.close_day(&op))
         .await
         .map_err(store_err)?;
-    let mut resp = render(&r, q.format.as_deref())?;
+    let mut resp = render(&r, format)?;
     *resp.status_mut() = StatusCode::CREATED;
     Ok(resp)
 }
 
+/// Who asks for a report to be printed. Unlike the other query types it stays with its handlers:
+/// it feeds no store query, only hands the operator to the devices service (which fills in the
+/// default).
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct PrintQuery {

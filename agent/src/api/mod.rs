@@ -29,7 +29,9 @@ use utoipa::{OpenApi, ToSchema};
 use crate::config::Secret;
 use crate::metrics::Metrics;
 use crate::money::Currency;
-use crate::store::{AttemptRow, JournalRow, LineInput, SaleView, VerifyReport};
+use crate::store::{
+    AttemptRow, InvalidParam, JournalQuery, JournalRow, LineInput, SaleView, VerifyReport,
+};
 use crate::terminal::{DoubtResolution, PaymentOptions, Terminal, TerminalError};
 
 /// What the handlers share.
@@ -75,6 +77,12 @@ impl ApiError {
     pub(crate) fn field(mut self, f: impl Into<String>) -> Self {
         self.field = Some(f.into());
         self
+    }
+}
+
+impl From<InvalidParam> for ApiError {
+    fn from(e: InvalidParam) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.message).field(e.field)
     }
 }
 
@@ -307,12 +315,6 @@ pub struct ResolveDoubt {
 #[serde(deny_unknown_fields)]
 pub struct Cancel {
     pub operator: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct JournalQuery {
-    pub after: Option<i64>,
-    pub limit: Option<i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -667,14 +669,13 @@ async fn events(State(s): State<ApiState>) -> Sse<impl Stream<Item = Result<Even
 }
 
 /// Journal rows after `after` (oldest first), at most `limit` (default 100, max 1000).
-#[utoipa::path(get, path = "/v1/journal", params(("after" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
+#[utoipa::path(get, path = "/v1/journal", params(JournalQuery),
     responses((status = 200, body = [JournalRow])))]
 async fn journal(
     State(s): State<ApiState>,
     q: Query<JournalQuery>,
 ) -> Result<Json<Vec<JournalRow>>, ApiError> {
-    let after = q.after.unwrap_or(0);
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let (after, limit) = (q.after(), q.limit());
     let rows = s
         .terminal
         .store()

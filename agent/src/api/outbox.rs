@@ -10,10 +10,11 @@ use serde::Deserialize;
 use utoipa::{OpenApi, ToSchema};
 
 use super::{ApiError, ApiJson, ApiState, ErrorBody};
-use crate::health::{CategoryFigures, Window};
+use crate::health::{CategoryFigures, SloQuery};
 use crate::klarna::wire::LineItem;
 use crate::money::{Currency, KLARNA_MAX_AMOUNT};
-use crate::outbox::{NewOperation, Operation, OutboxRow, OutboxState};
+use crate::outbox::{NewOperation, Operation, OutboxRow};
+use crate::store::outbox::ListQuery;
 use crate::terminal::{KlarnaStatus, TerminalError};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -42,19 +43,6 @@ pub struct Resolve {
     pub operator: Option<String>,
     #[serde(default)]
     pub note: String,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    pub state: Option<String>,
-    /// The last id of the previous page: the list goes on after it.
-    pub after: Option<i64>,
-    pub limit: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct SloQuery {
-    pub window: Option<String>,
 }
 
 #[derive(OpenApi)]
@@ -184,28 +172,18 @@ async fn void(
     queue(&s, Operation::Void, id, b).await
 }
 
-fn parse_state(s: &str) -> Result<OutboxState, ApiError> {
-    OutboxState::from_name(s).ok_or_else(|| {
-        bad(
-            "state",
-            "state is one of pending, sent, needs_attention, resolved",
-        )
-    })
-}
-
 /// Operations in the outbox, oldest first; `after` (the last id of the previous page) pages on.
-#[utoipa::path(get, path = "/v1/outbox", params(("state" = Option<String>, Query), ("after" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
+#[utoipa::path(get, path = "/v1/outbox", params(ListQuery),
     responses((status = 200, body = [OutboxRow])))]
 async fn list(
     State(s): State<ApiState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<OutboxRow>>, ApiError> {
-    let state = q.state.as_deref().map(parse_state).transpose()?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
+    let (state, after, limit) = (q.state()?, q.after(), q.limit());
     let rows = s
         .terminal
         .store()
-        .call(move |db| db.outbox_list(state, q.after.unwrap_or(0), limit))
+        .call(move |db| db.outbox_list(state, after, limit))
         .await
         .map_err(TerminalError::from)?;
     Ok(Json(rows))
@@ -252,17 +230,12 @@ async fn dismiss(
 }
 
 /// Klarna's figures per SLO category over a window (5m, 1h, 24h, 30d).
-#[utoipa::path(get, path = "/v1/slo", params(("window" = Option<String>, Query)), responses((status = 200, body = [CategoryFigures])))]
+#[utoipa::path(get, path = "/v1/slo", params(SloQuery), responses((status = 200, body = [CategoryFigures])))]
 async fn slo(
     State(s): State<ApiState>,
     Query(q): Query<SloQuery>,
 ) -> Result<Json<Vec<CategoryFigures>>, ApiError> {
-    let w = match q.window.as_deref() {
-        None => Window::FiveMinutes,
-        Some(w) => {
-            Window::parse(w).ok_or_else(|| bad("window", "window is one of 5m, 1h, 24h, 30d"))?
-        }
-    };
+    let w = q.window()?;
     Ok(Json(s.terminal.health().table(w, chrono::Utc::now())))
 }
 

@@ -1,7 +1,8 @@
 //! What a scan becomes: product codes through the catalogue into lines of the open sale (or a
-//! new one), receipts and Klarna customer codes into events for the returns flow and the next
-//! payment, anything else into a warning. The catalogue is checked when it is loaded, so a typo
-//! in it is an error at start-up rather than a product that silently never scans.
+//! new one), receipts and Klarna customer codes (told apart by `codes`) into events for the
+//! returns flow and the next payment, anything else into a warning. The catalogue is checked
+//! when it is loaded, so a typo in it is an error at start-up rather than a product that
+//! silently never scans.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -9,6 +10,7 @@ use std::path::Path;
 
 use kassa_drivers::Scan;
 
+use super::codes::{self, ScannedText};
 use super::{CatalogueItem, DeviceEvent, DevicesError, Shared};
 use crate::money::KLARNA_MAX_AMOUNT;
 use crate::store::{LineInput, SaleState};
@@ -103,22 +105,28 @@ impl Shared {
                 }
                 self.sell(gtin).await
             }
-            Scan::Receipt(code) => {
-                tracing::info!("receipt code scanned (for a return)");
-                self.publish(DeviceEvent::ReceiptScanned { code });
-            }
-            Scan::KlarnaCustomerToken(token) => {
-                // The token identifies a customer to Klarna: it goes to Klarna, not into logs.
-                tracing::info!("Klarna customer code scanned; the next payment passes it on");
-                self.terminal.keep_customer_token(Some(token));
-                self.publish(DeviceEvent::CustomerCodeScanned);
-            }
-            Scan::Unknown(text) => {
-                let text: String = text.chars().take(UNKNOWN_SCAN_SHOWN).collect();
-                tracing::warn!(%text, "scanned code not understood");
-                self.publish(DeviceEvent::UnknownScan { text });
-            }
+            Scan::Text { text, .. } => match codes::read(text) {
+                ScannedText::Receipt(code) => {
+                    tracing::info!("receipt code scanned (for a return)");
+                    self.publish(DeviceEvent::ReceiptScanned { code });
+                }
+                ScannedText::KlarnaCustomerToken(token) => {
+                    // The token identifies a customer to Klarna: it goes to Klarna, not into logs.
+                    tracing::info!("Klarna customer code scanned; the next payment passes it on");
+                    self.terminal.keep_customer_token(Some(token));
+                    self.publish(DeviceEvent::CustomerCodeScanned);
+                }
+                ScannedText::Unknown(text) => self.not_understood(&text),
+            },
+            Scan::Unknown(text) => self.not_understood(&text),
         }
+    }
+
+    /// A scan the till has no use for: logged and shown, shortened.
+    fn not_understood(&self, text: &str) {
+        let text: String = text.chars().take(UNKNOWN_SCAN_SHOWN).collect();
+        tracing::warn!(%text, "scanned code not understood");
+        self.publish(DeviceEvent::UnknownScan { text });
     }
 
     /// Adds one of the scanned product to the open sale, or opens a sale for it.

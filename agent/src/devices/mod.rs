@@ -4,7 +4,8 @@
 //!
 //! This file is the surface the API, the screens and the CLI use (`Devices`, its events and
 //! statuses) and the state the service's tasks share; `service` runs those tasks, `catalogue`
-//! says what a scan becomes, `presentation` what the customer display and the receipt show.
+//! says what a scan becomes, `codes` which scanned text is a Klarna code, `presentation` what
+//! the customer display and the receipt show.
 
 pub use crate::config::{CatalogueItem, ReceiptConfig};
 use std::fmt;
@@ -19,6 +20,7 @@ use tokio::sync::{broadcast, watch};
 use crate::terminal::{Terminal, TerminalError};
 
 mod catalogue;
+pub mod codes;
 mod presentation;
 mod service;
 

@@ -424,7 +424,7 @@ mod tests {
             .earliest()
             .expect("today has a start");
         let cli = |from: Option<String>, kind: Option<&str>, text: Option<&str>| {
-            crate::api::log::LogQuery {
+            crate::store::LogQuery {
                 from,
                 kind: kind.map(str::to_string),
                 text: text.map(str::to_string),

@@ -2,7 +2,7 @@
 //! previous row's hash, so changing, removing or reordering any row breaks the chain from there on.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{Db, StoreError, WriteTx};
@@ -293,6 +293,26 @@ pub(crate) fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<JournalRow> {
 pub(crate) const COLUMNS: &str =
     "seq, at, terminal_id, operator, kind, sale_id, attempt_id, amount, currency,
     klarna_request_id, klarna_transaction_id, correlation_id, detail, prev_hash, hash";
+
+/// How a client pages through the journal's raw rows: after `after` (a row's `seq`; from the
+/// start when absent), at most `limit` (100 when absent, at most 1000).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct JournalQuery {
+    #[param(nullable = false)]
+    pub after: Option<i64>,
+    #[param(nullable = false)]
+    pub limit: Option<i64>,
+}
+
+impl JournalQuery {
+    pub fn after(&self) -> i64 {
+        self.after.unwrap_or(0)
+    }
+
+    pub fn limit(&self) -> i64 {
+        self.limit.unwrap_or(100).clamp(1, 1000)
+    }
+}
 
 impl Db {
     /// Rows after `after_seq`, oldest first, at most `limit`.

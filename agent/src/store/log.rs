@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use super::journal::{COLUMNS, row_from};
 use super::{Db, JournalRow, StoreError};
 
+mod query;
+pub use query::LogQuery;
+
 /// What a log row is about, as the manager picks it in the filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

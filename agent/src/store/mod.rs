@@ -24,8 +24,8 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-pub use journal::{JournalEntry, JournalKind, JournalRow, VerifyReport};
-pub use log::{LogEntry, LogError, LogFilter, LogKind, LogPage, MAX_PAGE};
+pub use journal::{JournalEntry, JournalKind, JournalQuery, JournalRow, VerifyReport};
+pub use log::{LogEntry, LogError, LogFilter, LogKind, LogPage, LogQuery, MAX_PAGE};
 pub use sales::{
     AttemptRow, AttemptState, LineInput, MAX_LINE_TEXT_CHARS, MAX_LINES_PER_SALE,
     MAX_OPERATOR_CHARS, PaymentDraft, SaleLine, SaleRow, SaleState, SaleView, validate_operator,
@@ -58,6 +58,24 @@ impl From<kassa_core::sale::SaleError> for StoreError {
             e @ kassa_core::sale::SaleError::NotAllowed { .. } => {
                 StoreError::Conflict(e.to_string())
             }
+        }
+    }
+}
+
+/// A query parameter the caller got wrong (an outbox state, a report format, an SLO window):
+/// `field` names the parameter to fix, `message` says what it may be.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InvalidParam {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl InvalidParam {
+    pub(crate) fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
         }
     }
 }

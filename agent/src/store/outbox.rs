@@ -11,7 +11,7 @@ use rand::Rng;
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::{Db, JournalEntry, JournalKind, StoreError, WriteTx};
+use super::{Db, InvalidParam, JournalEntry, JournalKind, StoreError, WriteTx};
 use crate::config::OutboxLimits;
 use crate::klarna::wire::{CaptureRequest, LineItem, RefundRequest};
 
@@ -63,6 +63,41 @@ impl OutboxState {
             "resolved" => OutboxState::Resolved,
             _ => return None,
         })
+    }
+}
+
+/// How a client lists queued operations: optionally in one state, oldest first, after `after`
+/// (the last id of the previous page: the list goes on after it), at most `limit` (100 when
+/// absent, at most 10,000).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    #[param(nullable = false)]
+    pub state: Option<String>,
+    #[param(nullable = false)]
+    pub after: Option<i64>,
+    #[param(nullable = false)]
+    pub limit: Option<i64>,
+}
+
+impl ListQuery {
+    pub fn state(&self) -> Result<Option<OutboxState>, InvalidParam> {
+        let known = |s: &str| {
+            OutboxState::from_name(s).ok_or_else(|| {
+                InvalidParam::new(
+                    "state",
+                    "state is one of pending, sent, needs_attention, resolved",
+                )
+            })
+        };
+        self.state.as_deref().map(known).transpose()
+    }
+
+    pub fn after(&self) -> i64 {
+        self.after.unwrap_or(0)
+    }
+
+    pub fn limit(&self) -> i64 {
+        self.limit.unwrap_or(100).clamp(1, 10_000)
     }
 }
 

@@ -9,7 +9,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::journal::GENESIS_HASH;
-use super::{Db, JournalEntry, JournalKind, StoreError};
+use super::{Db, InvalidParam, JournalEntry, JournalKind, StoreError, validate_operator};
 
 /// A count and its amount in minor units.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -226,6 +226,49 @@ fn period(conn: &rusqlite::Connection) -> Result<(i64, i64), StoreError> {
     )?;
     let upto = super::journal::tail(conn)?.map_or(0, |t| t.0);
     Ok((after, upto))
+}
+
+/// How a client asks for an X- or Z-report: the format to render it in and, for a day close, who
+/// closes the day.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// json (default), text (for the receipt printer) or csv.
+    pub format: Option<String>,
+    /// Who closes the day (journaled); "manager" when absent.
+    pub operator: Option<String>,
+}
+
+/// The formats a report is rendered in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    Json,
+    /// Plain text, as the receipt printer prints it.
+    Text,
+    Csv,
+}
+
+impl ReportQuery {
+    /// The format asked for (JSON when absent). Checked before anything is done: a day close in
+    /// a format it cannot render must not close the day.
+    pub fn format(&self) -> Result<ReportFormat, InvalidParam> {
+        match self.format.as_deref().unwrap_or("json") {
+            "json" => Ok(ReportFormat::Json),
+            "text" => Ok(ReportFormat::Text),
+            "csv" => Ok(ReportFormat::Csv),
+            _ => Err(InvalidParam::new(
+                "format",
+                "format must be json, text or csv",
+            )),
+        }
+    }
+
+    /// Who closes the day, "manager" when the query does not say.
+    pub fn operator(&self) -> Result<String, StoreError> {
+        let operator = self.operator.clone().unwrap_or_else(|| "manager".into());
+        validate_operator(&operator)?;
+        Ok(operator)
+    }
 }
 
 impl Db {

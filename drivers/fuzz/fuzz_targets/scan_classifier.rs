@@ -1,4 +1,4 @@
-//! cargo-fuzz target: one scanned frame into a typed scan (product, receipt code, customer code).
+//! cargo-fuzz target: one scanned frame into a typed scan (product, text, unknown code).
 //! The body and its invariants are `kassa_drivers::fuzzing::scan_classifier`, shared with the stable tests.
 #![no_main]
 
