@@ -89,6 +89,9 @@ pub struct Config {
     /// When a return needs a manager's approval.
     #[serde(default)]
     pub returns: ReturnsConfig,
+    /// How lines are added and edited.
+    #[serde(default)]
+    pub sale: SaleConfig,
     #[serde(default)]
     pub retention: RetentionConfig,
     /// Serial peripherals (`[devices.display]`, `[devices.scanner]`, `[devices.printer]`,
@@ -495,6 +498,27 @@ impl Default for OutboxLimits {
             alert_percent: 80,
             backoff_base_ms: 500,
             backoff_cap_ms: 300_000,
+        }
+    }
+}
+
+/// How a sale's lines are added and edited (`[sale]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SaleConfig {
+    /// A product added again (scanned or tapped twice) raises its line's quantity instead of
+    /// adding a second line.
+    pub merge_repeated: bool,
+    /// A price change that lowers a line's unit price by more than this share (percent) needs a
+    /// manager's PIN; 0: every reduction does.
+    pub price_cut_without_manager_percent: u32,
+}
+
+impl Default for SaleConfig {
+    fn default() -> Self {
+        SaleConfig {
+            merge_repeated: true,
+            price_cut_without_manager_percent: 10,
         }
     }
 }

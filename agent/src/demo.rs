@@ -60,6 +60,7 @@ pub fn config_for_sandbox(sandbox: &Sandbox, data_dir: &Path) -> Config {
         catalogue_file: None,
         receipt: Default::default(),
         returns: Default::default(),
+        sale: Default::default(),
     }
 }
 

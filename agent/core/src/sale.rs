@@ -19,8 +19,9 @@ pub enum SaleError {
 /// Something that happens to a sale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SaleEvent {
-    /// Lines are added (only while no payment is in flight, which the caller checks).
-    LinesAdded,
+    /// Lines are added, changed or removed (only while no payment is in flight, which the
+    /// caller checks).
+    Changed,
     /// One of its payments was approved: the receipt is issued.
     Paid,
     /// The cashier (or another door) gave it up; nothing was charged.
@@ -30,7 +31,7 @@ pub enum SaleEvent {
 impl std::fmt::Display for SaleEvent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            SaleEvent::LinesAdded => "changed",
+            SaleEvent::Changed => "changed",
             SaleEvent::Paid => "paid",
             SaleEvent::Abandoned => "abandoned",
         })
@@ -51,7 +52,7 @@ impl SaleState {
     /// The one transition function: only an open sale changes; paid and abandoned are final.
     pub fn next(self, event: SaleEvent) -> Result<SaleState, SaleError> {
         match (self, event) {
-            (SaleState::Open, SaleEvent::LinesAdded) => Ok(SaleState::Open),
+            (SaleState::Open, SaleEvent::Changed) => Ok(SaleState::Open),
             (SaleState::Open, SaleEvent::Paid) => Ok(SaleState::Paid),
             (SaleState::Open, SaleEvent::Abandoned) => Ok(SaleState::Abandoned),
             (state, event) => Err(SaleError::NotAllowed { state, event }),
@@ -211,6 +212,86 @@ pub fn check_line_count(has: usize, adding: usize) -> Result<(), SaleError> {
         )));
     }
     Ok(())
+}
+
+/// A change to one line of an open sale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineEdit {
+    /// The line goes (a wrong item scanned).
+    Remove,
+    /// A new quantity, 1 to 100,000.
+    Quantity(i64),
+    /// A new unit price (a price override, or a discount given as the price after it), with
+    /// why: 1 to 255 characters, journaled.
+    Price { unit_price: i64, reason: String },
+}
+
+/// A line after an edit: its quantity, unit price and total, or `None` once removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edited {
+    pub quantity: i64,
+    pub unit_price: i64,
+    pub total: i64,
+}
+
+/// What `edit` makes of `line`, checked against the limits every line keeps (quantity, price,
+/// a total Klarna accepts). The sale's own total is the caller's to check, as when adding.
+pub fn edit_line(
+    line: &SaleLine,
+    edit: &LineEdit,
+    currency: Currency,
+) -> Result<Option<Edited>, SaleError> {
+    let (quantity, unit_price) = match edit {
+        LineEdit::Remove => return Ok(None),
+        LineEdit::Quantity(q) => (*q, line.unit_price),
+        LineEdit::Price { unit_price, reason } => {
+            if reason.trim().is_empty()
+                || reason.chars().count() > MAX_LINE_TEXT_CHARS
+                || reason.chars().any(char::is_control)
+            {
+                return Err(SaleError::Invalid(
+                    "a price change needs a reason: 1 to 255 characters without control characters"
+                        .into(),
+                ));
+            }
+            (line.quantity, *unit_price)
+        }
+    };
+    let total = validate_line(
+        &LineInput {
+            name: line.name.clone(),
+            reference: line.reference.clone(),
+            quantity,
+            unit_price,
+        },
+        currency,
+    )?;
+    Ok(Some(Edited {
+        quantity,
+        unit_price,
+        total: total.minor,
+    }))
+}
+
+/// Whether a new unit price needs a manager: one that lowers the price by more than
+/// `free_percent` of it (a raise never does; 0 means every reduction does).
+pub fn price_needs_manager(before: i64, after: i64, free_percent: u32) -> bool {
+    if after >= before {
+        return false;
+    }
+    // In i128: a price times 100 cannot overflow, whatever the line.
+    let cut = i128::from(before - after) * 100;
+    cut > i128::from(before) * i128::from(free_percent)
+}
+
+/// The line a repeated scan or tap of the same product adds to (same reference, name and unit
+/// price), so the sale shows "2 ×" rather than the product twice. A line without a reference is
+/// never merged: nothing says two such lines are the same product.
+pub fn merge_target<'a>(lines: &'a [SaleLine], new: &LineInput) -> Option<&'a SaleLine> {
+    new.reference.as_ref()?;
+    lines.iter().find(|l| {
+        l.reference == new.reference && l.name == new.name && l.unit_price == new.unit_price
+    })
 }
 
 #[cfg(test)]

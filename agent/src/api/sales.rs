@@ -3,6 +3,7 @@
 //! client that hangs up never leaves a payment half done.
 
 use super::*;
+use kassa_core::sale::LineEdit;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -54,6 +55,28 @@ pub struct AddLines {
     /// The sale holds at most 500 lines in all.
     #[schema(max_items = 500)]
     pub lines: Vec<NewLine>,
+}
+
+/// A change to one line: exactly one of `quantity` and `unit_price`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditLine {
+    /// The line's new quantity.
+    #[schema(minimum = 1, maximum = 100000)]
+    pub quantity: Option<i64>,
+    /// The line's new unit price in minor units (a price override, or the price after a
+    /// discount); needs `reason`, and a manager when it cuts the price by more than the store's
+    /// `[sale] price_cut_without_manager_percent`.
+    #[schema(minimum = 0, maximum = 2147483647)]
+    pub unit_price: Option<i64>,
+    /// Why the price changed (journaled): 1 to 255 characters.
+    #[schema(min_length = 1, max_length = 255)]
+    pub reason: Option<String>,
+    #[schema(min_length = 1, max_length = 64)]
+    pub operator: Option<String>,
+    /// The manager approving a price cut that needs one (name and PIN; the PIN is checked and
+    /// never stored).
+    pub manager: Option<crate::returns::ManagerApproval>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -116,6 +139,65 @@ pub(super) fn parse_currency(c: Option<String>) -> Result<Option<Currency>, ApiE
         })
     })
     .transpose()
+}
+
+/// Change one line of an open sale with no payment in flight: its quantity, or its unit price
+/// (with a reason; a manager's approval for a cut beyond the store's limit). Journaled as
+/// `line_changed` with what it was and what it became.
+#[utoipa::path(patch, path = "/v1/sales/{id}/lines/{line_no}",
+    params(("id" = String, Path), ("line_no" = i64, Path)), request_body = EditLine,
+    responses((status = 200, body = SaleView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
+pub(super) async fn edit_line(
+    State(s): State<ApiState>,
+    Path((id, line_no)): Path<(String, i64)>,
+    ApiJson(b): ApiJson<EditLine>,
+) -> Result<Json<SaleView>, ApiError> {
+    let edit = match (b.quantity, b.unit_price, b.reason) {
+        (Some(q), None, None) => LineEdit::Quantity(q),
+        (None, Some(unit_price), Some(reason)) => LineEdit::Price { unit_price, reason },
+        (None, Some(_), None) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "a price change needs a reason",
+            )
+            .field("reason"));
+        }
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "give exactly one of quantity and unit_price (a reason only with unit_price)",
+            ));
+        }
+    };
+    Ok(Json(
+        s.terminal
+            .edit_line(&id, line_no, edit, b.operator, b.manager)
+            .await?,
+    ))
+}
+
+/// Take one line off an open sale with no payment in flight (a wrong item). Journaled as
+/// `line_removed` with what the line was.
+#[utoipa::path(post, path = "/v1/sales/{id}/lines/{line_no}/remove",
+    params(("id" = String, Path), ("line_no" = i64, Path)), request_body = Cancel,
+    responses((status = 200, body = SaleView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub(super) async fn remove_line(
+    State(s): State<ApiState>,
+    Path((id, line_no)): Path<(String, i64)>,
+    ApiJson(b): ApiJson<Cancel>,
+) -> Result<Json<SaleView>, ApiError> {
+    Ok(Json(
+        s.terminal
+            .edit_line(&id, line_no, LineEdit::Remove, b.operator, None)
+            .await?,
+    ))
 }
 
 /// Open a sale with its lines.

@@ -25,7 +25,7 @@ mod presentation;
 mod service;
 
 pub use catalogue::{Catalogue, normalise_gtin};
-pub use presentation::{receipt_for, screen_for};
+pub use presentation::{quantities, receipt_for, screen_for};
 
 /// What went wrong with the peripherals, in words the person at the till (or IT) can act on.
 #[derive(Debug, thiserror::Error)]

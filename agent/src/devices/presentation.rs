@@ -19,27 +19,40 @@ fn line_label(line: &SaleLine) -> String {
     }
 }
 
-/// What the customer display shows for `sale`. `lines_before` is how many lines the sale had
-/// when it was last shown (`None` if it was not): a new line shows as the item and its price
-/// above the running total; anything else shows the total, the QR prompt, or thank you.
+/// Each line's number and quantity: what the display compares with the sale it showed last.
+pub fn quantities(sale: &SaleView) -> Vec<(i64, i64)> {
+    sale.lines.iter().map(|l| (l.line_no, l.quantity)).collect()
+}
+
+/// What the customer display shows for `sale`. `before` is each line's number and quantity when
+/// the sale was last shown (`None` if it was not): a new line, or one whose quantity grew (the
+/// same product scanned again), shows as the item and its price above the running total;
+/// anything else shows the total, the QR prompt, or thank you.
 pub fn screen_for(
     labels: &ScreenLabels,
     sale: &SaleView,
-    lines_before: Option<usize>,
+    before: Option<&[(i64, i64)]>,
 ) -> DisplayScreen {
     let total = sale.total_money().to_string();
+    let grew = |line: &&SaleLine| {
+        before.is_none_or(|b| {
+            b.iter()
+                .find(|(n, _)| *n == line.line_no)
+                .is_none_or(|(_, q)| line.quantity > *q)
+        })
+    };
     match sale.sale.state {
         SaleState::Paid => DisplayScreen::thank_you(labels),
         SaleState::Abandoned => DisplayScreen::welcome(labels),
         SaleState::Open if sale.live_attempt().is_some() => {
             DisplayScreen::scan_to_pay(labels, &total)
         }
-        SaleState::Open => match sale.lines.last() {
-            Some(line) if lines_before.is_none_or(|n| sale.lines.len() > n) => {
+        SaleState::Open => match sale.lines.iter().rev().find(grew) {
+            Some(line) => {
                 let price = Money::new(line.total_amount, sale.sale.currency).to_string();
                 DisplayScreen::item(labels, &line_label(line), &price, &total)
             }
-            _ => DisplayScreen::total(labels, &total),
+            None => DisplayScreen::total(labels, &total),
         },
     }
 }
@@ -174,8 +187,9 @@ mod tests {
         }
     }
 
-    fn check(sale: &SaleView, lines_before: Option<usize>, expected: [&str; 2]) {
-        let shown = screen_for(&ScreenLabels::default(), sale, lines_before).lines();
+    fn check(sale: &SaleView, before: Option<&SaleView>, expected: [&str; 2]) {
+        let before = before.map(quantities);
+        let shown = screen_for(&ScreenLabels::default(), sale, before.as_deref()).lines();
         assert_eq!(
             [shown[0].trim_end(), shown[1].trim_end()],
             expected,
@@ -194,21 +208,34 @@ mod tests {
         );
         check(
             &two,
-            Some(1),
+            Some(&one),
             ["2x Socks   99.00 SEK", "Total     217.00 SEK"],
         );
         // The same sale again without a new line (say, a declined payment): the total alone.
-        check(&two, Some(2), ["Total", "          217.00 SEK"]);
+        check(&two, Some(&two), ["Total", "          217.00 SEK"]);
+        // The socks scanned again: their line grows, and it is the item shown.
+        let three = sale(
+            SaleState::Open,
+            &[("T-shirt", 1, 11800), ("Socks", 3, 4950)],
+            false,
+        );
+        check(
+            &three,
+            Some(&two),
+            ["3x Socks  148.50 SEK", "Total     266.50 SEK"],
+        );
+        // A quantity lowered by an edit is no new item: the total alone.
+        check(&two, Some(&three), ["Total", "          217.00 SEK"]);
         let paying = sale(SaleState::Open, &[("T-shirt", 1, 11800)], true);
         check(
             &paying,
-            Some(1),
+            Some(&one),
             ["  Scan the QR code", "to pay    118.00 SEK"],
         );
         let paid = sale(SaleState::Paid, &[("T-shirt", 1, 11800)], false);
-        check(&paid, Some(1), ["     Thank you!", "    Welcome back"]);
+        check(&paid, Some(&one), ["     Thank you!", "    Welcome back"]);
         let gone = sale(SaleState::Abandoned, &[("T-shirt", 1, 11800)], false);
-        check(&gone, Some(1), ["      Welcome", ""]);
+        check(&gone, Some(&one), ["      Welcome", ""]);
     }
 
     #[test]

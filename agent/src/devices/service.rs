@@ -13,7 +13,7 @@ use tokio::sync::broadcast;
 
 use super::{
     Catalogue, DeviceEvent, DeviceRole, Devices, DevicesError, ReceiptPrinted, Shared, Tasks,
-    port_label, receipt_for, screen_for,
+    port_label, quantities, receipt_for, screen_for,
 };
 use crate::store::{JournalEntry, JournalKind, SaleState};
 use crate::terminal::{SaleEvent, Terminal, TerminalError};
@@ -114,8 +114,9 @@ impl Shared {
         // The counter as this stream of changes shows it, for the display (the till's own may
         // have moved on while this task catches up).
         let mut counter = kassa_core::counter::Counter::default();
-        // (sale id, line count) last shown, to tell a new line from any other change.
-        let mut shown: Option<(String, usize)> = None;
+        // (sale id, each line's number and quantity) last shown, to tell a new item (a new
+        // line, or a product scanned again) from any other change.
+        let mut shown: Option<(String, Vec<(i64, i64)>)> = None;
         let mut welcome_at: Option<tokio::time::Instant> = None;
         // Sales whose receipt this process has already printed (or tried to).
         let mut printed: HashSet<String> = HashSet::new();
@@ -147,9 +148,12 @@ impl Shared {
             if let Some(labels) = self.labels()
                 && !someone_else
             {
-                let before = shown.as_ref().filter(|(s, _)| *s == id).map(|(_, n)| *n);
+                let before = shown
+                    .as_ref()
+                    .filter(|(s, _)| *s == id)
+                    .map(|(_, q)| q.as_slice());
                 self.show(screen_for(labels, &sale, before));
-                shown = Some((id.clone(), sale.lines.len()));
+                shown = Some((id.clone(), quantities(&sale)));
                 welcome_at =
                     (state == SaleState::Paid).then(|| tokio::time::Instant::now() + THANK_YOU_FOR);
             }

@@ -16,6 +16,11 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 pub enum JournalKind {
     SaleOpened,
     LineAdded,
+    /// A line was taken off an open sale; `detail.before` is what it was.
+    LineRemoved,
+    /// A line's quantity or unit price changed; `detail` has `before`, `after`, and for a price
+    /// its `reason` and the approving `manager` where one was needed.
+    LineChanged,
     PaymentRequested,
     QrShown,
     CustomerOpened,
@@ -61,6 +66,8 @@ impl JournalKind {
         match self {
             JournalKind::SaleOpened => "sale_opened",
             JournalKind::LineAdded => "line_added",
+            JournalKind::LineRemoved => "line_removed",
+            JournalKind::LineChanged => "line_changed",
             JournalKind::PaymentRequested => "payment_requested",
             JournalKind::QrShown => "qr_shown",
             JournalKind::CustomerOpened => "customer_opened",

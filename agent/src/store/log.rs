@@ -35,6 +35,8 @@ pub enum LogKind {
 pub const SALE_KINDS: &[&str] = &[
     "sale_opened",
     "line_added",
+    "line_removed",
+    "line_changed",
     "receipt_issued",
     "receipt_printed",
     "sale_abandoned",

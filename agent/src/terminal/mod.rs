@@ -32,6 +32,7 @@ use crate::store::{
     AttemptRow, JournalEntry, JournalKind, LineInput, PaymentDraft, SaleState, SaleView, Store,
     StoreError, WriteTx,
 };
+use kassa_core::sale::LineEdit;
 
 /// What the cashier is told, and what refuses a second payment, while a payment is in doubt.
 pub const IN_DOUBT_MESSAGE: &str =

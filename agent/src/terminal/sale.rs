@@ -36,11 +36,73 @@ impl Terminal {
         let id = sale_id.to_string();
         let publish = self.publisher();
         let t = self.clone();
+        let merge = self.inner.cfg.sale.merge_repeated;
         Ok(self
             .inner
             .store
             .call(move |db| {
-                let v = db.add_lines(&id, &operator, &lines, |v| t.draft_for(v))?;
+                let v = db.add_lines(&id, &operator, &lines, merge, |v| t.draft_for(v))?;
+                publish(v.clone());
+                Ok(v)
+            })
+            .await?)
+    }
+
+    /// Changes one line of an open sale (remove it, or set its quantity or unit price), with the
+    /// operator journaled. A price cut beyond `[sale] price_cut_without_manager_percent` needs a
+    /// manager's PIN (checked, and a refusal journaled, before anything changes); the approving
+    /// manager is journaled with the change.
+    pub async fn edit_line(
+        &self,
+        sale_id: &str,
+        line_no: i64,
+        edit: LineEdit,
+        operator: Option<String>,
+        manager: Option<crate::returns::ManagerApproval>,
+    ) -> Result<SaleView, TerminalError> {
+        let operator = self.operator(operator)?;
+        let mut approved_by = None;
+        if let LineEdit::Price { unit_price, .. } = &edit {
+            let view = self.sale(sale_id).await?;
+            let line = view
+                .lines
+                .iter()
+                .find(|l| l.line_no == line_no)
+                .ok_or_else(|| {
+                    TerminalError::NotFound(format!("line {line_no} of sale {sale_id}"))
+                })?;
+            // A price the till would refuse anyway is refused as such, before a manager is
+            // asked for.
+            kassa_core::sale::edit_line(line, &edit, view.sale.currency)
+                .map_err(|e| TerminalError::Invalid(e.to_string()))?;
+            let free = self.inner.cfg.sale.price_cut_without_manager_percent;
+            if kassa_core::sale::price_needs_manager(line.unit_price, *unit_price, free) {
+                let Some(m) = manager else {
+                    return Err(TerminalError::Forbidden(format!(
+                        "a price cut of more than {free} % needs a manager's approval"
+                    )));
+                };
+                crate::store::validate_operator(&m.name)?;
+                crate::manager::authorize(self.store(), Some(m.pin), "price_override", &m.name)
+                    .await?;
+                approved_by = Some(m.name);
+            }
+        }
+        let id = sale_id.to_string();
+        let publish = self.publisher();
+        let t = self.clone();
+        Ok(self
+            .inner
+            .store
+            .call(move |db| {
+                let v = db.edit_line(
+                    &id,
+                    line_no,
+                    &operator,
+                    &edit,
+                    approved_by.as_deref(),
+                    |v| t.draft_for(v),
+                )?;
                 publish(v.clone());
                 Ok(v)
             })

@@ -7,13 +7,13 @@ fn only_an_open_sale_changes_and_paid_and_abandoned_are_final() {
     use SaleEvent as E;
     use SaleState as S;
     let table = [
-        (S::Open, E::LinesAdded, Some(S::Open)),
+        (S::Open, E::Changed, Some(S::Open)),
         (S::Open, E::Paid, Some(S::Paid)),
         (S::Open, E::Abandoned, Some(S::Abandoned)),
-        (S::Paid, E::LinesAdded, None),
+        (S::Paid, E::Changed, None),
         (S::Paid, E::Paid, None),
         (S::Paid, E::Abandoned, None),
-        (S::Abandoned, E::LinesAdded, None),
+        (S::Abandoned, E::Changed, None),
         (S::Abandoned, E::Paid, None),
         (S::Abandoned, E::Abandoned, None),
     ];
@@ -33,7 +33,7 @@ fn only_an_open_sale_changes_and_paid_and_abandoned_are_final() {
 
 #[test]
 fn a_refused_change_says_what_the_sale_is() {
-    let e = SaleState::Paid.next(SaleEvent::LinesAdded).unwrap_err();
+    let e = SaleState::Paid.next(SaleEvent::Changed).unwrap_err();
     assert_eq!(e.to_string(), "sale is Paid, so it cannot be changed");
 }
 
@@ -78,4 +78,98 @@ fn a_line_keeps_its_limits_and_its_total_fits_what_klarna_accepts() {
     for bad in ["", "  ", "a\nb", &"x".repeat(MAX_OPERATOR_CHARS + 1)] {
         assert!(validate_operator(bad).is_err(), "{bad:?}");
     }
+}
+
+fn sale_line(quantity: i64, unit_price: i64) -> SaleLine {
+    SaleLine {
+        line_no: 3,
+        name: "Socks".into(),
+        reference: Some("SKU-7".into()),
+        quantity,
+        unit_price,
+        total_amount: quantity * unit_price,
+    }
+}
+
+#[test]
+fn an_edit_keeps_the_limits_a_new_line_keeps() {
+    let sek: Currency = "SEK".parse().unwrap();
+    let l = sale_line(2, 4950);
+    let edited = |q, p| {
+        Some(Edited {
+            quantity: q,
+            unit_price: p,
+            total: q * p,
+        })
+    };
+    let price = |p: i64, r: &str| LineEdit::Price {
+        unit_price: p,
+        reason: r.into(),
+    };
+    let table: Vec<(LineEdit, Result<Option<Edited>, ()>)> = vec![
+        (LineEdit::Remove, Ok(None)),
+        (LineEdit::Quantity(3), Ok(edited(3, 4950))),
+        (LineEdit::Quantity(0), Err(())),
+        (LineEdit::Quantity(-1), Err(())),
+        (LineEdit::Quantity(100_001), Err(())),
+        (price(3960, "damaged box"), Ok(edited(2, 3960))),
+        (price(0, "gift"), Ok(edited(2, 0))),
+        (price(-1, "negative"), Err(())),
+        (price(KLARNA_MAX_AMOUNT, "too much for two"), Err(())),
+        (price(3960, ""), Err(())),
+        (price(3960, "  "), Err(())),
+        (price(3960, "line\nbreak"), Err(())),
+        (price(3960, &"x".repeat(256)), Err(())),
+    ];
+    for (edit, expected) in table {
+        assert_eq!(
+            edit_line(&l, &edit, sek).map_err(|_| ()),
+            expected,
+            "{edit:?}"
+        );
+    }
+}
+
+#[test]
+fn only_a_cut_beyond_the_free_share_needs_a_manager() {
+    let table = [
+        // (before, after, free %, needs a manager)
+        (10_000, 10_000, 10, false),
+        (10_000, 12_000, 0, false),
+        (10_000, 9_000, 10, false),
+        (10_000, 8_999, 10, true),
+        (10_000, 9_999, 0, true),
+        (10_000, 0, 100, false),
+        (i64::MAX, 0, 99, true),
+    ];
+    for (before, after, free, needs) in table {
+        assert_eq!(
+            price_needs_manager(before, after, free),
+            needs,
+            "{before} -> {after} with {free} % free"
+        );
+    }
+}
+
+#[test]
+fn a_repeated_product_merges_only_into_the_same_product_at_the_same_price() {
+    let lines = vec![sale_line(1, 4950)];
+    let new = |name: &str, reference: Option<&str>, unit_price| LineInput {
+        name: name.into(),
+        reference: reference.map(Into::into),
+        quantity: 1,
+        unit_price,
+    };
+    assert_eq!(
+        merge_target(&lines, &new("Socks", Some("SKU-7"), 4950)).map(|l| l.line_no),
+        Some(3)
+    );
+    assert!(merge_target(&lines, &new("Socks", Some("SKU-8"), 4950)).is_none());
+    assert!(merge_target(&lines, &new("Socks", Some("SKU-7"), 3960)).is_none());
+    assert!(merge_target(&lines, &new("Sock", Some("SKU-7"), 4950)).is_none());
+    let unreferenced = vec![SaleLine {
+        reference: None,
+        ..sale_line(1, 4950)
+    }];
+    assert!(merge_target(&unreferenced, &new("Socks", None, 4950)).is_none());
 }

@@ -29,8 +29,8 @@ fn expected(h: &History, f: &LogFilter) -> Vec<i64> {
         match k {
             _ if k.starts_with("outbox_") && op == Some("refund") => "refund",
             _ if k.starts_with("outbox_") => "outbox",
-            "sale_opened" | "line_added" | "receipt_issued" | "receipt_printed"
-            | "sale_abandoned" => "sale",
+            "sale_opened" | "line_added" | "line_removed" | "line_changed" | "receipt_issued"
+            | "receipt_printed" | "sale_abandoned" => "sale",
             "return_recorded" => "return",
             "manager_action" => "manager",
             _ => "payment",
