@@ -103,6 +103,24 @@ pub async fn authorize(
     Err(ManagerError::WrongPin)
 }
 
+/// A manager approving something at the counter: their name (journaled) and PIN (checked, never
+/// stored or logged).
+#[derive(Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManagerApproval {
+    pub name: String,
+    pub pin: String,
+}
+
+impl std::fmt::Debug for ManagerApproval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ManagerApproval")
+            .field("name", &self.name)
+            .field("pin", &"<redacted>")
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

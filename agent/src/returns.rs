@@ -3,6 +3,7 @@
 //! same whether Klarna is reachable or not), with manager approval where the store requires it.
 
 pub use crate::config::ReturnsConfig;
+pub use crate::manager::ManagerApproval;
 pub use crate::store::returns::{ReturnRecord, Waiting};
 use std::collections::HashMap;
 
@@ -79,22 +80,6 @@ pub struct ReturnLine {
     /// Index of the line in the purchase (`lines[].index`).
     pub index: usize,
     pub quantity: i64,
-}
-
-#[derive(Clone, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ManagerApproval {
-    pub name: String,
-    pub pin: String,
-}
-
-impl std::fmt::Debug for ManagerApproval {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ManagerApproval")
-            .field("name", &self.name)
-            .field("pin", &"<redacted>")
-            .finish()
-    }
 }
 
 /// Klarna transaction ids look like `krn:payment:eu1:transaction:<uuid>`.

@@ -65,7 +65,7 @@ pub struct Health {
 #[openapi(
     info(title = "kassa local control API", description = "Drive a kassa store terminal: sales, Klarna payments, events."),
     paths(create_sale, get_sale, add_lines, edit_line, remove_line, start_payment, cancel_payment, abandon_sale, resolve_doubt, events, journal, verify, health, metrics_text, openapi, klarna_webhook),
-    components(schemas(NewSale, NewLine, AddLines, EditLine, crate::returns::ManagerApproval, StartPayment, ResolveDoubt, Cancel, SaleView, AttemptRow, JournalRow, VerifyReport, ApiError, ErrorBody, Health)),
+    components(schemas(NewSale, NewLine, AddLines, EditLine, crate::manager::ManagerApproval, StartPayment, ResolveDoubt, Cancel, SaleView, AttemptRow, JournalRow, VerifyReport, ApiError, ErrorBody, Health)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -76,7 +76,7 @@ pub struct EditLine {
     pub operator: Option<String>,
     /// The manager approving a price cut that needs one (name and PIN; the PIN is checked and
     /// never stored).
-    pub manager: Option<crate::returns::ManagerApproval>,
+    pub manager: Option<crate::manager::ManagerApproval>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

@@ -58,7 +58,7 @@ impl Terminal {
         line_no: i64,
         edit: LineEdit,
         operator: Option<String>,
-        manager: Option<crate::returns::ManagerApproval>,
+        manager: Option<crate::manager::ManagerApproval>,
     ) -> Result<SaleView, TerminalError> {
         let operator = self.operator(operator)?;
         let mut approved_by = None;
