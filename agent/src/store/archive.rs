@@ -54,7 +54,8 @@ pub(crate) struct ArchiveSpan {
     pub last: i64,
 }
 
-fn raw_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ArchivedRow> {
+/// A journal row exactly as stored, from a query that selects `journal::COLUMNS` in order.
+pub(crate) fn raw_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ArchivedRow> {
     Ok(ArchivedRow {
         seq: r.get(0)?,
         at: r.get(1)?,

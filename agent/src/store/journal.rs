@@ -276,25 +276,33 @@ pub struct VerifyReport {
     pub first_broken: Option<(i64, String)>,
 }
 
+/// A journal row as read back: the stored row (`store::archive::raw_row`, the one reader of a
+/// row's columns) with its detail parsed.
 pub(crate) fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<JournalRow> {
-    let detail: String = r.get(12)?;
-    Ok(JournalRow {
-        seq: r.get(0)?,
-        at: r.get(1)?,
-        terminal_id: r.get(2)?,
-        operator: r.get(3)?,
-        kind: r.get(4)?,
-        sale_id: r.get(5)?,
-        attempt_id: r.get(6)?,
-        amount: r.get(7)?,
-        currency: r.get(8)?,
-        klarna_request_id: r.get(9)?,
-        klarna_transaction_id: r.get(10)?,
-        correlation_id: r.get(11)?,
-        detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
-        prev_hash: r.get(13)?,
-        hash: r.get(14)?,
-    })
+    super::archive::raw_row(r).map(JournalRow::from)
+}
+
+impl From<super::archive::ArchivedRow> for JournalRow {
+    fn from(a: super::archive::ArchivedRow) -> Self {
+        let detail = serde_json::from_str(&a.detail).unwrap_or(serde_json::Value::String(a.detail));
+        JournalRow {
+            seq: a.seq,
+            at: a.at,
+            terminal_id: a.terminal_id,
+            operator: a.operator,
+            kind: a.kind,
+            sale_id: a.sale_id,
+            attempt_id: a.attempt_id,
+            amount: a.amount,
+            currency: a.currency,
+            klarna_request_id: a.klarna_request_id,
+            klarna_transaction_id: a.klarna_transaction_id,
+            correlation_id: a.correlation_id,
+            detail,
+            prev_hash: a.prev_hash,
+            hash: a.hash,
+        }
+    }
 }
 
 pub(crate) const COLUMNS: &str =

@@ -13,13 +13,28 @@ impl Terminal {
         let currency = currency.unwrap_or(self.inner.cfg.currency);
         let operator = self.operator(operator)?;
         let id = uuid::Uuid::new_v4().to_string();
+        self.change_sale(move |db, t| {
+            db.open_sale(&id, currency, &operator, &lines, |v| t.draft_for(v))
+        })
+        .await
+    }
+
+    /// Runs a change of a sale on the database thread (given the till, for the payment draft
+    /// the change prepares) and publishes the view it leaves from the same job, so events leave
+    /// in the order of the writes.
+    async fn change_sale(
+        &self,
+        change: impl FnOnce(&mut crate::store::Db, &Terminal) -> Result<SaleView, StoreError>
+        + Send
+        + 'static,
+    ) -> Result<SaleView, TerminalError> {
         let publish = self.publisher();
         let t = self.clone();
         Ok(self
             .inner
             .store
             .call(move |db| {
-                let v = db.open_sale(&id, currency, &operator, &lines, |v| t.draft_for(v))?;
+                let v = change(db, &t)?;
                 publish(v.clone());
                 Ok(v)
             })
@@ -34,18 +49,11 @@ impl Terminal {
     ) -> Result<SaleView, TerminalError> {
         let operator = self.operator(operator)?;
         let id = sale_id.to_string();
-        let publish = self.publisher();
-        let t = self.clone();
         let merge = self.inner.cfg.sale.merge_repeated;
-        Ok(self
-            .inner
-            .store
-            .call(move |db| {
-                let v = db.add_lines(&id, &operator, &lines, merge, |v| t.draft_for(v))?;
-                publish(v.clone());
-                Ok(v)
-            })
-            .await?)
+        self.change_sale(move |db, t| {
+            db.add_lines(&id, &operator, &lines, merge, |v| t.draft_for(v))
+        })
+        .await
     }
 
     /// Changes one line of an open sale (remove it, or set its quantity or unit price), with the
@@ -89,24 +97,17 @@ impl Terminal {
             }
         }
         let id = sale_id.to_string();
-        let publish = self.publisher();
-        let t = self.clone();
-        Ok(self
-            .inner
-            .store
-            .call(move |db| {
-                let v = db.edit_line(
-                    &id,
-                    line_no,
-                    &operator,
-                    &edit,
-                    approved_by.as_deref(),
-                    |v| t.draft_for(v),
-                )?;
-                publish(v.clone());
-                Ok(v)
-            })
-            .await?)
+        self.change_sale(move |db, t| {
+            db.edit_line(
+                &id,
+                line_no,
+                &operator,
+                &edit,
+                approved_by.as_deref(),
+                |v| t.draft_for(v),
+            )
+        })
+        .await
     }
 
     /// The sale at the counter: the open sale opened or changed last, which the next scan or
