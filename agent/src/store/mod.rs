@@ -17,7 +17,7 @@ mod text;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::Duration;
 
@@ -223,7 +223,7 @@ const CHECKPOINT_PAGES: i32 = 1_000;
 /// a checkpoint has copied all of it, which the background checkpointer never manages while the
 /// writer outruns it (commits back to back); then the writer finishes the job itself, copying
 /// only the tail the background has not (after waiting for a background checkpoint under way),
-/// and the background stays out of its way meanwhile. SQLite's own checkpoint, the same thing at
+/// and the background stays out of its way meanwhile (two checkpoints at once: one is refused). SQLite's own checkpoint, the same thing at
 /// 1,000 pages, landed in 1 % of commits.
 const WAL_BACKSTOP_PAGES: i32 = 2 * CHECKPOINT_PAGES;
 
@@ -233,6 +233,10 @@ struct CheckpointLink {
     wake: mpsc::Sender<()>,
     /// The writer checkpoints itself (the log passed the backstop): the background waits.
     writer_checkpoints: Arc<AtomicBool>,
+    /// Held by the background thread while its checkpoint runs, so the writer at the backstop
+    /// waits for that one to end instead of being refused as busy (SQLite answers a second
+    /// checkpoint with SQLITE_BUSY at once, whatever its mode, without a busy handler).
+    running: Arc<Mutex<()>>,
 }
 
 thread_local! {
@@ -245,22 +249,25 @@ thread_local! {
 /// pages the WAL now holds. It takes the place of SQLite's autocheckpoint (which is this same
 /// hook): past `CHECKPOINT_PAGES` it wakes the checkpointer, past the backstop it checkpoints.
 fn after_commit(wal: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
-    CHECKPOINTER.with(|c| {
-        let Some(c) = c.get() else { return };
+    let running = CHECKPOINTER.with(|c| {
+        let c = c.get()?;
         c.writer_checkpoints
             .store(pages >= WAL_BACKSTOP_PAGES, Ordering::Relaxed);
         if (CHECKPOINT_PAGES..WAL_BACKSTOP_PAGES).contains(&pages) {
             let _ = c.wake.send(());
         }
+        Some(c.running.clone())
     });
     if pages >= WAL_BACKSTOP_PAGES {
-        // RESTART, not PASSIVE: a passive checkpoint is refused as busy while the background's
-        // is under way, and a starved background (a loaded till) then let the log grow by a
-        // quarter past the backstop. This one waits for it (the busy timeout), copies the rest
-        // and makes the next commit start the log afresh, so the backstop is a bound. As SQLite's
-        // own hook does, a failed checkpoint is not the commit's error: the commit has happened,
-        // and the next one tries again.
-        let _ = wal.checkpoint_v2(rusqlite::hooks::CheckpointMode::RESTART);
+        // Waits for a background checkpoint under way (it would refuse this one as busy, and a
+        // starved background let the log grow by a quarter past the backstop), then copies the
+        // rest. PASSIVE: it never waits for readers, so a long read elsewhere (the CLI) cannot
+        // stall the till's commits. As SQLite's own hook does, a failed checkpoint is not the
+        // commit's error: the commit has happened, and the next one tries again.
+        let _turn = running
+            .as_ref()
+            .map(|r| r.lock().unwrap_or_else(|e| e.into_inner()));
+        let _ = wal.checkpoint();
     }
     Ok(())
 }
@@ -280,6 +287,8 @@ impl Checkpointer {
         let (wake, woken) = mpsc::channel::<()>();
         let writer_checkpoints = Arc::new(AtomicBool::new(false));
         let writer = writer_checkpoints.clone();
+        let running = Arc::new(Mutex::new(()));
+        let turn = running.clone();
         let spawned = thread::Builder::new()
             .name("kassa-checkpoint".into())
             .spawn(move || {
@@ -293,6 +302,7 @@ impl Checkpointer {
                 // Dropping the senders (the database thread ends) stops this thread.
                 while woken.recv().is_ok() {
                     while woken.try_recv().is_ok() {}
+                    let _running = turn.lock().unwrap_or_else(|e| e.into_inner());
                     if writer.load(Ordering::Relaxed) {
                         continue;
                     }
@@ -305,6 +315,7 @@ impl Checkpointer {
             link: CheckpointLink {
                 wake,
                 writer_checkpoints,
+                running,
             },
         })
     }
