@@ -46,9 +46,12 @@ pub enum Answer {
 /// What the till knows about earlier answers under this attempt's keys.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Earlier {
-    /// Answers that could not be placed so far (see `UNPLACEABLE_TRIES`). Any at all means
-    /// the customer may have been charged: nothing afterwards may let the sale be paid again.
+    /// Answers that could not be placed so far (see `UNPLACEABLE_TRIES`). Any at all stops the
+    /// in-store timeout and turns a later refusal into one more such answer.
     pub unplaceable: u32,
+    /// One of them may have charged the customer: however the last one reads, the attempt can
+    /// then only end placed or in doubt, never failed (the sale would be payable again).
+    pub maybe_charged: bool,
 }
 
 /// The changes a transition writes on the attempt besides its state.
@@ -90,8 +93,8 @@ pub enum Again {
 pub enum Count {
     /// Unchanged (the answer says nothing about the earlier ones).
     Keep,
-    /// One more answer that could not be placed.
-    Add,
+    /// One more answer that could not be placed (`maybe_charged`: it may have charged).
+    Add { maybe_charged: bool },
     /// The attempt is placed: the count is over.
     Forget,
 }
@@ -143,10 +146,12 @@ fn unplaceable(earlier: Earlier, why: String, money_may_have_moved: bool) -> Dec
     if tries < UNPLACEABLE_TRIES {
         return Decision {
             act: Act::AskAgain(Again::Pause),
-            count: Count::Add,
+            count: Count::Add {
+                maybe_charged: money_may_have_moved,
+            },
         };
     }
-    let act = if money_may_have_moved {
+    let act = if money_may_have_moved || earlier.maybe_charged {
         moved(
             PaymentEvent::Unplaceable,
             Edit {

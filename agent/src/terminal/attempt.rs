@@ -117,12 +117,10 @@ impl Terminal {
             .unplaceable
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        decide::Earlier {
-            unplaceable: m.get(attempt_id).copied().unwrap_or(0),
-        }
+        m.get(attempt_id).copied().unwrap_or_default()
     }
 
-    pub(super) fn count(&self, attempt_id: &str, count: Count) {
+    fn count(&self, attempt_id: &str, count: Count) {
         let mut m = self
             .inner
             .unplaceable
@@ -130,7 +128,11 @@ impl Terminal {
             .unwrap_or_else(|e| e.into_inner());
         match count {
             Count::Keep => {}
-            Count::Add => *m.entry(attempt_id.to_string()).or_default() += 1,
+            Count::Add { maybe_charged } => {
+                let e = m.entry(attempt_id.to_string()).or_default();
+                e.unplaceable += 1;
+                e.maybe_charged |= maybe_charged;
+            }
             Count::Forget => {
                 m.remove(attempt_id);
             }
@@ -155,21 +157,29 @@ impl Terminal {
             Err(e) => Answer::Failed(e.failure()),
         };
         let d = decide::authorize(call, self.earlier(&a.id), answer.clone());
-        self.count(&a.id, d.count);
         if let Act::AskAgain(again) = d.act {
-            let tries = self.earlier(&a.id).unplaceable;
+            let tries = self.earlier(&a.id).unplaceable + u32::from(d.count != Count::Keep);
             tracing::warn!(
                 attempt = %a.id, ?call, ?again, tries,
                 "asking Klarna again under the same key after {answer:?}"
             );
         }
-        self.apply(a, d.act).await
+        self.apply(a, d).await
     }
 
     /// Records a decision about an answer: the attempt's move with its edits, in one commit
-    /// (a payment's with the sale's), or nothing when the same key is to be asked again.
-    pub(super) async fn apply(&self, a: &AttemptRow, act: Act) -> Result<Applied, TerminalError> {
-        let (event, edit, tell, follow) = match act {
+    /// (a payment's with the sale's), or nothing when the same key is to be asked again. The
+    /// count of unplaceable answers ends only once the move is written: were the write to fail,
+    /// the next look must still know the customer may have been charged.
+    pub(super) async fn apply(
+        &self,
+        a: &AttemptRow,
+        d: decide::Decision,
+    ) -> Result<Applied, TerminalError> {
+        if d.count != Count::Forget {
+            self.count(&a.id, d.count);
+        }
+        let (event, edit, tell, follow) = match d.act {
             Act::Move {
                 event,
                 edit,
@@ -208,6 +218,9 @@ impl Terminal {
                 move |w, a, op| if pays { sale_paid(w, a, op) } else { Ok(()) },
             )
             .await?;
+        if d.count == Count::Forget {
+            self.count(&a.id, Count::Forget);
+        }
         if follow {
             self.spawn_follower(a.id.clone());
         }

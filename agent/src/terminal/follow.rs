@@ -326,8 +326,7 @@ impl Terminal {
         d: decide::Decision,
         err: Option<KlarnaError>,
     ) -> Result<Step, StepError> {
-        self.count(&a.id, d.count);
-        match self.apply(a, d.act).await? {
+        match self.apply(a, d).await? {
             Applied::Moved(_) => Ok(Step::Done),
             Applied::AskAgain(again) => self.again(again, err),
         }

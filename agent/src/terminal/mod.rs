@@ -126,7 +126,7 @@ struct Inner {
     /// The last view sent for each recent sale, so an unchanged sale is not sent again.
     published: Arc<Mutex<HashMap<String, SaleView>>>,
     /// Answers kassa could not place so far, per attempt (see `Terminal::unplaceable`).
-    unplaceable: Mutex<HashMap<String, u32>>,
+    unplaceable: Mutex<HashMap<String, kassa_core::decide::Earlier>>,
     /// Session tokens a verified webhook delivered, by attempt, for its follower's final
     /// authorization (so it need not read the request again). Memory only, never logged.
     webhook_tokens: Mutex<HashMap<String, String>>,

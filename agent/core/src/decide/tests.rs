@@ -56,10 +56,12 @@ fn throttled() -> Answer {
 /// Decides, applies the event to the state machine, and compares with `expected`.
 fn check(state: S, call: Call, unplaceable_before: u32, answer: Answer, expected: Expect) {
     let what = format!("{state:?} {call:?} after {unplaceable_before} unplaceable, {answer:?}");
+    // The earlier answers in these rows are garbled ones, which may have charged.
     let d = authorize(
         call,
         Earlier {
             unplaceable: unplaceable_before,
+            maybe_charged: unplaceable_before > 0,
         },
         answer,
     );
@@ -82,7 +84,9 @@ fn check(state: S, call: Call, unplaceable_before: u32, answer: Answer, expected
     // The count of unplaceable answers ends whenever the attempt moves, and only grows on them.
     match (&d.act, d.count) {
         (Act::Move { .. }, c) => assert_eq!(c, Count::Forget, "{what}"),
-        (Act::AskAgain(Again::Pause), c) => assert_eq!(c, Count::Add, "{what}"),
+        (Act::AskAgain(Again::Pause), c) => {
+            assert!(matches!(c, Count::Add { .. }), "{what}: {c:?}")
+        }
         (Act::AskAgain(_), c) => assert_eq!(c, Count::Keep, "{what}"),
     }
 }
@@ -146,7 +150,8 @@ fn every_answer_to_an_authorization_lands_where_the_money_is() {
         (S::Requested, First, 0, garbled(true), Ask(Again::Pause)),
         (S::Requested, Retry, 1, garbled(true), Ask(Again::Pause)),
         (S::Requested, Retry, 2, garbled(true), To(S::InDoubt, None)),
-        (S::Requested, Retry, 2, garbled(false), To(S::Failed, None)),
+        // One that cannot have charged, after two that may have: still a doubt, never a failure.
+        (S::Requested, Retry, 2, garbled(false), To(S::InDoubt, None)),
         // After a garbled answer, a refusal or a dropped connection says nothing about it.
         (S::Requested, Retry, 1, refused(), Ask(Again::Pause)),
         (S::Requested, Retry, 2, refused(), To(S::InDoubt, None)),
@@ -216,7 +221,14 @@ fn an_approval_records_the_transaction_and_a_decline_its_reason() {
 
 #[test]
 fn a_doubt_says_how_often_the_answer_could_not_be_read_and_why() {
-    let d = authorize(Call::Final, Earlier { unplaceable: 2 }, garbled(true));
+    let d = authorize(
+        Call::Final,
+        Earlier {
+            unplaceable: 2,
+            maybe_charged: true,
+        },
+        garbled(true),
+    );
     let Act::Move { edit, .. } = d.act else {
         panic!("{d:?}")
     };
@@ -251,10 +263,17 @@ fn a_missing_session_token_fails_a_fresh_attempt_but_is_a_doubt_after_a_garbled_
         "{fresh:?}"
     );
     assert_eq!(
-        no_session_token(Earlier { unplaceable: 1 }).act,
+        no_session_token(Earlier {
+            unplaceable: 1,
+            maybe_charged: true
+        })
+        .act,
         Act::AskAgain(Again::Pause)
     );
-    let d = no_session_token(Earlier { unplaceable: 2 });
+    let d = no_session_token(Earlier {
+        unplaceable: 2,
+        maybe_charged: true,
+    });
     assert!(
         matches!(
             d.act,
@@ -280,7 +299,8 @@ fn the_in_store_timeout_never_lets_go_of_a_payment_that_may_have_been_taken() {
                 times_out(
                     state,
                     Earlier {
-                        unplaceable: before
+                        unplaceable: before,
+                        maybe_charged: before > 0,
                     }
                 ),
                 expected,
@@ -292,4 +312,35 @@ fn the_in_store_timeout_never_lets_go_of_a_payment_that_may_have_been_taken() {
             }
         }
     }
+}
+
+#[test]
+fn answers_that_cannot_have_charged_fail_the_attempt_only_when_none_could_have() {
+    let none = Earlier {
+        unplaceable: 2,
+        maybe_charged: false,
+    };
+    let d = authorize(Call::Retry, none, garbled(false));
+    assert!(
+        matches!(
+            d.act,
+            Act::Move {
+                event: PaymentEvent::Failed,
+                ..
+            }
+        ),
+        "{d:?}"
+    );
+    assert_eq!(
+        authorize(Call::Retry, Earlier::default(), garbled(false)).count,
+        Count::Add {
+            maybe_charged: false
+        }
+    );
+    assert_eq!(
+        authorize(Call::Retry, Earlier::default(), garbled(true)).count,
+        Count::Add {
+            maybe_charged: true
+        }
+    );
 }
