@@ -44,6 +44,25 @@ async fn a_wrong_item_comes_off_and_a_quantity_changes_and_klarna_is_asked_for_t
     assert_eq!(v["lines"][0]["quantity"], 3, "{v}");
     assert_eq!(v["total"], 14_850, "{v}");
 
+    // A line added after the removal gets a number never used in this sale: an edit that names
+    // line 1 can never reach another product.
+    let (s, v) = till
+        .post(
+            &format!("/v1/sales/{sale}/lines"),
+            json!({"lines": [{"name": "Cap", "quantity": 1, "unit_price": 500}]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["lines"][1]["line_no"], 3, "{v}");
+    let (s, v) = till
+        .post(&format!("/v1/sales/{sale}/lines/3/remove"), json!({}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, e) = till
+        .post(&format!("/v1/sales/{sale}/lines/1/remove"), json!({}))
+        .await;
+    assert_eq!(s, 404, "{e}");
+
     let rows = journal(&till, &sale).await;
     let removed = rows
         .iter()
@@ -135,6 +154,25 @@ async fn a_price_cut_needs_a_reason_and_beyond_the_limit_a_manager() {
     assert_eq!(cut.detail["after"]["unit_price"], 5_900);
     // The PIN itself is nowhere in the journal.
     assert!(rows.iter().all(|r| !r.detail.to_string().contains("4321")));
+
+    // Cuts are measured from the price the line was added at: a second small cut that takes it
+    // past the limit needs a manager too, so a price cannot be walked down step by step.
+    let line2 = format!("/v1/sales/{sale}/lines/2");
+    let (s, v) = till
+        .patch(
+            &line2,
+            json!({"unit_price": 4_500, "reason": "one pair faded"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, e) = till
+        .patch(
+            &line2,
+            json!({"unit_price": 4_400, "reason": "and a bit more"}),
+        )
+        .await;
+    assert_eq!(s, 403, "{e}");
+    assert_eq!(till.sale(&sale).await["lines"][1]["unit_price"], 4_500);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -93,6 +93,9 @@ pub struct SaleLine {
     pub quantity: i64,
     pub unit_price: i64,
     pub total_amount: i64,
+    /// The unit price the line was added at: a price cut is measured against it, so a line
+    /// cannot be brought down in small steps that each stay under the limit.
+    pub list_price: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -279,8 +282,8 @@ pub fn price_needs_manager(before: i64, after: i64, free_percent: u32) -> bool {
     if after >= before {
         return false;
     }
-    // In i128: a price times 100 cannot overflow, whatever the line.
-    let cut = i128::from(before - after) * 100;
+    // In i128: neither the cut nor a price times 100 can overflow, whatever the line.
+    let cut = (i128::from(before) - i128::from(after)) * 100;
     cut > i128::from(before) * i128::from(free_percent)
 }
 

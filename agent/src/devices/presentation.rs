@@ -142,6 +142,7 @@ mod tests {
                 quantity: *quantity,
                 unit_price: *unit_price,
                 total_amount: quantity * unit_price,
+                list_price: *unit_price,
             })
             .collect();
         let total = lines.iter().map(|l| l.total_amount).sum();

@@ -28,7 +28,8 @@ pub use journal::{JournalEntry, JournalKind, JournalQuery, JournalRow, VerifyRep
 pub use log::{LogEntry, LogError, LogFilter, LogKind, LogPage, LogQuery, MAX_PAGE};
 pub use sales::{
     AttemptRow, AttemptState, LineInput, MAX_LINE_TEXT_CHARS, MAX_LINES_PER_SALE,
-    MAX_OPERATOR_CHARS, PaymentDraft, SaleLine, SaleRow, SaleState, SaleView, validate_operator,
+    MAX_OPERATOR_CHARS, PaymentDraft, PriceCheck, SaleLine, SaleRow, SaleState, SaleView,
+    validate_operator,
 };
 
 /// What went wrong in the store. `Busy` and `Io` are worth retrying; the rest are caller errors.
@@ -47,6 +48,9 @@ pub enum StoreError {
     OutboxFull(String),
     #[error("{0}")]
     Invalid(String),
+    /// Allowed only with a manager's approval, which was not given.
+    #[error("{0}")]
+    ApprovalRequired(String),
     #[error("the database thread has stopped")]
     Stopped,
 }

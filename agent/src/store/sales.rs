@@ -11,8 +11,19 @@ pub use kassa_core::sale::{
     SaleLine, SaleRow, SaleState, SaleView,
 };
 use kassa_core::sale::{
-    Edited, LineEdit, check_line_count, edit_line, merge_target, validate_line,
+    Edited, LineEdit, check_line_count, edit_line, merge_target, price_needs_manager, validate_line,
 };
+
+/// What the caller checked a price change against (`Db::edit_line` holds it to that).
+#[derive(Debug, Clone, Copy)]
+pub struct PriceCheck<'a> {
+    /// The line as the caller saw it when it decided whether a manager was needed.
+    pub seen: &'a SaleLine,
+    /// `[sale] price_cut_without_manager_percent`.
+    pub free_percent: u32,
+    /// The manager whose PIN the caller checked, if one was asked for.
+    pub manager: Option<&'a str>,
+}
 
 /// An operator's name as the journal records it (`kassa_core::sale::validate_operator`).
 pub fn validate_operator(operator: &str) -> Result<(), StoreError> {
@@ -37,8 +48,8 @@ impl WriteTx<'_> {
             )?
             .query_row([sale_id], |r| r.get(0))?;
         self.check_sale_total(sale_id, total.minor)?;
-        self.tx.prepare_cached("INSERT INTO sale_lines (sale_id, line_no, name, reference, quantity, unit_price, total_amount)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?.execute(params![sale_id, line_no, l.name, l.reference, l.quantity, l.unit_price, total.minor],
+        self.tx.prepare_cached("INSERT INTO sale_lines (sale_id, line_no, name, reference, quantity, unit_price, total_amount, list_price)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6)")?.execute(params![sale_id, line_no, l.name, l.reference, l.quantity, l.unit_price, total.minor],
         )?;
         let mut e = JournalEntry::new(JournalKind::LineAdded, operator);
         e.sale_id = Some(sale_id.into());
@@ -54,6 +65,7 @@ impl WriteTx<'_> {
             quantity: l.quantity,
             unit_price: l.unit_price,
             total_amount: total.minor,
+            list_price: l.unit_price,
         })
     }
 
@@ -93,7 +105,8 @@ impl WriteTx<'_> {
         let sale_total: i64 = self
             .tx
             .prepare_cached(
-                "SELECT COALESCE(SUM(total_amount), 0) FROM sale_lines WHERE sale_id = ?1",
+                "SELECT COALESCE(SUM(total_amount), 0) FROM sale_lines
+                 WHERE sale_id = ?1 AND removed = 0",
             )?
             .query_row([sale_id], |r| r.get(0))?;
         if sale_total.saturating_add(adding) > KLARNA_MAX_AMOUNT {
@@ -137,7 +150,9 @@ impl WriteTx<'_> {
         let (kind, amount, after_json) = match after {
             None => {
                 self.tx
-                    .prepare_cached("DELETE FROM sale_lines WHERE sale_id = ?1 AND line_no = ?2")?
+                    .prepare_cached(
+                        "UPDATE sale_lines SET removed = 1 WHERE sale_id = ?1 AND line_no = ?2",
+                    )?
                     .execute(params![sale_id, line.line_no])?;
                 (
                     JournalKind::LineRemoved,
@@ -474,8 +489,9 @@ fn query_sale(conn: &rusqlite::Connection, id: &str) -> Result<SaleView, StoreEr
         receipt_no: sale.6,
     };
     let mut st = conn.prepare_cached(
-        "SELECT line_no, name, reference, quantity, unit_price, total_amount FROM sale_lines
-         WHERE sale_id = ?1 ORDER BY line_no",
+        "SELECT line_no, name, reference, quantity, unit_price, total_amount,
+                COALESCE(list_price, unit_price)
+         FROM sale_lines WHERE sale_id = ?1 AND removed = 0 ORDER BY line_no",
     )?;
     let lines: Vec<SaleLine> = st
         .query_map([id], |r| {
@@ -486,6 +502,7 @@ fn query_sale(conn: &rusqlite::Connection, id: &str) -> Result<SaleView, StoreEr
                 quantity: r.get(3)?,
                 unit_price: r.get(4)?,
                 total_amount: r.get(5)?,
+                list_price: r.get(6)?,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -578,15 +595,16 @@ impl Db {
 
     /// Changes one line of an open sale with no payment in flight (remove it, or set its
     /// quantity or unit price) and journals who did it, what it was and what it became; the
-    /// payment draft follows, as after adding lines. `manager` names who approved a price cut
-    /// that needed one (checked by the caller).
+    /// payment draft follows, as after adding lines. A price change comes with the `PriceCheck`
+    /// its caller made (the manager's PIN is checked off this thread), and is held to it here,
+    /// in the transaction: the same line, and a manager named if its cut needs one.
     pub fn edit_line(
         &mut self,
         sale_id: &str,
         line_no: i64,
         operator: &str,
         edit: &LineEdit,
-        manager: Option<&str>,
+        check: Option<PriceCheck<'_>>,
         draft: impl FnOnce(&SaleView) -> Option<PaymentDraft>,
     ) -> Result<SaleView, StoreError> {
         validate_operator(operator)?;
@@ -603,6 +621,29 @@ impl Db {
             .find(|l| l.line_no == line_no)
             .cloned()
             .ok_or_else(|| StoreError::NotFound(format!("line {line_no} of sale {sale_id}")))?;
+        let mut manager = None;
+        if let LineEdit::Price { unit_price, .. } = edit {
+            let c = check.ok_or_else(|| {
+                StoreError::Invalid("a price change needs its approval check".into())
+            })?;
+            let seen = c.seen;
+            if (&seen.name, &seen.reference, seen.list_price)
+                != (&line.name, &line.reference, line.list_price)
+            {
+                return Err(StoreError::Conflict(format!(
+                    "line {line_no} changed while the price was being approved; try again"
+                )));
+            }
+            if price_needs_manager(line.list_price, *unit_price, c.free_percent)
+                && c.manager.is_none()
+            {
+                return Err(StoreError::ApprovalRequired(format!(
+                    "a price cut of more than {} % needs a manager's approval",
+                    c.free_percent
+                )));
+            }
+            manager = c.manager;
+        }
         let currency = view.sale.currency;
         let after = edit_line(&line, edit, currency)?;
         let others: i64 = view
@@ -723,7 +764,7 @@ impl Db {
     pub(crate) fn sale_or_payment_open(&self) -> Result<bool, StoreError> {
         Ok(self.conn.query_row(
             "SELECT EXISTS(SELECT 1 FROM sales s WHERE s.state = 'open'
-                AND EXISTS(SELECT 1 FROM sale_lines l WHERE l.sale_id = s.id))
+                AND EXISTS(SELECT 1 FROM sale_lines l WHERE l.sale_id = s.id AND l.removed = 0))
              OR EXISTS(SELECT 1 FROM payment_attempts
                 WHERE state IN ('requested', 'awaiting_customer', 'customer_opened', 'completed'))",
             [],

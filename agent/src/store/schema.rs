@@ -16,6 +16,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V10_CANCELS_WAITING),
         M::up(V11_DRAFTS_MAYBE_SENT),
         M::up(V12_IN_DOUBT),
+        M::up(V13_LINE_EDITS),
     ])
 }
 
@@ -360,6 +361,14 @@ CREATE UNIQUE INDEX attempts_by_klarna_transaction ON payment_attempts(klarna_tr
 /// Payments in doubt (issue 15): an attempt in doubt is live (its sale takes no other payment,
 /// which the one-live-attempt index now enforces too), and a failed attempt may owe Klarna a
 /// cancel (a request it made but could not show; a doubt a manager resolved as not paid).
+/// Line edits (issue 17): a removed line stays as a row marked `removed`, so its number is never
+/// given to another product (an edit names a line by number); `list_price` is the unit price the
+/// line was added at, against which a price cut is measured (NULL on older rows: their price).
+const V13_LINE_EDITS: &str = r#"
+ALTER TABLE sale_lines ADD COLUMN removed INTEGER NOT NULL DEFAULT 0 CHECK (removed IN (0, 1));
+ALTER TABLE sale_lines ADD COLUMN list_price INTEGER CHECK (list_price >= 0);
+"#;
+
 const V12_IN_DOUBT: &str = r#"
 DROP INDEX one_live_attempt_per_sale;
 CREATE UNIQUE INDEX one_live_attempt_per_sale ON payment_attempts(sale_id)

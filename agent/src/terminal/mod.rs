@@ -70,6 +70,7 @@ impl From<StoreError> for TerminalError {
             StoreError::Conflict(m) => TerminalError::Conflict(m),
             e @ StoreError::OutboxFull(_) => TerminalError::Conflict(e.to_string()),
             StoreError::Invalid(m) => TerminalError::Invalid(m),
+            StoreError::ApprovalRequired(m) => TerminalError::Forbidden(m),
             e => TerminalError::Internal(e.to_string()),
         }
     }

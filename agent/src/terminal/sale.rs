@@ -2,6 +2,7 @@
 //! whole-sale events the UI and the API listen to.
 
 use super::*;
+use crate::store::{PriceCheck, SaleLine};
 
 impl Terminal {
     pub async fn open_sale(
@@ -69,7 +70,9 @@ impl Terminal {
         manager: Option<crate::manager::ManagerApproval>,
     ) -> Result<SaleView, TerminalError> {
         let operator = self.operator(operator)?;
-        let mut approved_by = None;
+        let free = self.inner.cfg.sale.price_cut_without_manager_percent;
+        // For a price change: the line as checked here, and the manager who approved it.
+        let mut checked: Option<(SaleLine, Option<String>)> = None;
         if let LineEdit::Price { unit_price, .. } = &edit {
             let view = self.sale(sale_id).await?;
             let line = view
@@ -83,8 +86,8 @@ impl Terminal {
             // asked for.
             kassa_core::sale::edit_line(line, &edit, view.sale.currency)
                 .map_err(|e| TerminalError::Invalid(e.to_string()))?;
-            let free = self.inner.cfg.sale.price_cut_without_manager_percent;
-            if kassa_core::sale::price_needs_manager(line.unit_price, *unit_price, free) {
+            let mut approved_by = None;
+            if kassa_core::sale::price_needs_manager(line.list_price, *unit_price, free) {
                 let Some(m) = manager else {
                     return Err(TerminalError::Forbidden(format!(
                         "a price cut of more than {free} % needs a manager's approval"
@@ -95,17 +98,16 @@ impl Terminal {
                     .await?;
                 approved_by = Some(m.name);
             }
+            checked = Some((line.clone(), approved_by));
         }
         let id = sale_id.to_string();
         self.change_sale(move |db, t| {
-            db.edit_line(
-                &id,
-                line_no,
-                &operator,
-                &edit,
-                approved_by.as_deref(),
-                |v| t.draft_for(v),
-            )
+            let check = checked.as_ref().map(|(seen, manager)| PriceCheck {
+                seen,
+                free_percent: free,
+                manager: manager.as_deref(),
+            });
+            db.edit_line(&id, line_no, &operator, &edit, check, |v| t.draft_for(v))
         })
         .await
     }

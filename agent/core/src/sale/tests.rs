@@ -88,6 +88,7 @@ fn sale_line(quantity: i64, unit_price: i64) -> SaleLine {
         quantity,
         unit_price,
         total_amount: quantity * unit_price,
+        list_price: unit_price,
     }
 }
 
