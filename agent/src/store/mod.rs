@@ -6,6 +6,7 @@ pub(crate) mod archive;
 pub mod baseline;
 mod devices;
 pub(crate) mod journal;
+mod lines;
 pub mod log;
 mod manager;
 pub mod outbox;
@@ -25,11 +26,11 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 pub use journal::{JournalEntry, JournalKind, JournalQuery, JournalRow, VerifyReport};
+pub use lines::PriceCheck;
 pub use log::{LogEntry, LogError, LogFilter, LogKind, LogPage, LogQuery, MAX_PAGE};
 pub use sales::{
     AttemptRow, AttemptState, LineInput, MAX_LINE_TEXT_CHARS, MAX_LINES_PER_SALE,
-    MAX_OPERATOR_CHARS, PaymentDraft, PriceCheck, SaleLine, SaleRow, SaleState, SaleView,
-    validate_operator,
+    MAX_OPERATOR_CHARS, PaymentDraft, SaleLine, SaleRow, SaleState, SaleView, validate_operator,
 };
 
 /// What went wrong in the store. `Busy` and `Io` are worth retrying; the rest are caller errors.
