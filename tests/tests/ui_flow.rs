@@ -259,6 +259,8 @@ fn counter_scenario(till: &Till, rt: &tokio::runtime::Handle, ui: &slint::Weak<T
             .expect("the sandbox knows the request");
     }
     wait_for(ui, "Paid", None);
+    // The customer's view no longer asks them to pay what they just paid.
+    wait_gone(ui, "To pay");
     let (status, sale) = rt.block_on(till.post(
         "/v1/sales",
         json!({"lines": [{"name": "Socks", "quantity": 1, "unit_price": 4950}]}),
@@ -267,6 +269,7 @@ fn counter_scenario(till: &Till, rt: &tokio::runtime::Handle, ui: &slint::Weak<T
     // (The same total as the cashier's sale before: the scenarios after this one build on it.)
     wait_for(ui, "Total", Some(&format!("SEK{nbsp}49.50")));
     wait_gone(ui, "Paid");
+    wait_for(ui, "To pay", None);
     assert_eq!(
         till.agent().terminal.counter_sale().as_deref(),
         sale["id"].as_str(),
