@@ -82,22 +82,16 @@ impl Till {
 
     /// POSTs JSON with the bearer token; returns status and body.
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(self.url(path))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .expect("API answers");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        self.send_json(self.http.post(self.url(path)), body).await
     }
 
+    /// PATCHes JSON with the bearer token; returns status and body.
     pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .patch(self.url(path))
+        self.send_json(self.http.patch(self.url(path)), body).await
+    }
+
+    async fn send_json(&self, request: reqwest::RequestBuilder, body: Value) -> (u16, Value) {
+        let r = request
             .bearer_auth(&self.token)
             .json(&body)
             .send()

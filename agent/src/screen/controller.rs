@@ -27,10 +27,9 @@ impl Shared {
     pub(super) fn sale_changed(&self, view: &SaleView) {
         let changed = {
             let open = view.sale.state == SaleState::Open;
-            let at_counter = lock(&self.counter).observe(&view.sale.id, open);
             let mut model = lock(&self.sale);
             let shown = model.sale().is_some_and(|s| s.sale_id == view.sale.id);
-            (shown || (open && at_counter)) && model.sale_changed(snapshot(view))
+            (shown || open) && model.sale_changed(snapshot(view))
         };
         if changed {
             self.show();

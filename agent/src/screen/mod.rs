@@ -168,8 +168,6 @@ struct Shared {
     customer: Option<slint::Weak<CustomerWindow>>,
     demo: Option<DemoHooks>,
     klarna_down: AtomicBool,
-    /// The sale at the counter as the sale events show it, in their order.
-    counter: Mutex<kassa_core::counter::Counter>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -59,7 +59,6 @@ impl Screens {
             customer: customer.as_ref().map(|c| c.as_weak()),
             demo: opts.demo.clone(),
             klarna_down: AtomicBool::new(false),
-            counter: Mutex::default(),
         });
         // Paint the first state now, so the first frame is right without waiting for the loop.
         let first = lock(&shared.sale).view(now_unix_ms());
