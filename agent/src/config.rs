@@ -92,6 +92,9 @@ pub struct Config {
     /// How lines are added and edited.
     #[serde(default)]
     pub sale: SaleConfig,
+    /// Cash: rounding to the smallest coin per currency.
+    #[serde(default)]
+    pub cash: CashConfig,
     #[serde(default)]
     pub retention: RetentionConfig,
     /// Serial peripherals (`[devices.display]`, `[devices.scanner]`, `[devices.printer]`,
@@ -400,6 +403,20 @@ impl Config {
         if self.payment.in_store_timeout_secs == 0 {
             return invalid("payment.in_store_timeout_secs must be at least 1".into());
         }
+        if self.sale.price_cut_without_manager_percent > 100 {
+            return invalid(format!(
+                "sale.price_cut_without_manager_percent is {}, above 100: a price cannot fall by more than all of it",
+                self.sale.price_cut_without_manager_percent
+            ));
+        }
+        for (code, step) in &self.cash.rounding {
+            if code.parse::<crate::money::Currency>().is_err() {
+                return invalid(format!("cash.rounding names {code:?}, which is not an ISO 4217 currency"));
+            }
+            if !(1..=100_000).contains(step) {
+                return invalid(format!("cash.rounding.{code} is {step}: give the smallest coin in minor units (1 to 100000)"));
+            }
+        }
         if !self.api.listen.ip().is_loopback() {
             return invalid(format!(
                 "api.listen {} is not a loopback address; the control API must stay on this terminal",
@@ -520,6 +537,22 @@ impl Default for SaleConfig {
             merge_repeated: true,
             price_cut_without_manager_percent: 10,
         }
+    }
+}
+
+/// How cash is taken (`[cash]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CashConfig {
+    /// The smallest coin per currency, in minor units: what is left to pay in cash is rounded to
+    /// it (Sweden: `SEK = 100`, whole kronor). A currency not named is not rounded.
+    pub rounding: std::collections::BTreeMap<String, i64>,
+}
+
+impl CashConfig {
+    /// The rounding step for `currency` (1: none).
+    pub fn step(&self, currency: &str) -> i64 {
+        self.rounding.get(currency).copied().unwrap_or(1).max(1)
     }
 }
 

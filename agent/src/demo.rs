@@ -53,6 +53,10 @@ pub fn config_for_sandbox(sandbox: &Sandbox, data_dir: &Path) -> Config {
             token_file: None,
         },
         retention: Default::default(),
+        // Sweden rounds cash to whole kronor (öresavrundning).
+        cash: crate::config::CashConfig {
+            rounding: [("SEK".to_string(), 100)].into(),
+        },
         outbox: Default::default(),
         health: Default::default(),
         devices: Default::default(),

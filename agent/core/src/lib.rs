@@ -10,3 +10,4 @@ pub mod money;
 pub mod payment;
 pub mod pin;
 pub mod sale;
+pub mod tender;

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::money::{Currency, KLARNA_MAX_AMOUNT, Money};
 use crate::payment::AttemptState;
+use crate::tender::{TenderKind, TenderState};
 
 /// A sale or line that breaks a rule; the message says which, in words the caller can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,7 +23,9 @@ pub enum SaleEvent {
     /// Lines are added, changed or removed (only while no payment is in flight, which the
     /// caller checks).
     Changed,
-    /// One of its payments was approved: the receipt is issued.
+    /// A part was paid by another tender (cash, card terminal); the rest is still due.
+    Tendered,
+    /// Everything is paid (Klarna approved, or tenders cover the total): the receipt is issued.
     Paid,
     /// The cashier (or another door) gave it up; nothing was charged.
     Abandoned,
@@ -32,6 +35,7 @@ impl std::fmt::Display for SaleEvent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             SaleEvent::Changed => "changed",
+            SaleEvent::Tendered => "tendered",
             SaleEvent::Paid => "paid",
             SaleEvent::Abandoned => "abandoned",
         })
@@ -53,6 +57,7 @@ impl SaleState {
     pub fn next(self, event: SaleEvent) -> Result<SaleState, SaleError> {
         match (self, event) {
             (SaleState::Open, SaleEvent::Changed) => Ok(SaleState::Open),
+            (SaleState::Open, SaleEvent::Tendered) => Ok(SaleState::Open),
             (SaleState::Open, SaleEvent::Paid) => Ok(SaleState::Paid),
             (SaleState::Open, SaleEvent::Abandoned) => Ok(SaleState::Abandoned),
             (state, event) => Err(SaleError::NotAllowed { state, event }),
@@ -147,6 +152,53 @@ pub struct SaleView {
     pub total: i64,
     /// Payment attempts, oldest first.
     pub payments: Vec<AttemptRow>,
+    /// Parts paid by cash or the card terminal, oldest first.
+    pub tenders: Vec<TenderRow>,
+    /// What is still to pay: the total less the tenders taken (Klarna's request is for this).
+    pub due: i64,
+}
+
+/// A part of a sale paid by cash or the store's card terminal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct TenderRow {
+    pub id: String,
+    pub sale_id: String,
+    pub kind: TenderKind,
+    pub state: TenderState,
+    /// What it paid of the sale.
+    pub amount: i64,
+    /// Cash handed over (a card: the amount).
+    pub given: i64,
+    pub change: i64,
+    /// Cash rounding kept by the drawer beyond `amount` (negative: short of it).
+    pub rounding: i64,
+    /// The card terminal's reference.
+    pub reference: Option<String>,
+    /// Given back in returns so far.
+    pub refunded: i64,
+    pub operator: String,
+    pub created_at: String,
+}
+
+impl TenderRow {
+    /// What it still holds for a refund.
+    pub fn left(&self) -> i64 {
+        if self.state == TenderState::Taken {
+            self.amount - self.refunded
+        } else {
+            0
+        }
+    }
+}
+
+/// What tenders taken leave to pay of `total`.
+pub fn due_after(total: i64, tenders: &[TenderRow]) -> i64 {
+    total
+        - tenders
+            .iter()
+            .filter(|t| t.state != TenderState::Voided)
+            .map(|t| t.amount)
+            .sum::<i64>()
 }
 
 impl SaleView {

@@ -9,6 +9,7 @@ pub mod outbox;
 pub mod returns;
 mod sales;
 pub mod serve;
+pub mod tenders;
 pub mod webhook;
 
 pub use body::{ApiJson, LimitedBody, MAX_BODY_BYTES};
@@ -120,6 +121,7 @@ pub fn router_with_devices(
         .merge(returns::routes())
         .merge(log::routes())
         .merge(devices::routes())
+        .merge(tenders::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_token,
@@ -243,6 +245,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(returns::ReturnsDoc::openapi());
     doc.merge(log::LogDoc::openapi());
     doc.merge(devices::DevicesDoc::openapi());
+    doc.merge(tenders::TendersDoc::openapi());
     ErrorResponses.modify(&mut doc);
     doc
 }

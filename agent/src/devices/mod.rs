@@ -378,6 +378,21 @@ impl Devices {
         result.map_err(DevicesError::ReportNotPrinted)
     }
 
+    /// Opens the cash drawer on the receipt printer's kick-out port: cash was taken or paid
+    /// out. False when there is no printer or it did not answer (the cashier opens it by key).
+    pub async fn open_drawer(&self) -> bool {
+        let Some(printer) = &self.shared.printer else {
+            return false;
+        };
+        match printer.open_drawer().await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "the cash drawer did not open");
+                false
+            }
+        }
+    }
+
     /// Prints a paid sale's receipt again (after paper out, or for a customer who asks).
     pub async fn reprint_receipt(
         &self,

@@ -185,6 +185,8 @@ mod tests {
             lines,
             total,
             payments,
+            tenders: vec![],
+            due: total,
         }
     }
 

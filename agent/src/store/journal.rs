@@ -52,6 +52,17 @@ pub enum JournalKind {
     OutboxSent,
     OutboxNeedsAttention,
     OutboxResolved,
+    /// A part (or all) of a sale was paid in cash or on the store's card terminal; `amount` is
+    /// what it paid of the sale, `detail` has the tender, cash given, change, rounding and what
+    /// the drawer gained.
+    TenderTaken,
+    /// A tender was handed back because its sale was abandoned.
+    TenderVoided,
+    /// Part of a return went back through a cash or card terminal tender (cash paid out).
+    TenderRefunded,
+    /// Cash put into or taken out of the drawer outside a sale: the opening float, paid in,
+    /// paid out (`detail.movement`, `detail.reason`); `amount` is signed as the drawer sees it.
+    CashMovement,
     /// Goods came back over the counter; `amount` is what the customer gets back.
     ReturnRecorded,
     /// Something done behind the manager PIN (or refused for a wrong PIN); `detail.action` says what.
@@ -90,6 +101,10 @@ impl JournalKind {
             JournalKind::OutboxSent => "outbox_sent",
             JournalKind::OutboxNeedsAttention => "outbox_needs_attention",
             JournalKind::OutboxResolved => "outbox_resolved",
+            JournalKind::TenderTaken => "tender_taken",
+            JournalKind::TenderVoided => "tender_voided",
+            JournalKind::TenderRefunded => "tender_refunded",
+            JournalKind::CashMovement => "cash_movement",
             JournalKind::ReturnRecorded => "return_recorded",
             JournalKind::ManagerAction => "manager_action",
             JournalKind::JournalArchived => "journal_archived",

@@ -194,11 +194,7 @@ impl Db {
         let view = self.sale(sale_id)?;
         check_line_count(view.lines.len(), lines.len())?;
         view.sale.state.next(SaleEvent::Changed)?;
-        if view.live_attempt().is_some() {
-            return Err(StoreError::Conflict(
-                "a payment is in progress: cancel it before changing the sale".into(),
-            ));
-        }
+        check_changeable(&view)?;
         let currency = view.sale.currency;
         let mut held = view.lines;
         self.write(|w| {
@@ -240,11 +236,7 @@ impl Db {
         validate_operator(operator)?;
         let view = self.sale(sale_id)?;
         view.sale.state.next(SaleEvent::Changed)?;
-        if view.live_attempt().is_some() {
-            return Err(StoreError::Conflict(
-                "a payment is in progress: cancel it before changing the sale".into(),
-            ));
-        }
+        check_changeable(&view)?;
         let line = view
             .lines
             .iter()
@@ -296,4 +288,21 @@ impl Db {
             Ok(view)
         })
     }
+}
+
+/// A sale's lines change only while nothing is being paid or has been paid: with a payment in
+/// flight the customer may be approving this very amount, and a part paid by another tender was
+/// paid for these lines.
+fn check_changeable(view: &SaleView) -> Result<(), StoreError> {
+    if view.live_attempt().is_some() {
+        return Err(StoreError::Conflict(
+            "a payment is in progress: cancel it before changing the sale".into(),
+        ));
+    }
+    if view.due != view.total {
+        return Err(StoreError::Conflict(
+            "part of the sale is paid: finish the payment, or cancel the sale (the tenders are handed back) to change it".into(),
+        ));
+    }
+    Ok(())
 }

@@ -57,6 +57,10 @@ pub const PAYMENT_KINDS: &[&str] = &[
     "payment_in_doubt",
     "payment_doubt_resolved",
     "webhook_received",
+    "tender_taken",
+    "tender_voided",
+    "tender_refunded",
+    "cash_movement",
 ];
 pub const OUTBOX_KINDS: &[&str] = &[
     "outbox_queued",

@@ -14,6 +14,7 @@ pub(crate) mod reports;
 pub(crate) mod returns;
 mod sales;
 mod schema;
+pub mod tenders;
 mod text;
 
 use std::path::Path;

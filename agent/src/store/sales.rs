@@ -347,11 +347,14 @@ fn query_sale(conn: &rusqlite::Connection, id: &str) -> Result<SaleView, StoreEr
     let payments = st
         .query_map([id], attempt_from)?
         .collect::<Result<_, _>>()?;
+    let tenders = super::tenders::query_tenders(conn, id)?;
     Ok(SaleView {
         sale,
         lines,
         total,
         payments,
+        due: kassa_core::sale::due_after(total, &tenders),
+        tenders,
     })
 }
 

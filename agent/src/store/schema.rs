@@ -17,6 +17,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V11_DRAFTS_MAYBE_SENT),
         M::up(V12_IN_DOUBT),
         M::up(V13_LINE_EDITS),
+        M::up(V14_TENDERS).foreign_key_check(),
     ])
 }
 
@@ -364,6 +365,29 @@ CREATE UNIQUE INDEX attempts_by_klarna_transaction ON payment_attempts(klarna_tr
 /// Line edits (issue 17): a removed line stays as a row marked `removed`, so its number is never
 /// given to another product (an edit names a line by number); `list_price` is the unit price the
 /// line was added at, against which a price cut is measured (NULL on older rows: their price).
+/// Tenders (issue 17): parts of a sale paid in cash or on the store's card terminal. A tender
+/// is never deleted: a voided one stays (the cash went back), and `refunded` grows with returns
+/// up to `amount`. The journal holds each change as well; reports count from the journal.
+const V14_TENDERS: &str = r#"
+CREATE TABLE sale_tenders (
+    id          TEXT PRIMARY KEY,
+    sale_id     TEXT NOT NULL REFERENCES sales(id),
+    kind        TEXT NOT NULL CHECK (kind IN ('cash', 'card_terminal')),
+    state       TEXT NOT NULL CHECK (state IN ('taken', 'voided', 'refunded')),
+    amount      INTEGER NOT NULL CHECK (amount > 0),
+    given       INTEGER NOT NULL CHECK (given >= 0),
+    change      INTEGER NOT NULL CHECK (change >= 0),
+    rounding    INTEGER NOT NULL,
+    reference   TEXT,
+    refunded    INTEGER NOT NULL DEFAULT 0 CHECK (refunded >= 0 AND refunded <= amount),
+    operator    TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+) STRICT;
+CREATE INDEX sale_tenders_by_sale ON sale_tenders(sale_id);
+CREATE TRIGGER sale_tenders_no_delete BEFORE DELETE ON sale_tenders
+    BEGIN SELECT RAISE(ABORT, 'a tender is never deleted'); END;
+"#;
+
 const V13_LINE_EDITS: &str = r#"
 ALTER TABLE sale_lines ADD COLUMN removed INTEGER NOT NULL DEFAULT 0 CHECK (removed IN (0, 1));
 ALTER TABLE sale_lines ADD COLUMN list_price INTEGER CHECK (list_price >= 0);

@@ -260,6 +260,7 @@ impl Terminal {
                         return Err(StoreError::Conflict("no payment is in progress".into()));
                     }
                     if abandon {
+                        super::tender::void_tenders(w, &view, &operator)?;
                         w.set_sale_state(&sid, SaleState::Abandoned)?;
                         let mut e = JournalEntry::new(JournalKind::SaleAbandoned, &operator);
                         e.sale_id = Some(sid.clone());

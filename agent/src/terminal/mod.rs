@@ -9,7 +9,10 @@ mod follow;
 mod operations;
 mod pay;
 mod sale;
+mod tender;
 mod webhooks;
+
+pub use tender::{CashMovementKind, MAX_REASON_CHARS, Tendered};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

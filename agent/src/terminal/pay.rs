@@ -41,7 +41,7 @@ impl Terminal {
 
     /// Whether Klarna said recently that this sale's currency and amount are eligible.
     pub(super) fn eligibility_known(&self, view: &SaleView) -> bool {
-        let key = (view.sale.currency.code().to_string(), view.total);
+        let key = (view.sale.currency.code().to_string(), view.due);
         self.inner
             .eligibility
             .lock()
@@ -55,7 +55,7 @@ impl Terminal {
         view: &SaleView,
         corr: &str,
     ) -> Result<(), TerminalError> {
-        let key = (view.sale.currency.code().to_string(), view.total);
+        let key = (view.sale.currency.code().to_string(), view.due);
         if self.eligibility_known(view) {
             return Ok(());
         }
@@ -66,7 +66,7 @@ impl Terminal {
         match self
             .inner
             .klarna
-            .eligible(&key.0, &self.inner.cfg.klarna.locale, view.total, opts)
+            .eligible(&key.0, &self.inner.cfg.klarna.locale, view.due, opts)
             .await
         {
             Ok(true) => {
@@ -135,7 +135,7 @@ impl Terminal {
                 Prepared::Stored(a) => break a,
                 Prepared::AskEligibility(view, o) => {
                     self.check_eligibility(&view, &corr).await?;
-                    asked = Some((view.sale.currency.code().to_string(), view.total));
+                    asked = Some((view.sale.currency.code().to_string(), view.due));
                     opts = Some(o);
                 }
             }
@@ -199,7 +199,7 @@ impl Terminal {
                 "sale {sale_id} is not open"
             )));
         }
-        if view.total <= 0 {
+        if view.due <= 0 {
             return Err(TerminalError::Invalid("the sale has nothing to pay".into()));
         }
         match view.live_attempt() {
@@ -213,7 +213,7 @@ impl Terminal {
             }
             None => {}
         }
-        let key = (view.sale.currency.code().to_string(), view.total);
+        let key = (view.sale.currency.code().to_string(), view.due);
         if asked.as_ref() != Some(&key) && !self.eligibility_known(&view) {
             return Ok(Prepared::AskEligibility(view, opts));
         }
@@ -306,7 +306,7 @@ impl Terminal {
     /// flight): the attempt a "Pay" press without options would start. Written in the commit
     /// that changed the sale; see `PaymentDraft`.
     pub(super) fn draft_for(&self, view: &SaleView) -> Option<PaymentDraft> {
-        if view.sale.state != SaleState::Open || view.total <= 0 || view.live_attempt().is_some() {
+        if view.sale.state != SaleState::Open || view.due <= 0 || view.live_attempt().is_some() {
             return None;
         }
         let a = self
@@ -349,23 +349,13 @@ impl Terminal {
         let body = AuthorizeRequest {
             currency: view.sale.currency.code().into(),
             request_payment_transaction: wire::RequestPaymentTransaction {
-                amount: view.total,
+                amount: view.due,
                 payment_transaction_reference: view.sale.id.clone(),
                 capture: cfg.payment.capture.clone(),
             },
             supplementary_purchase_data: wire::SupplementaryPurchaseData {
                 purchase_reference: view.sale.id.clone(),
-                line_items: view
-                    .lines
-                    .iter()
-                    .map(|l| wire::LineItem {
-                        name: l.name.clone(),
-                        quantity: l.quantity,
-                        unit_price: l.unit_price,
-                        total_amount: l.total_amount,
-                        reference: l.reference.clone(),
-                    })
-                    .collect(),
+                line_items: klarna_lines(view),
             },
             step_up_config: Some(wire::StepUpConfig {
                 payment_request_reference: attempt_id.clone(),
@@ -388,7 +378,7 @@ impl Terminal {
             id: attempt_id.clone(),
             sale_id: view.sale.id.clone(),
             state: AttemptState::Requested,
-            amount: view.total,
+            amount: view.due,
             currency: view.sale.currency.code().into(),
             correlation_id: corr.to_string(),
             authorize_key: key("authorize"),
@@ -408,4 +398,46 @@ impl Terminal {
         };
         Ok(attempt)
     }
+}
+
+/// The line items of a Klarna request for what `view` leaves due. Every line of the sale goes
+/// as it is, and each other tender that paid a part goes as one line with a negative amount
+/// ("Paid in cash"): Klarna documents a negative `total_amount` as the way to credit the
+/// customer for vouchers and gift cards, and the lines must sum to the request's amount. So
+/// the customer's app shows the whole basket and what was already paid, and a return's
+/// refund names the real items.
+pub(super) fn klarna_lines(view: &SaleView) -> Vec<wire::LineItem> {
+    use kassa_core::tender::{TenderKind, TenderState};
+    let mut lines: Vec<wire::LineItem> = view
+        .lines
+        .iter()
+        .map(|l| wire::LineItem {
+            name: l.name.clone(),
+            quantity: l.quantity,
+            unit_price: l.unit_price,
+            total_amount: l.total_amount,
+            reference: l.reference.clone(),
+        })
+        .collect();
+    for (kind, name) in [
+        (TenderKind::Cash, "Paid in cash"),
+        (TenderKind::CardTerminal, "Paid by card"),
+    ] {
+        let paid: i64 = view
+            .tenders
+            .iter()
+            .filter(|t| t.kind == kind && t.state != TenderState::Voided)
+            .map(|t| t.amount)
+            .sum();
+        if paid > 0 {
+            lines.push(wire::LineItem {
+                name: name.into(),
+                quantity: 1,
+                unit_price: -paid,
+                total_amount: -paid,
+                reference: Some(format!("tender:{}", kind.as_str())),
+            });
+        }
+    }
+    lines
 }

@@ -8,12 +8,15 @@ fn only_an_open_sale_changes_and_paid_and_abandoned_are_final() {
     use SaleState as S;
     let table = [
         (S::Open, E::Changed, Some(S::Open)),
+        (S::Open, E::Tendered, Some(S::Open)),
         (S::Open, E::Paid, Some(S::Paid)),
         (S::Open, E::Abandoned, Some(S::Abandoned)),
         (S::Paid, E::Changed, None),
+        (S::Paid, E::Tendered, None),
         (S::Paid, E::Paid, None),
         (S::Paid, E::Abandoned, None),
         (S::Abandoned, E::Changed, None),
+        (S::Abandoned, E::Tendered, None),
         (S::Abandoned, E::Paid, None),
         (S::Abandoned, E::Abandoned, None),
     ];
@@ -22,7 +25,7 @@ fn only_an_open_sale_changes_and_paid_and_abandoned_are_final() {
     }
     assert_eq!(
         table.len(),
-        SaleState::ALL.len() * 3,
+        SaleState::ALL.len() * 4,
         "every pair is in the table"
     );
     for s in SaleState::ALL {
