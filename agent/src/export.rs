@@ -300,8 +300,22 @@ pub fn write_report(format: ExportFormat, r: &DayReport, w: impl Write) -> Resul
             };
             for cur in &r.currencies {
                 let a = &cur.attempts;
-                let measures: [(&str, Tally); 10] = [
+                let (tn, d) = (&cur.tenders, &cur.drawer);
+                let one = |amount| Tally { count: 1, amount };
+                let mut measures: Vec<(&str, Tally)> = vec![
                     ("sales", cur.sales),
+                    ("paid_klarna", tn.klarna),
+                    ("paid_cash", tn.cash),
+                    ("paid_card_terminal", tn.card_terminal),
+                    ("refunded_cash", tn.cash_refunded),
+                    ("refunded_card_terminal", tn.card_terminal_refunded),
+                    ("drawer_float", one(d.float)),
+                    ("drawer_paid_in", one(d.paid_in)),
+                    ("drawer_paid_out", one(d.paid_out)),
+                    ("drawer_cash_sales", one(d.cash_sales)),
+                    ("drawer_cash_returned", one(d.cash_returned)),
+                    ("drawer_rounding", one(d.rounding)),
+                    ("drawer_expected", one(d.expected)),
                     ("returns", cur.returns),
                     ("refunds_sent", cur.refunds_sent),
                     ("refunds_pending", cur.refunds_pending),
@@ -315,6 +329,10 @@ pub fn write_report(format: ExportFormat, r: &DayReport, w: impl Write) -> Resul
                         a.completed_after_abandon,
                     ),
                 ];
+                if let (Some(counted), Some(diff)) = (d.counted, d.difference) {
+                    measures.push(("drawer_counted", one(counted)));
+                    measures.push(("drawer_difference", one(diff)));
+                }
                 for (measure, t) in measures {
                     c.serialize(ReportCsvRow {
                         report: kind.into(),

@@ -113,6 +113,52 @@ impl DayReport {
                 Some(c.refunds_pending.count),
                 &m(&c.refunds_pending),
             );
+            let tn = &c.tenders;
+            out.push_str("Paid by\n");
+            for (label, t) in [
+                ("  Klarna", &tn.klarna),
+                ("  cash", &tn.cash),
+                ("  card terminal", &tn.card_terminal),
+            ] {
+                line(&mut out, label, Some(t.count), &m(t));
+            }
+            out.push_str("Refunded by\n");
+            line(
+                &mut out,
+                "  Klarna (sent)",
+                Some(c.refunds_sent.count),
+                &m(&c.refunds_sent),
+            );
+            line(
+                &mut out,
+                "  cash",
+                Some(tn.cash_refunded.count),
+                &m(&tn.cash_refunded),
+            );
+            line(
+                &mut out,
+                "  card terminal",
+                Some(tn.card_terminal_refunded.count),
+                &m(&tn.card_terminal_refunded),
+            );
+            let d = &c.drawer;
+            let cash = |a: i64| money(a, &c.currency);
+            out.push_str("Cash drawer\n");
+            for (label, a) in [
+                ("  float", d.float),
+                ("  paid in", d.paid_in),
+                ("  paid out", -d.paid_out),
+                ("  cash sales", d.cash_sales),
+                ("  cash returned", -d.cash_returned),
+                ("  (of which rounding)", d.rounding),
+                ("  expected", d.expected),
+            ] {
+                line(&mut out, label, None, &cash(a));
+            }
+            if let (Some(counted), Some(diff)) = (d.counted, d.difference) {
+                line(&mut out, "  counted", None, &cash(counted));
+                line(&mut out, "  difference", None, &cash(diff));
+            }
             out.push_str("Payments by outcome\n");
             let a = &c.attempts;
             for (label, t) in [

@@ -206,10 +206,15 @@ async fn z_report(
     let operator = q.operator().map_err(store_err)?;
     manager::authorize(s.terminal.store(), pin, "day_close", &operator).await?;
     let op = operator.clone();
+    let counted: Vec<(String, i64)> = q
+        .counted_cash
+        .map(|n| (s.terminal.config().currency.code().to_string(), n))
+        .into_iter()
+        .collect();
     let r = s
         .terminal
         .store()
-        .call(move |db| db.close_day(&op))
+        .call(move |db| db.close_day_counted(&op, &counted))
         .await
         .map_err(store_err)?;
     let mut resp = render(&r, format)?;

@@ -10,6 +10,7 @@ use super::{ReceiptConfig, Shared, lock};
 use crate::money::Money;
 use crate::payment::AttemptState;
 use crate::store::{SaleLine, SaleState, SaleView};
+use kassa_core::tender::{TenderKind, TenderState};
 
 fn line_label(line: &SaleLine) -> String {
     if line.quantity > 1 {
@@ -89,7 +90,32 @@ pub fn receipt_for(
         None => format!("Till {terminal_id}"),
     });
     header.push(when.format("%Y-%m-%d %H:%M").to_string());
-    let mut payment = vec!["Paid with Klarna".to_string()];
+    // Every tender that paid, in the order taken, then Klarna's part (always the last).
+    let mut totals = vec![ReceiptLine::new(&words.total_label, money(sale.total))];
+    let mut payment = vec![];
+    for t in sale.tenders.iter().filter(|t| t.state != TenderState::Voided) {
+        match t.kind {
+            TenderKind::Cash => {
+                totals.push(ReceiptLine::new("Cash", money(t.given)));
+                if t.change > 0 {
+                    totals.push(ReceiptLine::new("Change", money(t.change)));
+                }
+                if t.rounding != 0 {
+                    totals.push(ReceiptLine::new("Rounding", money(t.rounding)));
+                }
+            }
+            TenderKind::CardTerminal => {
+                totals.push(ReceiptLine::new("Card", money(t.amount)));
+                if let Some(r) = &t.reference {
+                    payment.push(format!("Card ref {r}"));
+                }
+            }
+        }
+    }
+    if let Some(a) = paid {
+        totals.push(ReceiptLine::new("Klarna", money(a.amount)));
+        payment.push("Paid with Klarna".to_string());
+    }
     if let Some(tx) = &transaction {
         // The last segment is what Klarna's merchant portal and the customer's app show.
         payment.push(format!("Ref {}", tx.rsplit(':').next().unwrap_or(tx)));
@@ -101,7 +127,7 @@ pub fn receipt_for(
             .iter()
             .map(|l| ReceiptLine::new(line_label(l), money(l.total_amount)))
             .collect(),
-        totals: vec![ReceiptLine::new(&words.total_label, money(sale.total))],
+        totals,
         payment,
         qr_data: transaction,
         footer: words.footer.clone(),
@@ -252,11 +278,70 @@ mod tests {
         assert_eq!(r.header[0], "Store 7");
         assert_eq!(r.header[1], "Receipt 42  till till-1");
         assert_eq!(r.lines[1], ReceiptLine::new("2x Socks", "99.00 SEK"));
-        assert_eq!(r.totals, vec![ReceiptLine::new("Total", "217.00 SEK")]);
+        // The tender that paid is named with its amount (here Klarna alone).
+        assert_eq!(
+            r.totals,
+            vec![
+                ReceiptLine::new("Total", "217.00 SEK"),
+                ReceiptLine::new("Klarna", "217.00 SEK")
+            ]
+        );
         assert_eq!(r.payment, vec!["Paid with Klarna", "Ref 6a2f"]);
         assert_eq!(
             r.qr_data.as_deref(),
             Some("krn:payment:eu1:transaction:6a2f")
         );
+    }
+
+    #[test]
+    fn a_split_receipt_shows_each_tender_the_change_and_klarnas_rest() {
+        let mut paid = sale(SaleState::Paid, &[("T-shirt", 2, 11800)], false);
+        let tender = |kind, amount, given, change, rounding, reference: Option<&str>| {
+            kassa_core::sale::TenderRow {
+                id: "t".into(),
+                sale_id: paid.sale.id.clone(),
+                kind,
+                state: TenderState::Taken,
+                amount,
+                given,
+                change,
+                rounding,
+                reference: reference.map(str::to_string),
+                refunded: 0,
+                operator: "cashier".into(),
+                created_at: "2025-05-01T10:00:00Z".into(),
+            }
+        };
+        paid.tenders = vec![
+            tender(TenderKind::Cash, 10000, 10000, 0, 0, None),
+            tender(TenderKind::CardTerminal, 3000, 3000, 0, 0, Some("AUTH 77")),
+        ];
+        paid.payments[0].amount = 23600 - 13000;
+        let r = receipt_for(&paid, &ReceiptConfig::default(), "Store 7", "till-1");
+        assert_eq!(
+            r.totals,
+            vec![
+                ReceiptLine::new("Total", "236.00 SEK"),
+                ReceiptLine::new("Cash", "100.00 SEK"),
+                ReceiptLine::new("Card", "30.00 SEK"),
+                ReceiptLine::new("Klarna", "106.00 SEK"),
+            ]
+        );
+        assert_eq!(r.payment, vec!["Card ref AUTH 77", "Paid with Klarna", "Ref 6a2f"]);
+        // Cash alone, with change: no Klarna line and no Klarna code.
+        let mut cash = sale(SaleState::Paid, &[("T-shirt", 1, 11800)], false);
+        cash.payments.clear();
+        cash.tenders = vec![tender(TenderKind::Cash, 11800, 20000, 8200, 0, None)];
+        let r = receipt_for(&cash, &ReceiptConfig::default(), "Store 7", "till-1");
+        assert_eq!(
+            r.totals,
+            vec![
+                ReceiptLine::new("Total", "118.00 SEK"),
+                ReceiptLine::new("Cash", "200.00 SEK"),
+                ReceiptLine::new("Change", "82.00 SEK"),
+            ]
+        );
+        assert!(r.payment.is_empty());
+        assert_eq!(r.qr_data, None);
     }
 }

@@ -14,6 +14,7 @@ pub(crate) mod reports;
 pub(crate) mod returns;
 mod sales;
 mod schema;
+pub mod sale_returns;
 pub mod tenders;
 mod text;
 

@@ -37,12 +37,51 @@ pub struct AttemptOutcomes {
     pub completed_after_abandon: Tally,
 }
 
+/// What each way of paying took toward sales in the period (a tender handed back when its sale
+/// was abandoned is taken off), and what went back through it in returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TenderTotals {
+    pub klarna: Tally,
+    pub cash: Tally,
+    pub card_terminal: Tally,
+    /// Refunds paid out in cash (Klarna's refunds are `refunds_sent` and `refunds_pending`).
+    pub cash_refunded: Tally,
+    /// Refunds made on the store's card terminal.
+    pub card_terminal_refunded: Tally,
+}
+
+/// The cash drawer: what it should hold, and (at a day close) what was counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CashDrawer {
+    pub float: i64,
+    pub paid_in: i64,
+    /// Taken out (a positive amount).
+    pub paid_out: i64,
+    /// Cash kept from sales: given less change (cash rounding included).
+    pub cash_sales: i64,
+    /// Cash handed back: tenders voided with their sale, and refunds paid out.
+    pub cash_returned: i64,
+    /// Cash rounding in the drawer's favour (negative: in the customers').
+    pub rounding: i64,
+    /// float + paid in − paid out + cash sales − cash returned.
+    pub expected: i64,
+    /// Counted at the day close (a Z-report), when given.
+    pub counted: Option<i64>,
+    /// counted − expected: positive is too much cash, negative too little.
+    pub difference: Option<i64>,
+}
+
 /// Everything a report says about one currency.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CurrencyTotals {
     pub currency: String,
-    /// Sales paid (finalized) in the period.
+    /// Sales paid (receipts issued) in the period, by their totals.
     pub sales: Tally,
+    /// The sales' money by how it was paid (reports made before tenders existed have none).
+    #[serde(default)]
+    pub tenders: TenderTotals,
+    #[serde(default)]
+    pub drawer: CashDrawer,
     pub returns: Tally,
     /// Refunds Klarna accepted in the period.
     pub refunds_sent: Tally,
@@ -104,16 +143,23 @@ fn compute(
     let mut rows = 0;
     {
         let mut st = conn.prepare_cached(
-            "SELECT kind, currency, CASE WHEN kind LIKE 'outbox%' AND json_valid(detail)
-                 THEN json_extract(detail, '$.operation') END,
-             COUNT(*), COALESCE(SUM(amount), 0)
+            "SELECT kind, currency,
+                 CASE WHEN kind LIKE 'outbox%' AND json_valid(detail)
+                     THEN json_extract(detail, '$.operation')
+                 WHEN kind IN ('tender_taken', 'tender_voided', 'tender_refunded')
+                     AND json_valid(detail) THEN json_extract(detail, '$.tender')
+                 WHEN kind = 'cash_movement' AND json_valid(detail)
+                     THEN json_extract(detail, '$.movement') END,
+             COUNT(*), COALESCE(SUM(amount), 0),
+             COALESCE(SUM(CASE WHEN kind LIKE 'tender%' AND json_valid(detail)
+                 THEN json_extract(detail, '$.drawer') END), 0)
              FROM journal WHERE seq > ?1 AND seq <= ?2 GROUP BY 1, 2, 3",
         )?;
         let mut q = st.query(params![after, upto])?;
         while let Some(r) = q.next()? {
             let (kind, cur, op): (String, Option<String>, Option<String>) =
                 (r.get(0)?, r.get(1)?, r.get(2)?);
-            let (n, sum): (i64, i64) = (r.get(3)?, r.get(4)?);
+            let (n, sum, drawer): (i64, i64, i64) = (r.get(3)?, r.get(4)?, r.get(5)?);
             rows += n;
             let Some(cur) = cur else { continue };
             let t = by_cur.entry(cur.clone()).or_insert_with(|| CurrencyTotals {
@@ -121,10 +167,34 @@ fn compute(
                 ..Default::default()
             });
             match (kind.as_str(), op.as_deref()) {
+                ("receipt_issued", _) => t.sales.add(n, sum),
                 ("finalized", _) => {
-                    t.sales.add(n, sum);
+                    t.tenders.klarna.add(n, sum);
                     t.attempts.paid.add(n, sum);
                 }
+                ("tender_taken", Some("cash")) => {
+                    t.tenders.cash.add(n, sum);
+                    t.drawer.cash_sales += drawer;
+                    t.drawer.rounding += drawer - sum;
+                }
+                ("tender_voided", Some("cash")) => {
+                    t.tenders.cash.add(-n, -sum);
+                    t.drawer.cash_returned -= drawer;
+                }
+                ("tender_refunded", Some("cash")) => {
+                    t.tenders.cash_refunded.add(n, sum);
+                    t.drawer.cash_returned -= drawer;
+                }
+                ("tender_taken", Some("card_terminal")) => t.tenders.card_terminal.add(n, sum),
+                ("tender_voided", Some("card_terminal")) => {
+                    t.tenders.card_terminal.add(-n, -sum)
+                }
+                ("tender_refunded", Some("card_terminal")) => {
+                    t.tenders.card_terminal_refunded.add(n, sum)
+                }
+                ("cash_movement", Some("float")) => t.drawer.float += sum,
+                ("cash_movement", Some("paid_in")) => t.drawer.paid_in += sum,
+                ("cash_movement", Some("paid_out")) => t.drawer.paid_out -= sum,
                 ("payment_declined", _) => t.attempts.declined.add(n, sum),
                 ("payment_expired", _) => t.attempts.expired.add(n, sum),
                 ("payment_canceled", _) => t.attempts.canceled.add(n, sum),
@@ -188,6 +258,10 @@ fn compute(
             t.refunds_pending.add(1, amount);
         }
     }
+    for t in by_cur.values_mut() {
+        let d = &mut t.drawer;
+        d.expected = d.float + d.paid_in - d.paid_out + d.cash_sales - d.cash_returned;
+    }
     let at = |seq: i64| -> Result<Option<String>, StoreError> {
         Ok(conn
             .query_row("SELECT at FROM journal WHERE seq = ?1", [seq], |r| r.get(0))
@@ -237,6 +311,10 @@ pub struct ReportQuery {
     pub format: Option<String>,
     /// Who closes the day (journaled); "manager" when absent.
     pub operator: Option<String>,
+    /// Day close only: the cash counted in the drawer, in minor units of the till's currency
+    /// (0 to 2147483647); the report names its difference from what the drawer should hold.
+    #[param(minimum = 0, maximum = 2147483647)]
+    pub counted_cash: Option<i64>,
 }
 
 /// The formats a report is rendered in.
@@ -281,10 +359,45 @@ impl Db {
     /// The Z-report: closes the day in one transaction, storing the report and its chain head
     /// and journaling the close as a manager action.
     pub fn close_day(&mut self, operator: &str) -> Result<DayReport, StoreError> {
+        self.close_day_counted(operator, &[])
+    }
+
+    /// As `close_day`, with the cash counted in the drawer per currency: the report sets each
+    /// count beside what the drawer should hold and names the difference.
+    pub fn close_day_counted(
+        &mut self,
+        operator: &str,
+        counted: &[(String, i64)],
+    ) -> Result<DayReport, StoreError> {
         let terminal_id = self.terminal_id.clone();
         self.write(|w| {
             let (after, upto) = period(&w.tx)?;
             let mut report = compute(&w.tx, ReportKind::Z, &terminal_id, after, upto)?;
+            for (currency, amount) in counted {
+                if !(0..=i64::from(i32::MAX)).contains(amount) {
+                    return Err(StoreError::Invalid(format!(
+                        "the counted cash ({amount}) must be between 0 and 2147483647 minor units"
+                    )));
+                }
+                let pos = match report.currencies.iter().position(|c| &c.currency == currency) {
+                    Some(p) => p,
+                    None => {
+                        report.currencies.push(CurrencyTotals {
+                            currency: currency.clone(),
+                            ..Default::default()
+                        });
+                        report.currencies.sort_by(|a, b| a.currency.cmp(&b.currency));
+                        report
+                            .currencies
+                            .iter()
+                            .position(|c| &c.currency == currency)
+                            .unwrap_or_default()
+                    }
+                };
+                let d = &mut report.currencies[pos].drawer;
+                d.counted = Some(*amount);
+                d.difference = Some(amount - d.expected);
+            }
             let close_no: i64 = w.tx.query_row(
                 "SELECT COALESCE(MAX(close_no), 0) + 1 FROM day_closes",
                 [],

@@ -386,6 +386,32 @@ CREATE TABLE sale_tenders (
 CREATE INDEX sale_tenders_by_sale ON sale_tenders(sale_id);
 CREATE TRIGGER sale_tenders_no_delete BEFORE DELETE ON sale_tenders
     BEGIN SELECT RAISE(ABORT, 'a tender is never deleted'); END;
+-- Returns of a sale made at this till, by its receipt: the lines that came back (so no line
+-- comes back twice) and how the money went back (each tender's share, Klarna's through the
+-- outbox row named).
+CREATE TABLE sale_returns (
+    id            TEXT PRIMARY KEY,
+    sale_id       TEXT NOT NULL REFERENCES sales(id),
+    currency      TEXT NOT NULL,
+    amount        INTEGER NOT NULL CHECK (amount > 0),
+    klarna_amount INTEGER NOT NULL CHECK (klarna_amount >= 0),
+    outbox_id     INTEGER,
+    shares        TEXT NOT NULL,
+    reason        TEXT NOT NULL,
+    restock       INTEGER NOT NULL CHECK (restock IN (0, 1)),
+    operator      TEXT NOT NULL,
+    approved_by   TEXT,
+    created_at    TEXT NOT NULL
+) STRICT;
+CREATE INDEX sale_returns_by_sale ON sale_returns(sale_id);
+CREATE TABLE sale_return_lines (
+    return_id  TEXT NOT NULL REFERENCES sale_returns(id),
+    sale_id    TEXT NOT NULL,
+    line_no    INTEGER NOT NULL,
+    quantity   INTEGER NOT NULL CHECK (quantity > 0),
+    PRIMARY KEY (return_id, line_no)
+) STRICT;
+CREATE INDEX sale_return_lines_by_sale ON sale_return_lines(sale_id, line_no);
 "#;
 
 const V13_LINE_EDITS: &str = r#"

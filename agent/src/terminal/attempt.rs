@@ -23,6 +23,8 @@ pub(super) fn journal_kind_for(state: AttemptState) -> JournalKind {
 pub(super) fn sale_paid(w: &mut WriteTx<'_>, a: &AttemptRow, op: &str) -> Result<(), StoreError> {
     let receipt_no = w.set_sale_state(&a.sale_id, SaleState::Paid)?;
     let mut e = entry(JournalKind::ReceiptIssued, a, op);
+    // The receipt is for the whole sale, of which Klarna may have paid the rest only.
+    e.amount = Some(w.sale(&a.sale_id)?.total);
     e.detail = serde_json::json!({"receipt_no": receipt_no});
     w.journal(e)?;
     Ok(())

@@ -5,6 +5,10 @@
 pub use crate::config::ReturnsConfig;
 pub use crate::manager::ManagerApproval;
 pub use crate::store::returns::{ReturnRecord, Waiting};
+pub use crate::store::sale_returns::SaleReturnRecord;
+pub use sale::{SaleReturnLine, SaleReturnRequest};
+
+mod sale;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,318 @@
+//! Returns of a sale made at this till, by its receipt (sale id or receipt code): the money goes
+//! back the way it came. The refund is shared over the sale's tenders in proportion to what
+//! each still holds (`kassa_core::tender::share_refund`): cash is paid out and journaled, the
+//! card terminal's part is refunded on the terminal and journaled, and Klarna's part goes
+//! through the outbox as every Klarna refund does, all in one transaction.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use super::ManagerApproval;
+use crate::klarna::wire::LineItem;
+use crate::outbox::{NewOperation, Operation, OutboxError};
+use crate::payment::AttemptState;
+use crate::store::sale_returns::{NewSaleReturn, SaleReturnRecord};
+use crate::store::tenders::{TenderEvent, TenderKind};
+use crate::store::{JournalEntry, JournalKind, SaleState, SaleView, StoreError, WriteTx};
+use crate::terminal::{Terminal, TerminalError};
+use kassa_core::tender::{Refundable, share_refund};
+
+/// What comes back of a till sale.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaleReturnRequest {
+    /// The sale's lines that come back, by `line_no`; at most 500.
+    #[schema(max_items = 500)]
+    pub lines: Vec<SaleReturnLine>,
+    /// Why (1 to 500 characters).
+    #[schema(min_length = 1, max_length = 500)]
+    pub reason: String,
+    #[serde(default)]
+    pub restock: bool,
+    #[schema(min_length = 1, max_length = 64)]
+    pub operator: Option<String>,
+    /// A manager approving, when the store's rules require one.
+    pub manager: Option<ManagerApproval>,
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaleReturnLine {
+    pub line_no: i64,
+    #[schema(minimum = 1)]
+    pub quantity: i64,
+}
+
+/// Who holds what of a sale's money: a tender by id, or Klarna's payment.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Holder {
+    Tender(String, TenderKind),
+    Klarna,
+}
+
+/// A line of a return and its value, from the sale's own lines.
+struct Back {
+    line_no: i64,
+    quantity: i64,
+    item: LineItem,
+}
+
+/// The lines asked for, checked against the sale and what already came back.
+fn lines_back(
+    view: &SaleView,
+    returned: &HashMap<i64, i64>,
+    asked: &[SaleReturnLine],
+) -> Result<(Vec<Back>, i64), TerminalError> {
+    if asked.is_empty() || asked.len() > kassa_core::sale::MAX_LINES_PER_SALE {
+        return Err(TerminalError::Invalid(
+            "choose between 1 and 500 lines to return".into(),
+        ));
+    }
+    let mut wanted: std::collections::BTreeMap<i64, i64> = Default::default();
+    for l in asked {
+        if l.quantity < 1 {
+            return Err(TerminalError::Invalid(format!(
+                "line {}: quantity must be at least 1",
+                l.line_no
+            )));
+        }
+        let q = wanted.entry(l.line_no).or_default();
+        *q = q.saturating_add(l.quantity);
+    }
+    let mut out = vec![];
+    let mut amount: i64 = 0;
+    for (line_no, quantity) in wanted {
+        let Some(line) = view.lines.iter().find(|l| l.line_no == line_no) else {
+            return Err(TerminalError::Invalid(format!(
+                "the sale has no line {line_no}"
+            )));
+        };
+        let back = returned.get(&line_no).copied().unwrap_or(0);
+        if quantity > line.quantity - back {
+            return Err(TerminalError::Conflict(format!(
+                "only {} of \"{}\" can still be returned ({} bought, {} returned)",
+                (line.quantity - back).max(0),
+                line.name,
+                line.quantity,
+                back
+            )));
+        }
+        let total = line
+            .unit_price
+            .checked_mul(quantity)
+            .ok_or_else(|| TerminalError::Invalid("amount too large".into()))?;
+        amount = amount
+            .checked_add(total)
+            .ok_or_else(|| TerminalError::Invalid("amount too large".into()))?;
+        out.push(Back {
+            line_no,
+            quantity,
+            item: LineItem {
+                name: line.name.clone(),
+                quantity,
+                unit_price: line.unit_price,
+                total_amount: total,
+                reference: line.reference.clone(),
+            },
+        });
+    }
+    Ok((out, amount))
+}
+
+/// What each holder can still give back: the tenders' `left`, and Klarna's paid amount less what
+/// earlier returns of this sale sent back through it.
+fn holdings(view: &SaleView, klarna_returned: i64) -> Vec<Refundable<Holder>> {
+    let mut h: Vec<Refundable<Holder>> = view
+        .tenders
+        .iter()
+        .map(|t| Refundable {
+            key: Holder::Tender(t.id.clone(), t.kind),
+            left: t.left(),
+        })
+        .collect();
+    if let Some(a) = view.payments.iter().find(|a| a.state == AttemptState::Paid) {
+        h.push(Refundable {
+            key: Holder::Klarna,
+            left: (a.amount - klarna_returned).max(0),
+        });
+    }
+    h
+}
+
+impl Terminal {
+    /// Records a return of lines of a paid sale made at this till and gives the money back the
+    /// way it came, in one transaction (see the module's comment).
+    pub async fn return_sale(
+        &self,
+        sale_id: &str,
+        req: SaleReturnRequest,
+    ) -> Result<SaleReturnRecord, TerminalError> {
+        let operator = self.operator(req.operator.clone())?;
+        let reason = req.reason.trim().to_string();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(TerminalError::Invalid(
+                "give a reason for the return (at most 500 characters)".into(),
+            ));
+        }
+        // A first look, to know the amount (and so whether a manager must approve) before the
+        // PIN is checked; everything is checked again in the transaction.
+        let sid = sale_id.to_string();
+        let (view, returned) = self
+            .store()
+            .call(move |db| Ok((db.sale(&sid)?, db.returned_lines(&sid)?)))
+            .await?;
+        if view.sale.state != SaleState::Paid {
+            return Err(TerminalError::Conflict(format!(
+                "sale {sale_id} is not paid: only a paid sale's goods can be returned"
+            )));
+        }
+        let (_, amount) = lines_back(&view, &returned, &req.lines)?;
+        let rules = &self.config().returns;
+        let approved_by = if amount > rules.approval_above {
+            let Some(m) = req.manager.clone() else {
+                return Err(TerminalError::Forbidden(
+                    "this return needs a manager's approval (name and PIN)".into(),
+                ));
+            };
+            crate::store::validate_operator(&m.name)?;
+            crate::manager::authorize(self.store(), Some(m.pin), "approve_return", &m.name)
+                .await?;
+            Some(m.name)
+        } else {
+            None
+        };
+        let return_id = uuid::Uuid::new_v4().to_string();
+        let limits = self.config().outbox.clone();
+        let (sid, rid, asked) = (sale_id.to_string(), return_id.clone(), req.lines.clone());
+        let restock = req.restock;
+        let record = self
+            .store()
+            .call(move |db| {
+                // Read again on the database thread: another return of the same sale may have
+                // been recorded since the first look.
+                let view = db.sale(&sid)?;
+                let returned = db.returned_lines(&sid)?;
+                let (back, amount) = lines_back(&view, &returned, &asked)
+                    .map_err(|e| StoreError::Conflict(e.to_string()))?;
+                let klarna_returned = db.klarna_returned(&sid)?;
+                let shares = share_refund(amount, &holdings(&view, klarna_returned))
+                    .map_err(|e| StoreError::Conflict(e.to_string()))?;
+                let klarna_amount = shares
+                    .iter()
+                    .find(|(h, _)| *h == Holder::Klarna)
+                    .map_or(0, |s| s.1);
+                let currency = view.sale.currency.code().to_string();
+                let shares_json = serde_json::Value::Array(
+                    shares
+                        .iter()
+                        .map(|(h, a)| match h {
+                            Holder::Tender(id, kind) => serde_json::json!({
+                                "tender": kind.as_str(), "tender_id": id, "amount": a}),
+                            Holder::Klarna => serde_json::json!({"tender": "klarna", "amount": a}),
+                        })
+                        .collect(),
+                );
+                let lines: Vec<(i64, i64)> =
+                    back.iter().map(|b| (b.line_no, b.quantity)).collect();
+                let record = |w: &mut WriteTx<'_>, outbox_id: Option<i64>| {
+                    w.insert_sale_return(&NewSaleReturn {
+                        id: &rid,
+                        sale_id: &sid,
+                        currency: &currency,
+                        amount,
+                        klarna_amount,
+                        outbox_id,
+                        shares: &shares_json,
+                        lines: &lines,
+                        reason: &reason,
+                        restock,
+                        operator: &operator,
+                        approved_by: approved_by.as_deref(),
+                    })?;
+                    if let Some(m) = &approved_by {
+                        let mut e = JournalEntry::new(JournalKind::ManagerAction, m);
+                        e.sale_id = Some(sid.clone());
+                        e.amount = Some(amount);
+                        e.currency = Some(currency.clone());
+                        e.detail = serde_json::json!({"action": "approve_return",
+                            "outcome": "approved", "return_id": rid});
+                        w.journal(e)?;
+                    }
+                    for (h, a) in &shares {
+                        let Holder::Tender(id, kind) = h else {
+                            continue;
+                        };
+                        w.move_tender(id, TenderEvent::Refund(*a))?;
+                        let mut e = JournalEntry::new(JournalKind::TenderRefunded, &operator);
+                        e.sale_id = Some(sid.clone());
+                        e.amount = Some(*a);
+                        e.currency = Some(currency.clone());
+                        let drawer = if *kind == TenderKind::Cash { -a } else { 0 };
+                        e.detail = serde_json::json!({"tender_id": id, "tender": kind.as_str(),
+                            "drawer": drawer, "return_id": rid});
+                        w.journal(e)?;
+                    }
+                    let mut e = JournalEntry::new(JournalKind::ReturnRecorded, &operator);
+                    e.sale_id = Some(sid.clone());
+                    e.amount = Some(amount);
+                    e.currency = Some(currency.clone());
+                    e.detail = serde_json::json!({"return_id": rid, "lines": lines,
+                        "reason": reason, "restock": restock, "approved_by": approved_by,
+                        "shares": shares_json, "outbox_id": outbox_id});
+                    w.journal(e)?;
+                    Ok(())
+                };
+                if klarna_amount == 0 {
+                    db.write(|w| record(w, None))?;
+                    return db.sale_return(&rid);
+                }
+                let tx = view
+                    .payments
+                    .iter()
+                    .find(|a| a.state == AttemptState::Paid)
+                    .and_then(|a| a.klarna_transaction_id.clone())
+                    .ok_or_else(|| {
+                        StoreError::Conflict("the sale's Klarna payment has no transaction id".into())
+                    })?;
+                // Klarna's refund names the items that came back; when other tenders take part
+                // of their value, one negative line says so, so the lines sum to the refund.
+                let mut items: Vec<LineItem> = back.into_iter().map(|b| b.item).collect();
+                if klarna_amount < amount {
+                    items.push(LineItem {
+                        name: "Refunded another way".into(),
+                        quantity: 1,
+                        unit_price: klarna_amount - amount,
+                        total_amount: klarna_amount - amount,
+                        reference: Some("tender:other".into()),
+                    });
+                }
+                let op = NewOperation {
+                    operation: Operation::Refund,
+                    transaction_id: tx,
+                    currency: currency.clone(),
+                    amount: klarna_amount,
+                    line_items: items,
+                    reference: format!("return-{rid}"),
+                    operator: operator.clone(),
+                    sale_id: Some(sid.clone()),
+                };
+                db.enqueue_with(&op, &limits, |w, o| record(w, Some(o.id)))
+                    .map_err(|e| match e {
+                        OutboxError::LimitReached(m) => StoreError::OutboxFull(m),
+                        OutboxError::Store(e) => e,
+                    })?;
+                db.sale_return(&rid)
+            })
+            .await?;
+        if record.klarna_amount > 0 {
+            self.wake_outbox();
+        }
+        Ok(record)
+    }
+
+    pub async fn sale_return(&self, id: &str) -> Result<SaleReturnRecord, TerminalError> {
+        let id = id.to_string();
+        Ok(self.store().call(move |db| db.sale_return(&id)).await?)
+    }
+}
