@@ -411,10 +411,14 @@ impl Config {
         }
         for (code, step) in &self.cash.rounding {
             if code.parse::<crate::money::Currency>().is_err() {
-                return invalid(format!("cash.rounding names {code:?}, which is not an ISO 4217 currency"));
+                return invalid(format!(
+                    "cash.rounding names {code:?}, which is not an ISO 4217 currency"
+                ));
             }
             if !(1..=100_000).contains(step) {
-                return invalid(format!("cash.rounding.{code} is {step}: give the smallest coin in minor units (1 to 100000)"));
+                return invalid(format!(
+                    "cash.rounding.{code} is {step}: give the smallest coin in minor units (1 to 100000)"
+                ));
             }
         }
         if !self.api.listen.ip().is_loopback() {

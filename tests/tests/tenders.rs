@@ -117,7 +117,9 @@ async fn a_sale_paid_half_in_cash_and_half_by_klarna_returns_and_balances() {
     let (s, e) = tender(&till, &sale, json!({"kind": "cash", "given": 100})).await;
     assert_eq!(s, 409, "{e}");
 
-    till.sandbox.customer(&rid, CustomerAction::Approve).unwrap();
+    till.sandbox
+        .customer(&rid, CustomerAction::Approve)
+        .unwrap();
     let v = till
         .wait_sale(&sale, "paid", |v| v["state"] == "paid")
         .await;
@@ -185,7 +187,11 @@ async fn a_sale_paid_half_in_cash_and_half_by_klarna_returns_and_balances() {
 
     let x = x_report(&till).await;
     assert_eq!(x["returns"]["amount"], 4_950 + 11_800, "{x}");
-    assert_eq!(x["tenders"]["cash_refunded"]["amount"], 2_475 + 5_900, "{x}");
+    assert_eq!(
+        x["tenders"]["cash_refunded"]["amount"],
+        2_475 + 5_900,
+        "{x}"
+    );
     let expected = 50_000 + 13_325 - 2_475 - 5_900;
     assert_eq!(x["drawer"]["expected"], expected, "{x}");
 

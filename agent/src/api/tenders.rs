@@ -17,8 +17,18 @@ use kassa_core::tender::{Settlement, TenderInput, TenderKind, TenderState};
 #[derive(OpenApi)]
 #[openapi(
     paths(take_tender, cash_movement),
-    components(schemas(NewTender, TenderTaken, Tendered, TenderRow, TenderKind, TenderState,
-        Settlement, NewCashMovement, CashMovementKind, CashMoved))
+    components(schemas(
+        NewTender,
+        TenderTaken,
+        Tendered,
+        TenderRow,
+        TenderKind,
+        TenderState,
+        Settlement,
+        NewCashMovement,
+        CashMovementKind,
+        CashMoved
+    ))
 )]
 pub struct TendersDoc;
 
@@ -77,7 +87,9 @@ async fn take_tender(
             TenderInput::CardTerminal { amount, reference }
         }
         (TenderKind::CardTerminal, ..) => {
-            return Err(bad("a card terminal tender takes `amount` and `reference`").field("amount"));
+            return Err(
+                bad("a card terminal tender takes `amount` and `reference`").field("amount")
+            );
         }
     };
     let cash = matches!(input, TenderInput::Cash { .. });

@@ -93,7 +93,11 @@ pub fn receipt_for(
     // Every tender that paid, in the order taken, then Klarna's part (always the last).
     let mut totals = vec![ReceiptLine::new(&words.total_label, money(sale.total))];
     let mut payment = vec![];
-    for t in sale.tenders.iter().filter(|t| t.state != TenderState::Voided) {
+    for t in sale
+        .tenders
+        .iter()
+        .filter(|t| t.state != TenderState::Voided)
+    {
         match t.kind {
             TenderKind::Cash => {
                 totals.push(ReceiptLine::new("Cash", money(t.given)));
@@ -327,7 +331,10 @@ mod tests {
                 ReceiptLine::new("Klarna", "106.00 SEK"),
             ]
         );
-        assert_eq!(r.payment, vec!["Card ref AUTH 77", "Paid with Klarna", "Ref 6a2f"]);
+        assert_eq!(
+            r.payment,
+            vec!["Card ref AUTH 77", "Paid with Klarna", "Ref 6a2f"]
+        );
         // Cash alone, with change: no Klarna line and no Klarna code.
         let mut cash = sale(SaleState::Paid, &[("T-shirt", 1, 11800)], false);
         cash.payments.clear();

@@ -176,8 +176,7 @@ impl Terminal {
                 ));
             };
             crate::store::validate_operator(&m.name)?;
-            crate::manager::authorize(self.store(), Some(m.pin), "approve_return", &m.name)
-                .await?;
+            crate::manager::authorize(self.store(), Some(m.pin), "approve_return", &m.name).await?;
             Some(m.name)
         } else {
             None
@@ -213,8 +212,7 @@ impl Terminal {
                         })
                         .collect(),
                 );
-                let lines: Vec<(i64, i64)> =
-                    back.iter().map(|b| (b.line_no, b.quantity)).collect();
+                let lines: Vec<(i64, i64)> = back.iter().map(|b| (b.line_no, b.quantity)).collect();
                 let record = |w: &mut WriteTx<'_>, outbox_id: Option<i64>| {
                     w.insert_sale_return(&NewSaleReturn {
                         id: &rid,
@@ -273,7 +271,9 @@ impl Terminal {
                     .find(|a| a.state == AttemptState::Paid)
                     .and_then(|a| a.klarna_transaction_id.clone())
                     .ok_or_else(|| {
-                        StoreError::Conflict("the sale's Klarna payment has no transaction id".into())
+                        StoreError::Conflict(
+                            "the sale's Klarna payment has no transaction id".into(),
+                        )
                     })?;
                 // Klarna's refund names the items that came back; when other tenders take part
                 // of their value, one negative line says so, so the lines sum to the refund.

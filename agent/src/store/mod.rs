@@ -12,9 +12,9 @@ mod manager;
 pub mod outbox;
 pub(crate) mod reports;
 pub(crate) mod returns;
+pub mod sale_returns;
 mod sales;
 mod schema;
-pub mod sale_returns;
 pub mod tenders;
 mod text;
 

@@ -186,9 +186,7 @@ fn compute(
                     t.drawer.cash_returned -= drawer;
                 }
                 ("tender_taken", Some("card_terminal")) => t.tenders.card_terminal.add(n, sum),
-                ("tender_voided", Some("card_terminal")) => {
-                    t.tenders.card_terminal.add(-n, -sum)
-                }
+                ("tender_voided", Some("card_terminal")) => t.tenders.card_terminal.add(-n, -sum),
                 ("tender_refunded", Some("card_terminal")) => {
                     t.tenders.card_terminal_refunded.add(n, sum)
                 }
@@ -379,14 +377,20 @@ impl Db {
                         "the counted cash ({amount}) must be between 0 and 2147483647 minor units"
                     )));
                 }
-                let pos = match report.currencies.iter().position(|c| &c.currency == currency) {
+                let pos = match report
+                    .currencies
+                    .iter()
+                    .position(|c| &c.currency == currency)
+                {
                     Some(p) => p,
                     None => {
                         report.currencies.push(CurrencyTotals {
                             currency: currency.clone(),
                             ..Default::default()
                         });
-                        report.currencies.sort_by(|a, b| a.currency.cmp(&b.currency));
+                        report
+                            .currencies
+                            .sort_by(|a, b| a.currency.cmp(&b.currency));
                         report
                             .currencies
                             .iter()

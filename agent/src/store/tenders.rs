@@ -17,7 +17,8 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TenderRow> {
     Ok(TenderRow {
         id: r.get(0)?,
         sale_id: r.get(1)?,
-        kind: TenderKind::parse(&kind).ok_or_else(|| super::undecodable(2, "tender kind", &kind))?,
+        kind: TenderKind::parse(&kind)
+            .ok_or_else(|| super::undecodable(2, "tender kind", &kind))?,
         state: TenderState::parse(&state)
             .ok_or_else(|| super::undecodable(3, "tender state", &state))?,
         amount: r.get(4)?,
@@ -39,7 +40,9 @@ pub(super) fn query_tenders(
     let mut st = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM sale_tenders WHERE sale_id = ?1 ORDER BY created_at, rowid"
     ))?;
-    let rows = st.query_map([sale_id], from_row)?.collect::<Result<_, _>>()?;
+    let rows = st
+        .query_map([sale_id], from_row)?
+        .collect::<Result<_, _>>()?;
     Ok(rows)
 }
 

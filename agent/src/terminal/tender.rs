@@ -193,7 +193,11 @@ pub(super) fn void_tenders(
     view: &SaleView,
     operator: &str,
 ) -> Result<(), StoreError> {
-    for t in view.tenders.iter().filter(|t| t.state == TenderState::Taken) {
+    for t in view
+        .tenders
+        .iter()
+        .filter(|t| t.state == TenderState::Taken)
+    {
         let t = w.move_tender(&t.id, TenderEvent::Void)?;
         let drawer = if t.kind == TenderKind::Cash {
             t.given - t.change

@@ -39,7 +39,8 @@ fn every_state_and_event() {
 #[test]
 fn cash_pays_the_rest_with_change_and_rounding() {
     // (due, given, step) -> (amount, change, rounding, drawer)
-    let table: &[(i64, i64, i64, (i64, i64, i64, i64))] = &[
+    type Row = (i64, i64, i64, (i64, i64, i64, i64));
+    let table: &[Row] = &[
         // Exact cash, no rounding configured.
         (14900, 14900, 1, (14900, 0, 0, 14900)),
         // A 200 note for 149: 51 back.
@@ -108,7 +109,10 @@ fn refunds_are_shared_in_proportion_to_what_each_tender_holds() {
         vec![("cash", 5000), ("klarna", 4999)]
     );
     // One tender: all of it.
-    assert_eq!(share_refund(300, &[t("klarna", 1000)]).unwrap(), vec![("klarna", 300)]);
+    assert_eq!(
+        share_refund(300, &[t("klarna", 1000)]).unwrap(),
+        vec![("klarna", 300)]
+    );
     // A tender already refunded in full takes nothing.
     assert_eq!(
         share_refund(100, &[t("cash", 0), t("klarna", 1000)]).unwrap(),
@@ -123,11 +127,13 @@ fn refunds_are_shared_in_proportion_to_what_each_tender_holds() {
     for amount in 1..=1500 {
         let s = share_refund(amount, &[t("a", 1000), t("b", 499), t("c", 1)]).unwrap();
         assert_eq!(s.iter().map(|x| x.1).sum::<i64>(), amount);
-        assert!(s.iter().all(|x| x.1 <= [("a", 1000), ("b", 499), ("c", 1)]
-            .iter()
-            .find(|y| y.0 == x.0)
-            .unwrap()
-            .1));
+        assert!(s.iter().all(|x| {
+            x.1 <= [("a", 1000), ("b", 499), ("c", 1)]
+                .iter()
+                .find(|y| y.0 == x.0)
+                .unwrap()
+                .1
+        }));
     }
     assert!(share_refund(1501, &[t("a", 1000), t("b", 500)]).is_err());
     assert!(share_refund(0, &[t("a", 1000)]).is_err());
