@@ -105,6 +105,72 @@ pub enum ManagerCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum StaffCommand {
+    /// Add a member of staff (or give one a new name, role and PIN): the store's first manager
+    /// is made this way on the till. The PIN (4 to 12 digits) comes from KASSA_STAFF_PIN or one
+    /// line on standard input; only its Argon2id hash is stored.
+    Add {
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The id they sign in with (letters, digits, '.', '-', '_').
+        #[arg(long)]
+        id: String,
+        /// Their name as screens show it.
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = ["cashier", "manager"])]
+        role: String,
+        /// Who adds them (journaled); the login user when absent.
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// The staff accounts (never their PINs).
+    List {
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+}
+
+pub fn staff(cmd: StaffCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        StaffCommand::Add {
+            config,
+            id,
+            name,
+            role,
+            by,
+        } => {
+            let (_cfg, mut db) = open(&config)?;
+            let role = kassa_agent::store::staff::Role::parse(&role)
+                .context("role must be cashier or manager")?;
+            kassa_core::staff::validate_staff_id(&id).map_err(anyhow::Error::msg)?;
+            let pin = read_pin("KASSA_STAFF_PIN", &format!("PIN for {id} (4-12 digits)"))?;
+            let phc = hash_pin(&pin)?;
+            let by = by
+                .or_else(|| std::env::var("SUDO_USER").ok())
+                .or_else(|| std::env::var("USER").ok())
+                .filter(|u| !u.trim().is_empty())
+                .unwrap_or_else(|| "it".into());
+            db.put_staff(&id, &name, role, &phc, &by)?;
+            println!("{id} ({}) can sign in", role.as_str());
+        }
+        StaffCommand::List { config } => {
+            let (_cfg, db) = open(&config)?;
+            for s in db.staff()? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    s.id,
+                    s.role.as_str(),
+                    if s.active { "active" } else { "closed" },
+                    s.name
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 #[derive(Debug, Args)]
 pub struct ArchiveArgs {
     #[arg(long, short, default_value = DEFAULT_CONFIG)]

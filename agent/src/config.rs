@@ -95,6 +95,9 @@ pub struct Config {
     /// Cash: rounding to the smallest coin per currency.
     #[serde(default)]
     pub cash: CashConfig,
+    /// Staff sign-in: idle lock, and whether a change needs someone signed in.
+    #[serde(default)]
+    pub staff: StaffConfig,
     #[serde(default)]
     pub retention: RetentionConfig,
     /// Serial peripherals (`[devices.display]`, `[devices.scanner]`, `[devices.printer]`,
@@ -403,6 +406,12 @@ impl Config {
         if self.payment.in_store_timeout_secs == 0 {
             return invalid("payment.in_store_timeout_secs must be at least 1".into());
         }
+        if !(10..=86_400).contains(&self.staff.idle_lock_secs) {
+            return invalid(format!(
+                "staff.idle_lock_secs is {}: give 10 to 86400 seconds",
+                self.staff.idle_lock_secs
+            ));
+        }
         if self.sale.price_cut_without_manager_percent > 100 {
             return invalid(format!(
                 "sale.price_cut_without_manager_percent is {}, above 100: a price cannot fall by more than all of it",
@@ -540,6 +549,26 @@ impl Default for SaleConfig {
         SaleConfig {
             merge_repeated: true,
             price_cut_without_manager_percent: 10,
+        }
+    }
+}
+
+/// Staff at the till (`[staff]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StaffConfig {
+    /// A signed-in session locks after this many seconds without use.
+    pub idle_lock_secs: u64,
+    /// Every change (a sale, a tender, a return) must come from a signed-in member of staff;
+    /// off, a request may name its operator (or get `default_operator`), as before accounts.
+    pub require_sign_in: bool,
+}
+
+impl Default for StaffConfig {
+    fn default() -> Self {
+        StaffConfig {
+            idle_lock_secs: 300,
+            require_sign_in: false,
         }
     }
 }

@@ -53,6 +53,7 @@ pub fn config_for_sandbox(sandbox: &Sandbox, data_dir: &Path) -> Config {
             token_file: None,
         },
         retention: Default::default(),
+        staff: Default::default(),
         // Sweden rounds cash to whole kronor (öresavrundning).
         cash: crate::config::CashConfig {
             rounding: [("SEK".to_string(), 100)].into(),
@@ -338,16 +339,26 @@ async fn set_demo_manager_pin(store: &crate::store::Store) -> DemoResult<()> {
     }
     // Hashing is slow on purpose: off the runtime's workers and the database thread.
     let phc = tokio::task::spawn_blocking(|| crate::manager::hash_pin(DEMO_MANAGER_PIN)).await??;
+    let cashier =
+        tokio::task::spawn_blocking(|| crate::manager::hash_pin(DEMO_CASHIER_PIN)).await??;
     store
         .call(move |db| {
             if db.manager_pin_hash()?.is_none() {
                 db.set_manager_pin(&phc, "demo")?;
+                // The demo's staff: a manager and a cashier with their own PINs.
+                use crate::store::staff::Role;
+                db.put_staff("maria", "Maria", Role::Manager, &phc, "demo")?;
+                db.put_staff("ann", "Ann", Role::Cashier, &cashier, "demo")?;
             }
             Ok(())
         })
         .await?;
     Ok(())
 }
+
+/// The demo cashier `ann`'s PIN (the manager `maria` has `DEMO_MANAGER_PIN`).
+#[cfg(feature = "ui")]
+pub const DEMO_CASHIER_PIN: &str = "1111";
 
 /// How `kassa demo` opens its windows.
 #[cfg(feature = "ui")]

@@ -24,6 +24,7 @@ pub mod returns;
 #[cfg(feature = "ui")]
 pub mod screen;
 pub mod service;
+pub mod staff;
 pub mod store;
 pub mod terminal;
 

@@ -142,6 +142,11 @@ enum Command {
         #[command(subcommand)]
         command: back_office::ManagerCommand,
     },
+    /// Staff accounts: each cashier and manager signs in with their own id and PIN.
+    Staff {
+        #[command(subcommand)]
+        command: back_office::StaffCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -406,6 +411,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Log(a) => back_office::log(a),
         Command::Report { command } => back_office::report(command),
         Command::Manager { command } => back_office::manager(command),
+        Command::Staff { command } => back_office::staff(command),
         Command::Journal {
             command:
                 JournalCommand::Show {

@@ -75,12 +75,23 @@ pub async fn authorize(
     if let Some(d) = store.pin_guard().locked_for(std::time::Instant::now()) {
         return Err(locked(d));
     }
+    // A name that is a staff account is checked against that account's own PIN, and must be a
+    // manager's; any other name is checked against the store PIN (the `manager` account), as
+    // before staff accounts existed.
+    let name = operator.to_string();
+    // A cashier's (or a closed) account cannot approve: as wrong as a wrong PIN (empty hash).
     let phc = store
-        .call(|db| db.manager_pin_hash())
+        .call(move |db| match db.staff_member(&name)? {
+            Some((row, phc)) if row.active && row.role == crate::store::staff::Role::Manager => {
+                Ok(Some(phc))
+            }
+            Some(_) => Ok(Some(String::new())),
+            None => db.manager_pin_hash(),
+        })
         .await?
         .ok_or(ManagerError::NoPin)?;
     let ok = match pin {
-        Some(pin) if check_pin_format(&pin).is_ok() => {
+        Some(pin) if check_pin_format(&pin).is_ok() && !phc.is_empty() => {
             tokio::task::spawn_blocking(move || pin_matches(&phc, &pin))
                 .await
                 .map_err(|e| ManagerError::Hash(e.to_string()))??

@@ -10,4 +10,5 @@ pub mod money;
 pub mod payment;
 pub mod pin;
 pub mod sale;
+pub mod staff;
 pub mod tender;

@@ -77,6 +77,8 @@ impl From<TerminalError> for ApiError {
             TerminalError::KlarnaRefused { .. } => (StatusCode::BAD_GATEWAY, "klarna_refused"),
             TerminalError::Forbidden(_) => (StatusCode::FORBIDDEN, "approval_required"),
             TerminalError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            TerminalError::OtherOperator(_) => (StatusCode::FORBIDDEN, "not_signed_in_as"),
+            TerminalError::SignIn => (StatusCode::UNAUTHORIZED, "sign_in_required"),
             TerminalError::Manager(_) => (StatusCode::FORBIDDEN, "wrong_manager_pin"),
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {

@@ -203,7 +203,11 @@ async fn z_report(
         .get(PIN_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().to_string());
-    let operator = q.operator().map_err(store_err)?;
+    // Signed in, the day is closed by who is signed in (and no one else).
+    let operator = match crate::staff::current() {
+        Some(_) => s.terminal.operator(q.operator.clone())?,
+        None => q.operator().map_err(store_err)?,
+    };
     manager::authorize(s.terminal.store(), pin, "day_close", &operator).await?;
     let op = operator.clone();
     let counted: Vec<(String, i64)> = q

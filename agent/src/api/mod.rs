@@ -9,6 +9,7 @@ pub mod outbox;
 pub mod returns;
 mod sales;
 pub mod serve;
+pub mod staff;
 pub mod tenders;
 pub mod webhook;
 
@@ -122,6 +123,11 @@ pub fn router_with_devices(
         .merge(log::routes())
         .merge(devices::routes())
         .merge(tenders::routes())
+        .merge(staff::routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            staff::with_session,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_token,
@@ -246,6 +252,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(log::LogDoc::openapi());
     doc.merge(devices::DevicesDoc::openapi());
     doc.merge(tenders::TendersDoc::openapi());
+    doc.merge(staff::StaffDoc::openapi());
     ErrorResponses.modify(&mut doc);
     doc
 }

@@ -125,7 +125,8 @@ pub struct Cancel {
 pub(super) async fn detached<T: Send + 'static>(
     change: impl std::future::Future<Output = Result<T, TerminalError>> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::spawn(change)
+    // The change runs as the staff member the request was signed in as.
+    tokio::spawn(crate::staff::run_as(crate::staff::current(), change))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
         .map_err(ApiError::from)

@@ -63,6 +63,9 @@ pub enum JournalKind {
     /// Cash put into or taken out of the drawer outside a sale: the opening float, paid in,
     /// paid out (`detail.movement`, `detail.reason`); `amount` is signed as the drawer sees it.
     CashMovement,
+    /// A member of staff signed in, signed out, was locked after idle time, or was refused
+    /// (`detail.event`); the row's operator is the staff id.
+    StaffSession,
     /// Goods came back over the counter; `amount` is what the customer gets back.
     ReturnRecorded,
     /// Something done behind the manager PIN (or refused for a wrong PIN); `detail.action` says what.
@@ -105,6 +108,7 @@ impl JournalKind {
             JournalKind::TenderVoided => "tender_voided",
             JournalKind::TenderRefunded => "tender_refunded",
             JournalKind::CashMovement => "cash_movement",
+            JournalKind::StaffSession => "staff_session",
             JournalKind::ReturnRecorded => "return_recorded",
             JournalKind::ManagerAction => "manager_action",
             JournalKind::JournalArchived => "journal_archived",

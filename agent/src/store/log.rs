@@ -127,7 +127,7 @@ impl LogKind {
             LogKind::Payment
         } else if journal_kind == "return_recorded" {
             LogKind::Return
-        } else if journal_kind == "manager_action" {
+        } else if journal_kind == "manager_action" || journal_kind == "staff_session" {
             LogKind::Manager
         } else {
             LogKind::System
@@ -349,7 +349,7 @@ impl LogFilter {
                     LogKind::Return => kinds.push("return_recorded"),
                     LogKind::Outbox => kinds.extend(OUTBOX_KINDS),
                     LogKind::Refund => refund_only = true,
-                    LogKind::Manager => kinds.push("manager_action"),
+                    LogKind::Manager => kinds.extend(["manager_action", "staff_session"]),
                     LogKind::System => {}
                 }
             }

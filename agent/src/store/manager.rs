@@ -16,6 +16,13 @@ impl Db {
                  ON CONFLICT (id) DO UPDATE SET phc = excluded.phc, set_at = excluded.set_at",
                 params![phc, crate::now_rfc3339()],
             )?;
+            // The store PIN is the `manager` account's PIN (migration V15): one secret, not two.
+            w.tx.execute(
+                "INSERT INTO staff (id, name, role, phc, active, created_at)
+                 VALUES ('manager', 'Store manager', 'manager', ?1, 1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET phc = excluded.phc",
+                params![phc, crate::now_rfc3339()],
+            )?;
             let mut e = JournalEntry::new(JournalKind::ManagerAction, operator);
             e.detail = serde_json::json!({"action": "set_pin", "replaced": had_one});
             w.journal(e)?;

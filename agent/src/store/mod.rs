@@ -15,6 +15,7 @@ pub(crate) mod returns;
 pub mod sale_returns;
 mod sales;
 mod schema;
+pub mod staff;
 pub mod tenders;
 mod text;
 

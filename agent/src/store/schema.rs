@@ -18,6 +18,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V12_IN_DOUBT),
         M::up(V13_LINE_EDITS),
         M::up(V14_TENDERS).foreign_key_check(),
+        M::up(V15_STAFF),
     ])
 }
 
@@ -365,6 +366,22 @@ CREATE UNIQUE INDEX attempts_by_klarna_transaction ON payment_attempts(klarna_tr
 /// Line edits (issue 17): a removed line stays as a row marked `removed`, so its number is never
 /// given to another product (an edit names a line by number); `list_price` is the unit price the
 /// line was added at, against which a price cut is measured (NULL on older rows: their price).
+/// Staff accounts (issue 17): each cashier and manager signs in with their own id and PIN (an
+/// Argon2id hash, as the store PIN was). The store PIN becomes the account `manager`, so a
+/// store that had one keeps it, now as a named manager.
+const V15_STAFF: &str = r#"
+CREATE TABLE staff (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    role        TEXT NOT NULL CHECK (role IN ('cashier', 'manager')),
+    phc         TEXT NOT NULL,
+    active      INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    created_at  TEXT NOT NULL
+) STRICT;
+INSERT INTO staff (id, name, role, phc, created_at)
+    SELECT 'manager', 'Store manager', 'manager', phc, set_at FROM manager_pin WHERE id = 1;
+"#;
+
 /// Tenders (issue 17): parts of a sale paid in cash or on the store's card terminal. A tender
 /// is never deleted: a voided one stays (the cash went back), and `refunded` grows with returns
 /// up to `amount`. The journal holds each change as well; reports count from the journal.
@@ -605,6 +622,33 @@ mod tests {
         crate::store::configure(&conn).unwrap();
         super::migrations().to_version(&mut conn, 5).unwrap();
         (dir, path)
+    }
+
+    /// A till that had a store PIN before staff accounts (schema 14) keeps it as the account
+    /// `manager`, with the same hash, so the same PIN signs in and approves.
+    #[test]
+    fn the_store_pin_becomes_the_manager_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.db");
+        {
+            let mut conn = rusqlite::Connection::open(&path).unwrap();
+            crate::store::configure(&conn).unwrap();
+            super::migrations().to_version(&mut conn, 14).unwrap();
+            conn.execute(
+                "INSERT INTO manager_pin (id, phc, set_at) VALUES (1, '$argon2id$x', '2026-01-01T00:00:00Z')",
+                [],
+            )
+            .unwrap();
+        }
+        let db = crate::store::Db::open(&path, "till-1").unwrap();
+        let (row, phc) = db.staff_member("manager").unwrap().expect("migrated");
+        assert_eq!(phc, "$argon2id$x");
+        assert_eq!(row.role, kassa_core::staff::Role::Manager);
+        assert!(row.active);
+        // A till without a store PIN gets no account it never had.
+        let empty = tempfile::tempdir().unwrap();
+        let db = crate::store::Db::open(&empty.path().join("k.db"), "till-1").unwrap();
+        assert!(db.staff().unwrap().is_empty());
     }
 
     #[test]

@@ -61,6 +61,12 @@ pub enum TerminalError {
     Forbidden(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A signed-in request named another operator.
+    #[error("signed in as {0}: a request cannot act as someone else")]
+    OtherOperator(String),
+    /// The till requires staff to sign in, and nobody is.
+    #[error("sign in first (staff id and PIN)")]
+    SignIn,
     /// A manager's PIN was refused, is locked out, or none is set.
     #[error(transparent)]
     Manager(#[from] crate::manager::ManagerError),
@@ -138,6 +144,8 @@ struct Inner {
     last_webhook: Mutex<Option<Instant>>,
     /// The sale at the counter, fed by the publisher in write order (see `Terminal::counter_sale`).
     counter: Mutex<kassa_core::counter::Counter>,
+    /// Staff signed in at this till (the API's and the screen's sessions alike).
+    sessions: crate::staff::Sessions,
 }
 
 /// Klarna as the cashier's status bar and `/health` show it.
@@ -177,6 +185,9 @@ impl Terminal {
         let cfg_busy = cfg.busy_file.clone();
         let t = Terminal {
             inner: Arc::new(Inner {
+                sessions: crate::staff::Sessions::new(Duration::from_secs(
+                    cfg.staff.idle_lock_secs,
+                )),
                 cfg,
                 store,
                 klarna,
@@ -256,10 +267,27 @@ impl Terminal {
 
     /// The operator a caller named (checked: 1 to 64 characters, no control characters), or the
     /// configured default.
+    /// Who does what the running request asks: the signed-in staff member (a request may not
+    /// name anyone else), else the name it gives, else the configured default. A till that
+    /// requires sign-in refuses a change by nobody.
     pub fn operator(&self, given: Option<String>) -> Result<String, TerminalError> {
+        if let Some(who) = crate::staff::current() {
+            if given.as_ref().is_some_and(|g| *g != who.id) {
+                return Err(TerminalError::OtherOperator(who.id));
+            }
+            return Ok(who.id);
+        }
+        if self.inner.cfg.staff.require_sign_in {
+            return Err(TerminalError::SignIn);
+        }
         let op = given.unwrap_or_else(|| self.inner.cfg.default_operator.clone());
         crate::store::validate_operator(&op)?;
         Ok(op)
+    }
+
+    /// The staff sessions open at this till.
+    pub fn sessions(&self) -> &crate::staff::Sessions {
+        &self.inner.sessions
     }
 
     pub fn store(&self) -> &Store {
