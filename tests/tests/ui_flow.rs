@@ -140,6 +140,16 @@ fn press(ui: &slint::Weak<TillWindow>, label: &str) {
     });
 }
 
+/// Taps the element labelled `label` (a line of the sale, to select it).
+fn tap(ui: &slint::Weak<TillWindow>, label: &str) {
+    wait_for(ui, label, None);
+    let l = label.to_string();
+    on_ui(ui, move |w| match find_all(w, &l).first() {
+        Some(e) => e.invoke_accessible_default_action(),
+        None => panic!("nothing labelled {l}"),
+    });
+}
+
 /// Types `text` into the text field labelled `label`, as a cashier typing or pasting would.
 fn type_into(ui: &slint::Weak<TillWindow>, label: &str, text: &str) {
     wait_for(ui, label, None);
@@ -173,7 +183,7 @@ fn last_request(till: &Till, count: usize) -> String {
     }
 }
 
-fn cashier_scenario(till: &Till, ui: &slint::Weak<TillWindow>) {
+fn cashier_scenario(till: &Till, rt: &tokio::runtime::Handle, ui: &slint::Weak<TillWindow>) {
     let nbsp = '\u{a0}';
     // A sale rung up by tapping products.
     wait_for(ui, "Pay with Klarna", None);
@@ -229,8 +239,64 @@ fn cashier_scenario(till: &Till, ui: &slint::Weak<TillWindow>) {
     wait_for(ui, "Other payment method", None);
     till.sandbox.set_outage(false);
 
-    // "Other payment method" closes the sale in kassa, unpaid, and clears the screen.
+    // "Other payment method" is a tender choice, never an abandon: the customer pays 100.00 in
+    // cash and the rest on the store's card terminal. First the sale is put right: a pair of
+    // socks tapped by mistake comes off, a second T-shirt goes on and off again.
     press(ui, "Other payment method");
+    wait_for(ui, "Take cash", None);
+    wait_for(ui, "Card terminal", None);
+    press(ui, "Back to sale");
+    press(ui, "Socks*");
+    wait_for(ui, "Total", Some(&format!("SEK{nbsp}167.50")));
+    tap(ui, "1 × Socks*");
+    press(ui, "Remove Socks");
+    wait_for(ui, "Total", Some(&format!("SEK{nbsp}118.00")));
+    tap(ui, "1 × T-shirt*");
+    press(ui, "One more T-shirt");
+    wait_for(ui, "Total", Some(&format!("SEK{nbsp}236.00")));
+    press(ui, "One less T-shirt");
+    wait_for(ui, "Total", Some(&format!("SEK{nbsp}118.00")));
+    press(ui, "Cash or card");
+    wait_for(ui, "To pay", Some(&format!("SEK{nbsp}118.00")));
+    for key in ["1", "0", "0"] {
+        press(ui, key);
+    }
+    wait_for(ui, "Cash given", Some("100"));
+    press(ui, "Take cash");
+    wait_for(ui, "Left to pay", Some(&format!("SEK{nbsp}18.00")));
+    // Paid in part, the lines are what was paid for: no − + or remove any more.
+    wait_gone(ui, "Remove T-shirt");
+    wait_gone(ui, "One more T-shirt");
+    press(ui, "Cash or card");
+    press(ui, "Card terminal");
+    type_into(ui, "Card terminal reference", "AUTH 4711");
+    press(ui, "Card paid");
+    wait_for(ui, "Paid", None);
+    let rows = rt
+        .block_on(till.agent().terminal.store().call(|db| db.journal_rows(0, 10_000)))
+        .expect("the journal");
+    let sale = rows
+        .iter()
+        .rfind(|r| r.kind == "tender_taken")
+        .and_then(|r| r.sale_id.clone())
+        .expect("the paid sale's tenders are journaled");
+    let view = rt
+        .block_on(till.agent().terminal.sale(&sale))
+        .expect("the sale");
+    let parts: Vec<(String, i64)> = view
+        .tenders
+        .iter()
+        .map(|t| (t.kind.as_str().to_string(), t.amount))
+        .collect();
+    assert_eq!(
+        parts,
+        [
+            ("cash".to_string(), 10_000),
+            ("card_terminal".to_string(), 1_800)
+        ]
+    );
+    assert_eq!(view.tenders[1].reference.as_deref(), Some("AUTH 4711"));
+    press(ui, "New sale");
     wait_for(ui, "Total", Some(&format!("SEK{nbsp}0.00")));
 
     // Klarna is back; the cashier starts a payment and cancels it before the customer scans.
@@ -685,7 +751,7 @@ fn cashier_rings_up_pays_with_klarna_and_handles_decline_and_outage() {
     let handle = rt.handle().clone();
     let cashier = std::thread::spawn(move || {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            cashier_scenario(&till, &ui);
+            cashier_scenario(&till, &handle, &ui);
             counter_scenario(&till, &handle, &ui);
             live_status_scenario(&till, &handle, &ui);
             return_scenario(&till, &ui);

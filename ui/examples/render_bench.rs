@@ -107,6 +107,7 @@ fn sale(id: &str, lines: usize, payment: Option<(PaymentPhase, String, usize)>) 
         currency: "SEK".parse::<Currency>().unwrap(),
         lines: (0..lines)
             .map(|i| LineSnapshot {
+                line_no: i as i64 + 1,
                 name: format!("Item {i}"),
                 quantity: 1 + i as i64 % 3,
                 unit_price: 4950,
@@ -114,6 +115,13 @@ fn sale(id: &str, lines: usize, payment: Option<(PaymentPhase, String, usize)>) 
             })
             .collect(),
         total: (0..lines).map(|i| 4950 * (1 + i as i64 % 3)).sum(),
+        due: if matches!(status, SaleStatus::Paid) {
+            0
+        } else {
+            (0..lines).map(|i| 4950 * (1 + i as i64 % 3)).sum()
+        },
+        tenders: vec![],
+        revision: lines as i64,
         receipt_no: matches!(status, SaleStatus::Paid).then_some(1000),
         attempts: payment.as_ref().map_or(0, |p| p.2),
         payment: payment.map(|(phase, url, attempt)| PaymentSnapshot {

@@ -63,6 +63,7 @@ fn screen(s: Screen) -> (screens::Screen, screens::Outcome) {
     };
     match s {
         Screen::Sale => (screens::Screen::Sale, screens::Outcome::Paid),
+        Screen::Tender => (screens::Screen::Tender, screens::Outcome::Paid),
         Screen::Payment => (screens::Screen::Payment, screens::Outcome::Paid),
         Screen::Result(o) => (screens::Screen::Result, outcome(o)),
     }
@@ -167,6 +168,30 @@ where
         g.set_receipt_no(t)
     });
     set_text(g.get_reason(), &view.reason, |t| g.set_reason(t));
+    set_text(g.get_due(), &view.due, |t| g.set_due(t));
+    update_rows(
+        g.get_tenders(),
+        view.tenders.iter().map(|t| SharedString::from(t.as_str())),
+        |m| g.set_tenders(m),
+    );
+    set_text(g.get_change(), &view.change, |t| g.set_change(t));
+    if g.get_lines_editable() != view.lines_editable {
+        g.set_lines_editable(view.lines_editable);
+    }
+    // A new sale (or none) starts with no line selected.
+    if !view.has_sale && g.get_selected_line() != -1 {
+        g.set_selected_line(-1);
+    }
+    if g.get_card_mode() != view.card_mode {
+        g.set_card_mode(view.card_mode);
+    }
+    set_text(g.get_entry(), &view.entry, |t| g.set_entry(t));
+    set_text(g.get_tender_problem(), &view.tender_problem, |t| {
+        g.set_tender_problem(t)
+    });
+    if view.screen != Screen::Tender && !g.get_card_reference().is_empty() {
+        g.set_card_reference(SharedString::new());
+    }
 }
 
 /// Only the time left, for the once-a-second tick.

@@ -59,6 +59,8 @@ impl PaymentPhase {
 /// One line of the sale.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineSnapshot {
+    /// The line's number in the sale: what an edit names.
+    pub line_no: i64,
     pub name: String,
     pub quantity: i64,
     /// Minor units of the sale's currency.
@@ -88,10 +90,33 @@ pub struct SaleSnapshot {
     pub lines: Vec<LineSnapshot>,
     /// Sum of the lines, in minor units.
     pub total: i64,
+    /// What is left to pay after the tenders taken.
+    pub due: i64,
+    /// Cash and card terminal parts, oldest first (voided ones left out).
+    pub tenders: Vec<TenderSnapshot>,
     pub receipt_no: Option<i64>,
     /// How many payment attempts the sale has had; orders snapshots of the same sale.
     pub attempts: usize,
+    /// How many times the sale's lines changed; orders snapshots of the same sale (a removed
+    /// line makes a newer snapshot with fewer lines).
+    pub revision: i64,
     pub payment: Option<PaymentSnapshot>,
+}
+
+/// How a part of the sale was paid, other than Klarna.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenderKind {
+    Cash,
+    Card,
+}
+
+/// A part of the sale paid in cash or on the card terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenderSnapshot {
+    pub kind: TenderKind,
+    pub amount: i64,
+    pub given: i64,
+    pub change: i64,
 }
 
 /// Why a payment could not even start.
@@ -124,6 +149,8 @@ pub enum Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
     Sale,
+    /// Cash or the card terminal: the amount given, the keypad.
+    Tender,
     Payment,
     Result(Outcome),
 }
@@ -144,6 +171,9 @@ pub struct LineView {
     pub amount: String,
 }
 
+/// Most digits the tender keypad takes (a till's largest note count is far below it).
+pub const MAX_ENTRY_DIGITS: usize = 9;
+
 /// Everything the screens show, as text and flags, ready to copy into the Slint globals.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaleScreenView {
@@ -160,6 +190,19 @@ pub struct SaleScreenView {
     pub countdown: String,
     pub receipt_no: String,
     pub reason: String,
+    /// What is left to pay, when part of the sale is paid ("" otherwise).
+    pub due: String,
+    /// The parts paid so far, one text each ("Cash 100,00 kr").
+    pub tenders: Vec<String>,
+    /// The change to hand back after cash ("" when none).
+    pub change: String,
+    /// Lines can be changed (an open sale, nothing paid or being paid).
+    pub lines_editable: bool,
+    /// The tender screen: card terminal (true) or cash, and the amount typed so far.
+    pub card_mode: bool,
+    pub entry: String,
+    /// Why the last tender was refused ("" when it was not).
+    pub tender_problem: String,
 }
 
 /// The controller of the cashier's sale, payment and result screens.
@@ -176,6 +219,12 @@ pub struct SaleScreenModel {
     refusal: Option<Refusal>,
     /// The cashier pressed "Pay" and the agent has not answered yet.
     starting: bool,
+    /// The tender screen is up, in card (true) or cash mode.
+    tendering: Option<bool>,
+    /// Digits typed on the tender keypad, in major units with an optional decimal part.
+    entry: String,
+    /// Why the last tender was refused, in the agent's words.
+    tender_problem: String,
 }
 
 /// "m:ss" until the deadline (rounded up, so "0:00" means the time is really up).
@@ -199,6 +248,9 @@ impl SaleScreenModel {
             dismissed_attempt: None,
             refusal: None,
             starting: false,
+            tendering: None,
+            entry: String::new(),
+            tender_problem: String::new(),
         }
     }
 
@@ -262,7 +314,7 @@ impl SaleScreenModel {
     pub fn can_pay(&self) -> bool {
         let Some(sale) = &self.sale else { return false };
         sale.status == SaleStatus::Open
-            && sale.total > 0
+            && sale.due > 0
             && !self.starting
             && sale.payment.as_ref().is_none_or(|p| p.phase.is_final())
     }
@@ -304,6 +356,127 @@ impl SaleScreenModel {
         self.refusal = None;
         self.dismissed_attempt = None;
         self.starting = false;
+        self.tendering = None;
+        self.entry.clear();
+    }
+
+    /// Whether the sale's lines can change now: open, nothing paid, nothing being paid.
+    pub fn lines_editable(&self) -> bool {
+        self.sale.as_ref().is_some_and(|s| {
+            s.status == SaleStatus::Open
+                && s.due == s.total
+                && !self.starting
+                && s.payment.as_ref().is_none_or(|p| p.phase.is_final())
+        })
+    }
+
+    /// The line at `index` on screen, by its number in the sale.
+    pub fn line(&self, index: usize) -> Option<&LineSnapshot> {
+        self.sale.as_ref()?.lines.get(index)
+    }
+
+    /// "Cash or card": the tender screen opens (when there is something to pay another way).
+    pub fn open_tender(&mut self) -> bool {
+        if !self.can_pay() {
+            return false;
+        }
+        self.dismiss_result();
+        self.tendering = Some(false);
+        self.entry.clear();
+        true
+    }
+
+    /// Back from the tender screen without taking anything.
+    pub fn close_tender(&mut self) {
+        self.tendering = None;
+        self.entry.clear();
+        self.tender_problem.clear();
+    }
+
+    /// Cash (false) or card terminal (true) on the tender screen.
+    pub fn set_card_mode(&mut self, card: bool) {
+        if self.tendering.is_some() {
+            self.tendering = Some(card);
+            self.entry.clear();
+        }
+    }
+
+    /// A key of the tender keypad: a digit, "," (decimals), "C" (clear) or "<" (erase one).
+    pub fn keypad(&mut self, key: &str) {
+        self.tender_problem.clear();
+        let decimals = self
+            .sale
+            .as_ref()
+            .map_or(self.currency, |s| s.currency)
+            .exponent() as usize;
+        match key {
+            "C" => self.entry.clear(),
+            "<" => {
+                self.entry.pop();
+            }
+            "," if decimals > 0 && !self.entry.contains(',') => {
+                if self.entry.is_empty() {
+                    self.entry.push('0');
+                }
+                self.entry.push(',');
+            }
+            d if d.len() == 1 && d.as_bytes()[0].is_ascii_digit() => {
+                let digits = self.entry.chars().filter(char::is_ascii_digit).count();
+                let after_comma = self.entry.split_once(',').map_or(0, |(_, f)| f.len());
+                if digits < MAX_ENTRY_DIGITS
+                    && (!self.entry.contains(',') || after_comma < decimals)
+                    && !(self.entry == "0" && d == "0")
+                {
+                    if self.entry == "0" {
+                        self.entry.clear();
+                    }
+                    self.entry.push_str(d);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The keypad's amount in minor units, `None` while nothing is typed.
+    pub fn entry_minor(&self) -> Option<i64> {
+        if self.entry.is_empty() {
+            return None;
+        }
+        let exp = self
+            .sale
+            .as_ref()
+            .map_or(self.currency, |s| s.currency)
+            .exponent();
+        let (whole, frac) = self.entry.split_once(',').unwrap_or((&self.entry, ""));
+        let whole: i64 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().ok()?
+        };
+        let mut frac = frac.to_string();
+        while frac.len() < exp as usize {
+            frac.push('0');
+        }
+        let frac: i64 = if frac.is_empty() {
+            0
+        } else {
+            frac.parse().ok()?
+        };
+        whole
+            .checked_mul(10i64.checked_pow(exp)?)?
+            .checked_add(frac)
+    }
+
+    /// A tender was taken: the screen goes back to the sale (or on to its receipt).
+    pub fn tender_taken(&mut self) {
+        self.tendering = None;
+        self.entry.clear();
+        self.tender_problem.clear();
+    }
+
+    /// A tender was refused: the tender screen stays, saying why.
+    pub fn tender_refused(&mut self, why: String) {
+        self.tender_problem = why;
     }
 
     pub fn screen(&self) -> Screen {
@@ -326,6 +499,9 @@ impl SaleScreenModel {
             if !p.phase.is_final() {
                 return Screen::Payment;
             }
+        }
+        if self.tendering.is_some() && sale.payment.as_ref().is_none_or(|p| p.phase.is_final()) {
+            return Screen::Tender;
         }
         if let Some(r) = &self.refusal {
             return Screen::Result(match r {
@@ -400,7 +576,33 @@ impl SaleScreenModel {
             }
             _ => String::new(),
         };
+        let sale = self.sale.as_ref();
+        let tenders: Vec<String> = sale.map_or_else(Vec::new, |s| {
+            s.tenders
+                .iter()
+                .map(|t| match t.kind {
+                    TenderKind::Cash => format!("{} {}", tr_cash(self.language), money(t.given)),
+                    TenderKind::Card => format!("{} {}", tr_card(self.language), money(t.amount)),
+                })
+                .collect()
+        });
+        let due = match sale {
+            Some(s) if s.status == SaleStatus::Open && s.due != s.total => money(s.due),
+            _ => String::new(),
+        };
+        let change = sale
+            .and_then(|s| s.tenders.iter().rev().find(|t| t.kind == TenderKind::Cash))
+            .filter(|t| t.change > 0)
+            .map(|t| money(t.change))
+            .unwrap_or_default();
         SaleScreenView {
+            due,
+            tenders,
+            change,
+            lines_editable: self.lines_editable(),
+            card_mode: self.tendering == Some(true),
+            entry: self.entry.clone(),
+            tender_problem: self.tender_problem.clone(),
             screen,
             lines,
             total: money(self.sale.as_ref().map_or(0, |s| s.total)),
@@ -433,12 +635,31 @@ impl SaleScreenModel {
     }
 }
 
+fn tr_cash(language: Language) -> &'static str {
+    match language {
+        Language::English => "Cash",
+        Language::Swedish => "Kontant",
+        Language::German => "Bar",
+    }
+}
+
+fn tr_card(language: Language) -> &'static str {
+    match language {
+        Language::English => "Card",
+        Language::Swedish => "Kort",
+        Language::German => "Karte",
+    }
+}
+
 /// Whether `new` is a state of the same sale from before `current` (a late, stale answer).
 fn is_older(new: &SaleSnapshot, current: &SaleSnapshot) -> bool {
     if current.status != SaleStatus::Open && new.status == SaleStatus::Open {
         return true;
     }
-    if new.lines.len() < current.lines.len() || new.attempts < current.attempts {
+    if new.revision < current.revision
+        || new.attempts < current.attempts
+        || new.tenders.len() < current.tenders.len()
+    {
         return true;
     }
     match (&new.payment, &current.payment) {
@@ -475,12 +696,14 @@ mod tests {
             currency: sek(),
             lines: vec![
                 LineSnapshot {
+                    line_no: 1,
                     name: "T-shirt".into(),
                     quantity: 1,
                     unit_price: 11800,
                     total: 11800,
                 },
                 LineSnapshot {
+                    line_no: 2,
                     name: "Socks".into(),
                     quantity: 2,
                     unit_price: 4950,
@@ -488,6 +711,13 @@ mod tests {
                 },
             ],
             total: 21700,
+            due: if payment.is_some_and(|p| p.1 == PaymentPhase::Paid) {
+                0
+            } else {
+                21700
+            },
+            tenders: vec![],
+            revision: 2,
             receipt_no: payment
                 .is_some_and(|p| p.1 == PaymentPhase::Paid)
                 .then_some(42),
@@ -653,6 +883,97 @@ mod tests {
         assert_eq!(m.screen(), Screen::Sale);
         assert_eq!(m.sale_id(), None);
         assert!(m.view(NOW).lines.is_empty());
+    }
+
+    #[test]
+    fn a_removed_line_is_a_newer_sale_not_a_late_answer() {
+        let mut m = model();
+        m.sale_changed(sale(0, None));
+        let mut fewer = sale(0, None);
+        fewer.lines.remove(0);
+        fewer.total = 9900;
+        fewer.due = 9900;
+        fewer.revision = 3;
+        assert!(m.sale_changed(fewer));
+        assert_eq!(m.view(NOW).lines.len(), 1);
+        assert!(m.lines_editable());
+        // The same removal seen again from an older answer changes nothing back.
+        assert!(!m.sale_changed(sale(0, None)));
+    }
+
+    #[test]
+    fn the_tender_keypad_types_an_amount_in_kronor_and_ore() {
+        let mut m = model();
+        m.sale_changed(sale(0, None));
+        assert!(m.open_tender());
+        assert_eq!(m.screen(), Screen::Tender);
+        for k in ["2", "0", "0"] {
+            m.keypad(k);
+        }
+        assert_eq!(m.entry_minor(), Some(20_000));
+        for k in [",", "5", "0", "7"] {
+            m.keypad(k);
+        }
+        // Two decimals at most for SEK.
+        assert_eq!(m.view(NOW).entry, "200,50");
+        assert_eq!(m.entry_minor(), Some(20_050));
+        m.keypad("<");
+        m.keypad("<");
+        m.keypad("<");
+        assert_eq!(m.entry_minor(), Some(20_000));
+        m.keypad("C");
+        assert_eq!(m.entry_minor(), None);
+        for _ in 0..20 {
+            m.keypad("9");
+        }
+        assert_eq!(
+            m.entry_minor(),
+            Some(999_999_999 * 100),
+            "at most nine digits"
+        );
+        m.set_card_mode(true);
+        assert!(m.view(NOW).card_mode);
+        assert_eq!(m.entry_minor(), None, "a new mode starts empty");
+        m.close_tender();
+        assert_eq!(m.screen(), Screen::Sale);
+    }
+
+    #[test]
+    fn a_part_paid_in_cash_shows_what_is_left_and_locks_the_lines() {
+        let mut m = model();
+        m.sale_changed(sale(0, None));
+        assert!(m.open_tender());
+        let mut part = sale(0, None);
+        part.due = 11_700;
+        part.tenders = vec![TenderSnapshot {
+            kind: TenderKind::Cash,
+            amount: 10_000,
+            given: 10_000,
+            change: 0,
+        }];
+        assert!(m.sale_changed(part.clone()));
+        m.tender_taken();
+        let v = m.view(NOW);
+        assert_eq!(v.screen, Screen::Sale);
+        assert_eq!(v.due, "117,00\u{a0}kr");
+        assert_eq!(v.tenders, vec!["Kontant 100,00\u{a0}kr"]);
+        assert!(!v.lines_editable);
+        assert!(v.can_pay, "the rest can still be paid");
+        // Paid in full with change: the receipt screen says how much goes back.
+        let mut paid = part;
+        paid.status = SaleStatus::Paid;
+        paid.due = 0;
+        paid.receipt_no = Some(7);
+        paid.tenders.push(TenderSnapshot {
+            kind: TenderKind::Cash,
+            amount: 11_700,
+            given: 20_000,
+            change: 8_300,
+        });
+        assert!(m.sale_changed(paid));
+        let v = m.view(NOW);
+        assert_eq!(v.screen, Screen::Result(Outcome::Paid));
+        assert_eq!(v.change, "83,00\u{a0}kr");
     }
 
     #[test]

@@ -156,6 +156,9 @@ pub struct SaleView {
     pub tenders: Vec<TenderRow>,
     /// What is still to pay: the total less the tenders taken (Klarna's request is for this).
     pub due: i64,
+    /// How many times the sale's lines changed (added, edited, removed): of two states of one
+    /// sale, the one with the higher revision is the newer.
+    pub revision: i64,
 }
 
 /// A part of a sale paid by cash or the store's card terminal.

@@ -217,6 +217,7 @@ mod tests {
             payments,
             tenders: vec![],
             due: total,
+            revision: 1,
         }
     }
 

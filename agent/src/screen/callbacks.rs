@@ -18,8 +18,57 @@ pub(super) fn wire(till: &TillWindow, shared: &Arc<Shared>) {
     sale.on_try_again(move || s.pay());
     let s = Arc::clone(shared);
     sale.on_cancel_payment(move || s.cancel_payment());
+    // "Other payment method" is a tender choice (cash or the card terminal), never an abandon.
     let s = Arc::clone(shared);
-    sale.on_other_method(move || s.close_sale_unpaid());
+    sale.on_other_method(move || {
+        lock(&s.sale).open_tender();
+        s.show();
+    });
+    let s = Arc::clone(shared);
+    sale.on_open_tender(move || {
+        lock(&s.sale).open_tender();
+        s.show();
+    });
+    let s = Arc::clone(shared);
+    sale.on_close_tender(move || {
+        lock(&s.sale).close_tender();
+        s.show();
+    });
+    let s = Arc::clone(shared);
+    sale.on_card_mode_chosen(move |card| {
+        lock(&s.sale).set_card_mode(card);
+        s.show();
+    });
+    let s = Arc::clone(shared);
+    sale.on_keypad(move |key| {
+        lock(&s.sale).keypad(&key);
+        s.show();
+    });
+    let s = Arc::clone(shared);
+    sale.on_take_cash(move || s.take_tender(TenderPress::Cash));
+    let s = Arc::clone(shared);
+    sale.on_take_exact_cash(move || s.take_tender(TenderPress::ExactCash));
+    let (s, w) = (Arc::clone(shared), till.as_weak());
+    sale.on_take_card(move || {
+        let reference = w
+            .upgrade()
+            .map(|w| w.global::<SaleScreen>().get_card_reference().to_string())
+            .unwrap_or_default();
+        s.take_tender(TenderPress::Card(reference));
+    });
+    for (delta, which) in [(-1, 0), (1, 1), (0, 2)] {
+        let s = Arc::clone(shared);
+        let edit = move |i: i32| {
+            if let Ok(i) = usize::try_from(i) {
+                s.edit_line(i, delta);
+            }
+        };
+        match which {
+            0 => sale.on_line_minus(edit),
+            1 => sale.on_line_plus(edit),
+            _ => sale.on_line_remove(edit),
+        }
+    }
     let s = Arc::clone(shared);
     sale.on_void_sale(move || s.close_sale_unpaid());
     let s = Arc::clone(shared);

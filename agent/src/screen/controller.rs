@@ -98,6 +98,87 @@ impl Shared {
         });
     }
 
+    /// −, + or remove on a line of the sale (an open sale with nothing paid): the terminal
+    /// journals it and answers the sale as it now is.
+    pub(super) fn edit_line(self: &Arc<Self>, index: usize, change: i64) {
+        let (id, line) = {
+            let model = lock(&self.sale);
+            if !model.lines_editable() {
+                return;
+            }
+            let (Some(id), Some(line)) = (model.sale_id(), model.line(index)) else {
+                return;
+            };
+            (id.to_owned(), line.clone())
+        };
+        // "−" stops at one: taking a line off is its own button.
+        let edit = match change {
+            0 => LineEdit::Remove,
+            _ if line.quantity + change < 1 => return,
+            _ => LineEdit::Quantity(line.quantity + change),
+        };
+        let shared = Arc::clone(self);
+        self.rt.spawn(async move {
+            let _one_at_a_time = shared.changing_sale.lock().await;
+            match shared
+                .terminal
+                .edit_line(&id, line.line_no, edit, None, None)
+                .await
+            {
+                Ok(view) => {
+                    lock(&shared.sale).sale_changed(snapshot(&view));
+                    shared.show();
+                }
+                Err(e) => tracing::warn!("could not change line {}: {e}", line.line_no),
+            }
+        });
+    }
+
+    /// Cash given (or exactly what is due), or the card terminal's part: the terminal takes it
+    /// and the sale is paid, or shows what is left. A refusal stays on the tender screen.
+    pub(super) fn take_tender(self: &Arc<Self>, how: TenderPress) {
+        let (id, input) = {
+            let model = lock(&self.sale);
+            let Some(sale) = model.sale() else { return };
+            let entry = model.entry_minor();
+            let input = match how {
+                TenderPress::Cash => TenderInput::Cash {
+                    given: entry.unwrap_or(0),
+                },
+                TenderPress::ExactCash => TenderInput::Cash {
+                    given: kassa_core::tender::round_cash(
+                        sale.due,
+                        self.terminal.config().cash.step(sale.currency.code()),
+                    ),
+                },
+                TenderPress::Card(reference) => TenderInput::CardTerminal {
+                    amount: entry.unwrap_or(sale.due),
+                    reference,
+                },
+            };
+            (sale.sale_id.clone(), input)
+        };
+        let cash = matches!(input, TenderInput::Cash { .. });
+        let shared = Arc::clone(self);
+        self.rt.spawn(async move {
+            let _one_at_a_time = shared.changing_sale.lock().await;
+            match shared.terminal.take_tender(&id, input, None).await {
+                Ok(t) => {
+                    {
+                        let mut model = lock(&shared.sale);
+                        model.tender_taken();
+                        model.sale_changed(snapshot(&t.sale));
+                    }
+                    if cash && let Some(d) = &shared.devices {
+                        d.open_drawer().await;
+                    }
+                }
+                Err(e) => lock(&shared.sale).tender_refused(e.to_string()),
+            }
+            shared.show();
+        });
+    }
+
     pub(super) fn pay(self: &Arc<Self>) {
         let id = {
             let mut model = lock(&self.sale);
@@ -158,8 +239,8 @@ impl Shared {
         });
     }
 
-    /// Voids the sale in kassa (nothing was charged) and starts afresh; used for "Cancel sale"
-    /// and for "Other payment method", where the money is taken outside kassa.
+    /// Voids the sale in kassa (any cash or card part is handed back, journaled) and starts
+    /// afresh: "Cancel sale".
     pub(super) fn close_sale_unpaid(self: &Arc<Self>) {
         let Some(id) = self.current_sale() else {
             return;
@@ -257,4 +338,14 @@ pub(super) async fn poll_status(shared: Arc<Shared>) {
         shared.refresh_status().await;
         shared.refresh_manager().await;
     }
+}
+
+/// Which tender button the cashier pressed.
+pub(super) enum TenderPress {
+    /// "Take cash": the amount on the keypad.
+    Cash,
+    /// "Exact amount": what is due, rounded as the store rounds cash.
+    ExactCash,
+    /// "Card paid", with the terminal's reference as typed.
+    Card(String),
 }

@@ -19,6 +19,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::money::Currency;
+use controller::TenderPress;
+use kassa_core::sale::LineEdit;
+use kassa_core::tender::TenderInput;
 use kassa_ui::amount::format_amount;
 use kassa_ui::manager_area::{
     DeviceRow, HealthRow, LogKindChoice, LogPane, LogQuery, ManagerAccess, ManagerAreaModel,
@@ -27,6 +30,7 @@ use kassa_ui::manager_area::{
 use kassa_ui::return_screen::{PurchaseLineSnapshot, PurchaseSnapshot, ReturnScreenModel};
 use kassa_ui::sale_screen::{
     LineSnapshot, PaymentPhase, PaymentSnapshot, Product, Refusal, SaleSnapshot, SaleStatus,
+    TenderKind, TenderSnapshot,
 };
 use kassa_ui::screens::{
     CustomerWindow, DemoControls, ManagerArea, ReturnScreen, SaleScreen, TillWindow,

@@ -33,6 +33,7 @@ pub fn snapshot(view: &SaleView) -> SaleSnapshot {
             .lines
             .iter()
             .map(|l| LineSnapshot {
+                line_no: l.line_no,
                 name: l.name.clone(),
                 quantity: l.quantity,
                 unit_price: l.unit_price,
@@ -40,6 +41,22 @@ pub fn snapshot(view: &SaleView) -> SaleSnapshot {
             })
             .collect(),
         total: view.total,
+        due: view.due,
+        tenders: view
+            .tenders
+            .iter()
+            .filter(|t| t.state != kassa_core::tender::TenderState::Voided)
+            .map(|t| TenderSnapshot {
+                kind: match t.kind {
+                    kassa_core::tender::TenderKind::Cash => TenderKind::Cash,
+                    kassa_core::tender::TenderKind::CardTerminal => TenderKind::Card,
+                },
+                amount: t.amount,
+                given: t.given,
+                change: t.change,
+            })
+            .collect(),
+        revision: view.revision,
         receipt_no: view.sale.receipt_no,
         attempts: view.payments.len(),
         // The payment in flight if there is one (an older attempt may have been written after

@@ -299,15 +299,16 @@ fn query_attempt(conn: &rusqlite::Connection, id: &str) -> Result<AttemptRow, St
 
 fn query_sale(conn: &rusqlite::Connection, id: &str) -> Result<SaleView, StoreError> {
     let sale = conn
-        .prepare_cached("SELECT id, currency, state, operator, opened_at, closed_at, receipt_no FROM sales WHERE id = ?1")?.query_row([id],
+        .prepare_cached("SELECT id, currency, state, operator, opened_at, closed_at, receipt_no, revision FROM sales WHERE id = ?1")?.query_row([id],
             |r| {
                 let cur: String = r.get(1)?;
                 let state: String = r.get(2)?;
-                Ok((r.get(0)?, cur, state, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+                Ok((r.get(0)?, cur, state, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get::<_, i64>(7)?))
             },
         )
         .optional()?
         .ok_or_else(|| StoreError::NotFound(format!("sale {id}")))?;
+    let revision = sale.7;
     let currency: Currency = sale
         .1
         .parse()
@@ -355,6 +356,7 @@ fn query_sale(conn: &rusqlite::Connection, id: &str) -> Result<SaleView, StoreEr
         payments,
         due: kassa_core::sale::due_after(total, &tenders),
         tenders,
+        revision,
     })
 }
 

@@ -429,6 +429,13 @@ CREATE TABLE sale_return_lines (
     PRIMARY KEY (return_id, line_no)
 ) STRICT;
 CREATE INDEX sale_return_lines_by_sale ON sale_return_lines(sale_id, line_no);
+-- How many times a sale's lines changed: orders two states of one sale (a removed line makes
+-- the newer state the shorter one), so a screen never takes a late answer for news.
+ALTER TABLE sales ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+CREATE TRIGGER sale_lines_revision_insert AFTER INSERT ON sale_lines
+    BEGIN UPDATE sales SET revision = revision + 1 WHERE id = NEW.sale_id; END;
+CREATE TRIGGER sale_lines_revision_update AFTER UPDATE ON sale_lines
+    BEGIN UPDATE sales SET revision = revision + 1 WHERE id = NEW.sale_id; END;
 "#;
 
 const V13_LINE_EDITS: &str = r#"
