@@ -273,7 +273,12 @@ fn cashier_scenario(till: &Till, rt: &tokio::runtime::Handle, ui: &slint::Weak<T
     press(ui, "Card paid");
     wait_for(ui, "Paid", None);
     let rows = rt
-        .block_on(till.agent().terminal.store().call(|db| db.journal_rows(0, 10_000)))
+        .block_on(
+            till.agent()
+                .terminal
+                .store()
+                .call(|db| db.journal_rows(0, 10_000)),
+        )
         .expect("the journal");
     let sale = rows
         .iter()

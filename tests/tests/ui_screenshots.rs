@@ -16,7 +16,7 @@ use kassa_tests::{CustomerAction, Till};
 use kassa_ui::amount::Currency;
 use kassa_ui::manager_area::{DeviceRow, HealthRow, ManagerAreaModel, OutboxRow, TransactionRow};
 use kassa_ui::sale_screen::{Refusal, SaleScreenModel};
-use kassa_ui::screens::{CustomerWindow, ManagerArea, TillWindow};
+use kassa_ui::screens::{CustomerWindow, ManagerArea, SaleScreen, TillWindow};
 use kassa_ui::slint::{self, ComponentHandle, SharedPixelBuffer};
 use kassa_ui::status_bar::{KlarnaHealth, StatusBarModel};
 use kassa_ui::{Language, bind};
@@ -135,6 +135,34 @@ fn every_main_screen_renders_and_the_qr_code_reads_back_as_the_payment_link() {
     model.sale_changed(snapshot(&sale));
     show(&model);
     shoot("sale", till_window.window());
+
+    // A tapped line gets the edit bar; the tender screen in cash and card mode, and in sv and de.
+    till_window.global::<SaleScreen>().set_selected_line(1);
+    assert!(has_label(&till_window, "Remove Socks"));
+    shoot("sale-line-selected", till_window.window());
+    till_window.global::<SaleScreen>().set_selected_line(-1);
+    assert!(model.open_tender());
+    for key in ["2", "0", "0"] {
+        model.keypad(key);
+    }
+    show(&model);
+    assert!(has_label(&till_window, "Take cash"));
+    shoot("tender-cash", till_window.window());
+    model.set_card_mode(true);
+    show(&model);
+    assert!(has_label(&till_window, "Card terminal reference"));
+    shoot("tender-card", till_window.window());
+    model.set_card_mode(false);
+    for language in [Language::Swedish, Language::German] {
+        language.select().expect("the catalogue is bundled");
+        model.set_language(language);
+        show(&model);
+        shoot(&format!("tender-cash-{language}"), till_window.window());
+    }
+    Language::English.select().expect("English is always there");
+    model.set_language(Language::English);
+    model.close_tender();
+    show(&model);
 
     // The payment screen: the QR code must read back as exactly the payment link.
     let attempt = rt
