@@ -92,6 +92,14 @@ impl Sessions {
         None
     }
 
+    /// The staff member behind `token` if the session is still open, without counting as use
+    /// (a screen's clock asks this; only actions keep a session open).
+    pub fn peek(&self, token: &str) -> Option<SignedIn> {
+        let open = self.lock();
+        let (who, s) = open.get(token)?;
+        (Instant::now().saturating_duration_since(s.last_used) < self.idle).then(|| who.clone())
+    }
+
     /// Checks `id`'s PIN and opens a session; returns its token. Refusals are journaled and
     /// count toward the lock-out every PIN shares.
     pub async fn sign_in(

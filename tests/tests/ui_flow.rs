@@ -715,6 +715,53 @@ fn manager_scenario(till: &Till, rt: &tokio::runtime::Handle, ui: &slint::Weak<T
     press(ui, "Close manager area");
 }
 
+/// A cashier signs in with her own id and PIN (a wrong PIN is refused and said), sells, and what
+/// she does is journaled under her id; she signs out.
+fn staff_scenario(till: &Till, rt: &tokio::runtime::Handle, ui: &slint::Weak<TillWindow>) {
+    press(ui, "Sign in");
+    type_into(ui, "Staff id", "ann");
+    type_into(ui, "PIN", "4712");
+    press(ui, "Sign in with this PIN");
+    wait_for(ui, "Unknown staff id or wrong PIN", None);
+    type_into(ui, "PIN", "4711");
+    press(ui, "Sign in with this PIN");
+    wait_for(ui, "Signed in", Some("Ann (ann)"));
+    wait_gone(ui, "Sign in with this PIN");
+    let journal = || {
+        rt.block_on(
+            till.agent()
+                .terminal
+                .store()
+                .call(|db| db.journal_rows(0, 100_000)),
+        )
+        .expect("the journal")
+    };
+    let before = journal().last().map_or(0, |r| r.seq);
+    press(ui, "Tote bag*");
+    let deadline = Instant::now() + PATIENCE;
+    let new_rows = loop {
+        let rows: Vec<_> = journal().into_iter().filter(|r| r.seq > before).collect();
+        if rows
+            .iter()
+            .any(|r| r.detail.to_string().contains("Tote bag"))
+        {
+            break rows;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the tote bag was never journaled"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let operators: std::collections::BTreeSet<_> =
+        new_rows.iter().map(|r| r.operator.as_str()).collect();
+    let opened_by = operators.into_iter().collect::<Vec<_>>().join(",");
+    assert_eq!(opened_by, "ann", "what a signed-in cashier does is hers");
+    press(ui, "Sign out");
+    wait_for(ui, "Sign in", None);
+    wait_gone(ui, "Signed in");
+}
+
 #[test]
 fn cashier_rings_up_pays_with_klarna_and_handles_decline_and_outage() {
     // One platform per process: this file has one test. Threading on, so the adapter's
@@ -738,6 +785,18 @@ fn cashier_rings_up_pays_with_klarna_and_handles_decline_and_outage() {
     }));
     // The manager area opens with the store's PIN, as set with `kassa manager set-pin`.
     rt.block_on(till.set_manager_pin("1234", "owner"));
+    // A cashier with her own PIN, as `kassa staff add` makes one.
+    let phc = kassa_agent::manager::hash_pin("4711").expect("hashes");
+    rt.block_on(till.agent().terminal.store().call(move |db| {
+        db.put_staff(
+            "ann",
+            "Ann",
+            kassa_agent::store::staff::Role::Cashier,
+            &phc,
+            "it",
+        )
+    }))
+    .expect("the cashier is added");
     let screens = Screens::open_with_devices(
         till.agent().terminal.clone(),
         rt.handle().clone(),
@@ -761,6 +820,7 @@ fn cashier_rings_up_pays_with_klarna_and_handles_decline_and_outage() {
             live_status_scenario(&till, &handle, &ui);
             return_scenario(&till, &ui);
             manager_scenario(&till, &handle, &ui);
+            staff_scenario(&till, &handle, &ui);
         }));
         // Stop the UI whatever happened, so that a failure is reported, not a hang.
         let _ = slint::quit_event_loop();

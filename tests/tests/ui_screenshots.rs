@@ -337,6 +337,15 @@ fn every_main_screen_renders_and_the_qr_code_reads_back_as_the_payment_link() {
     shoot("manager", till_window.window());
     till_window.global::<ManagerArea>().set_open(false);
 
+    // The till locked until a member of staff signs in, after a wrong PIN.
+    bind::show_staff(&till_window, "", true, "wrong_pin", false);
+    assert!(has_label(&till_window, "Unknown staff id or wrong PIN"));
+    assert!(has_label(&till_window, "Staff id"));
+    shoot("sign-in", till_window.window());
+    bind::show_staff(&till_window, "Ann (ann)", false, "", false);
+    assert!(!has_label(&till_window, "Staff id"));
+    assert!(has_label(&till_window, "Signed in"));
+
     // Swedish and German, chosen at run time from the bundled catalogues.
     model.sale_closed();
     model.sale_changed(snapshot(&sale));

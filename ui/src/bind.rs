@@ -426,3 +426,29 @@ where
     set_text(g.get_slip(), &view.slip, |t| g.set_slip(t));
     set_text(g.get_error(), &view.error, |t| g.set_error(t));
 }
+
+/// Who is signed in at the till ("" for nobody), whether the till is locked until someone signs
+/// in, why the last sign-in was refused, and whether one is being checked.
+pub fn show_staff(
+    window: &screens::TillWindow,
+    signed_in: &str,
+    locked: bool,
+    problem: &str,
+    busy: bool,
+) {
+    let g = window.global::<screens::Staff>();
+    set_text(g.get_signed_in(), signed_in, |t| g.set_signed_in(t));
+    if g.get_locked() != locked {
+        g.set_locked(locked);
+    }
+    set_text(g.get_problem(), problem, |t| g.set_problem(t));
+    if g.get_busy() != busy {
+        g.set_busy(busy);
+    }
+    if !signed_in.is_empty() && g.get_sign_in_open() {
+        // Signed in: the form closes and forgets what was typed.
+        g.set_sign_in_open(false);
+        g.set_pin(SharedString::new());
+        g.set_id(SharedString::new());
+    }
+}

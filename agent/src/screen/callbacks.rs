@@ -84,6 +84,21 @@ pub(super) fn wire(till: &TillWindow, shared: &Arc<Shared>) {
     let s = Arc::clone(shared);
     sale.on_reprint_receipt(move || s.reprint_receipt());
 
+    let staff = till.global::<Staff>();
+    let (s, w) = (Arc::clone(shared), till.as_weak());
+    staff.on_sign_in(move || {
+        let Some(w) = w.upgrade() else { return };
+        let g = w.global::<Staff>();
+        let (id, pin) = (g.get_id().to_string(), g.get_pin().to_string());
+        // The PIN leaves the screen at once: typed, handed over, forgotten.
+        g.set_pin(Default::default());
+        if !id.is_empty() && !pin.is_empty() {
+            s.sign_in(id, pin);
+        }
+    });
+    let s = Arc::clone(shared);
+    staff.on_sign_out(move || s.sign_out());
+
     let manager = till.global::<ManagerArea>();
     let s = Arc::clone(shared);
     manager.on_unlock(move |pin| {
@@ -99,7 +114,7 @@ pub(super) fn wire(till: &TillWindow, shared: &Arc<Shared>) {
                 }
                 let shared = Arc::clone(&s);
                 let pin = pin.to_string();
-                s.rt.spawn(async move { shared.check_pin(check, pin).await });
+                s.spawn(async move { shared.check_pin(check, pin).await });
             }
             Err(answer) => {
                 if let Some(w) = s.till.upgrade() {

@@ -69,7 +69,7 @@ impl Shared {
             return;
         };
         let shared = Arc::clone(self);
-        self.rt.spawn(async move {
+        self.spawn(async move {
             let _one_at_a_time = shared.changing_sale.lock().await;
             let line = LineInput {
                 name: product.name,
@@ -118,7 +118,7 @@ impl Shared {
             _ => LineEdit::Quantity(line.quantity + change),
         };
         let shared = Arc::clone(self);
-        self.rt.spawn(async move {
+        self.spawn(async move {
             let _one_at_a_time = shared.changing_sale.lock().await;
             match shared
                 .terminal
@@ -160,7 +160,7 @@ impl Shared {
         };
         let cash = matches!(input, TenderInput::Cash { .. });
         let shared = Arc::clone(self);
-        self.rt.spawn(async move {
+        self.spawn(async move {
             let _one_at_a_time = shared.changing_sale.lock().await;
             match shared.terminal.take_tender(&id, input, None).await {
                 Ok(t) => {
@@ -190,7 +190,7 @@ impl Shared {
         let Some(id) = id else { return };
         self.show();
         let shared = Arc::clone(self);
-        self.rt.spawn(async move {
+        self.spawn(async move {
             let started = shared
                 .terminal
                 .start_payment(&id, None, Default::default())
@@ -231,7 +231,7 @@ impl Shared {
             return;
         };
         let shared = Arc::clone(self);
-        self.rt.spawn(async move {
+        self.spawn(async move {
             // The canceled state arrives as an event; only failures need saying here.
             if let Err(e) = shared.terminal.cancel_payment(&id, None).await {
                 tracing::warn!("could not cancel the payment: {e}");
@@ -246,7 +246,7 @@ impl Shared {
             return;
         };
         let shared = Arc::clone(self);
-        self.rt.spawn(async move {
+        self.spawn(async move {
             let _one_at_a_time = shared.changing_sale.lock().await;
             match shared.terminal.abandon_sale(&id, None).await {
                 Ok(_) => lock(&shared.sale).sale_closed(),
@@ -261,7 +261,7 @@ impl Shared {
             return;
         };
         let shared = Arc::clone(self);
-        self.rt.spawn(async move {
+        self.spawn(async move {
             let request = match shared.terminal.sale(&id).await {
                 Ok(view) => view
                     .payments
@@ -337,6 +337,7 @@ pub(super) async fn poll_status(shared: Arc<Shared>) {
         every.tick().await;
         shared.refresh_status().await;
         shared.refresh_manager().await;
+        shared.check_idle();
     }
 }
 

@@ -122,7 +122,7 @@ impl Shared {
         let Some(query) = query else { return };
         self.show_log();
         let shared = Arc::clone(self);
-        self.rt.spawn(async move { shared.read_log(query).await });
+        self.spawn(async move { shared.read_log(query).await });
     }
 
     pub(super) async fn read_log(self: &Arc<Self>, query: LogQuery) {
@@ -217,7 +217,7 @@ impl Shared {
         }
         self.show_reports();
         let shared = Arc::clone(self);
-        self.rt.spawn(async move {
+        self.spawn(async move {
             let report = shared.terminal.store().call(|db| db.x_report()).await;
             shared.report_read("X-report", report);
         });
@@ -231,7 +231,7 @@ impl Shared {
         }
         self.show_reports();
         let shared = Arc::clone(self);
-        self.rt.spawn(async move {
+        self.spawn(async move {
             let report = shared
                 .terminal
                 .store()
@@ -252,7 +252,7 @@ impl Shared {
         }
         self.show_reports();
         let shared = Arc::clone(self);
-        self.rt.spawn(async move {
+        self.spawn(async move {
             match devices.print_report(&report, Some(MANAGER.into())).await {
                 Ok(()) => lock(&shared.reports).printed(),
                 Err(e) => {
@@ -275,7 +275,7 @@ impl Shared {
     /// Asks the agent for the purchase with transaction id `id` and shows it, or why not.
     pub(super) fn find_purchase(self: &Arc<Self>, id: String) {
         let shared = Arc::clone(self);
-        self.rt.spawn(async move {
+        self.spawn(async move {
             match shared.terminal.find_purchase(&id).await {
                 Ok(p) => match purchase_snapshot(&p) {
                     Ok(p) => lock(&shared.returns).purchase_found(p),
@@ -313,7 +313,7 @@ impl Shared {
         };
         self.show_return();
         let shared = Arc::clone(self);
-        self.rt.spawn(async move {
+        self.spawn(async move {
             match shared.terminal.create_return(request).await {
                 Ok(record) => lock(&shared.returns).refunded(record.receipt),
                 Err(TerminalError::Forbidden(m)) => lock(&shared.returns).manager_needed(m),
@@ -335,7 +335,7 @@ impl Shared {
             tracing::info!("reprint asked for, but this till has no receipt printer configured");
             return;
         };
-        self.rt.spawn(async move {
+        self.spawn(async move {
             match devices.reprint_receipt(&id, None).await {
                 Ok(printed) => tracing::info!(sale = %printed.sale_id, "receipt reprinted"),
                 Err(e) => tracing::warn!(sale = %id, "receipt not reprinted: {e}"),

@@ -6,6 +6,7 @@ mod callbacks;
 mod controller;
 mod manager;
 mod presenters;
+mod staff;
 mod window;
 
 use callbacks::wire;
@@ -33,7 +34,7 @@ use kassa_ui::sale_screen::{
     TenderKind, TenderSnapshot,
 };
 use kassa_ui::screens::{
-    CustomerWindow, DemoControls, ManagerArea, ReturnScreen, SaleScreen, TillWindow,
+    CustomerWindow, DemoControls, ManagerArea, ReturnScreen, SaleScreen, Staff, TillWindow,
 };
 use kassa_ui::slint::{self, ComponentHandle};
 use kassa_ui::status_bar::{KlarnaHealth, StatusBarModel};
@@ -172,6 +173,8 @@ struct Shared {
     customer: Option<slint::Weak<CustomerWindow>>,
     demo: Option<DemoHooks>,
     klarna_down: AtomicBool,
+    /// Who is signed in at this screen (see `staff.rs`).
+    staff: Mutex<staff::ScreenStaff>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -59,11 +59,19 @@ impl Screens {
             customer: customer.as_ref().map(|c| c.as_weak()),
             demo: opts.demo.clone(),
             klarna_down: AtomicBool::new(false),
+            staff: Mutex::new(Default::default()),
         });
         // Paint the first state now, so the first frame is right without waiting for the loop.
         let first = lock(&shared.sale).view(now_unix_ms());
         bind::show_sale(&till, &first);
         bind::show_status(&till, &lock(&shared.status));
+        bind::show_staff(
+            &till,
+            "",
+            shared.terminal.config().staff.require_sign_in,
+            "",
+            false,
+        );
         if let Some(c) = &customer {
             bind::show_sale(c, &first);
         }
