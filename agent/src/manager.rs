@@ -86,7 +86,16 @@ pub async fn authorize(
                 Ok(Some(phc))
             }
             Some(_) => Ok(Some(String::new())),
-            None => db.manager_pin_hash(),
+            // Any other name: the store PIN, which is the `manager` account's (one secret).
+            None => match db.staff_member("manager")? {
+                Some((row, phc))
+                    if row.active && row.role == crate::store::staff::Role::Manager =>
+                {
+                    Ok(Some(phc))
+                }
+                Some(_) => Ok(Some(String::new())),
+                None => db.manager_pin_hash(),
+            },
         })
         .await?
         .ok_or(ManagerError::NoPin)?;

@@ -117,16 +117,29 @@ impl Sessions {
         }
         let key = id.to_string();
         let account = store.call(move |db| db.staff_member(&key)).await?;
-        let ok = match (&account, check_pin_format(pin)) {
-            (Some((row, phc)), Ok(())) if row.active => {
-                let (phc, pin) = (phc.clone(), pin.to_string());
+        // An unknown id costs the same hash as a known one: the answer's time does not say
+        // which ids exist.
+        let (phc, known) = match &account {
+            Some((row, phc)) if row.active => (phc.clone(), true),
+            _ => (dummy_hash()?, false),
+        };
+        let ok = check_pin_format(pin).is_ok()
+            && {
+                let pin = pin.to_string();
                 tokio::task::spawn_blocking(move || pin_matches(&phc, &pin))
                     .await
                     .map_err(|e| ManagerError::Hash(e.to_string()))??
             }
-            _ => false,
-        };
-        store.pin_guard().record(ok, Instant::now());
+            && known;
+        // Every door shares one count of wrong PINs. Only a manager's right PIN clears it: a
+        // cashier who knows their own PIN must not be able to reset the count between guesses
+        // at a manager's.
+        let manager = account
+            .as_ref()
+            .is_some_and(|(row, _)| row.role == Role::Manager);
+        if !ok || manager {
+            store.pin_guard().record(ok, Instant::now());
+        }
         let journal_id = if kassa_core::staff::validate_staff_id(id).is_ok() {
             id.to_string()
         } else {
@@ -171,6 +184,16 @@ impl Sessions {
             .await?;
         Ok(true)
     }
+}
+
+/// A hash of no one's PIN, made once, checked against when an id is unknown.
+fn dummy_hash() -> Result<String, ManagerError> {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if let Some(h) = DUMMY.get() {
+        return Ok(h.clone());
+    }
+    let h = crate::manager::hash_pin("00000000")?;
+    Ok(DUMMY.get_or_init(|| h).clone())
 }
 
 fn signed_in(row: &StaffRow) -> SignedIn {

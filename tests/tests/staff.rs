@@ -243,3 +243,26 @@ async fn wrong_pins_lock_sign_in_and_the_store_pin_is_the_manager_account() {
     assert_eq!(s, 200);
     assert!(!list.to_string().contains("argon2"), "{list}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cashier_signing_in_does_not_clear_wrong_guesses_at_a_managers_pin() {
+    use kassa_agent::store::staff::Role;
+    let till = Till::start().await;
+    till.set_manager_pin("2468", "owner").await;
+    add(&till, "ann", Role::Cashier, "1111").await;
+    let sale = till.open_sale().await;
+    let guess = |pin: &str| json!({"unit_price": 100, "reason": "guess", "manager": {"name": "boss", "pin": pin}});
+    let line = format!("/v1/sales/{sale}/lines/1");
+    for pin in ["0001", "0002", "0003", "0004"] {
+        let (s, e) = till.patch(&line, guess(pin)).await;
+        assert_eq!(s, 403, "{e}");
+        // Her own right PIN between guesses must not start the count again.
+        let (s, e) = sign_in(&till, "ann", "1111").await;
+        assert_eq!(s, 201, "{e}");
+    }
+    let (s, e) = till.patch(&line, guess("0005")).await;
+    assert_eq!(s, 403, "{e}");
+    // Five wrong in a row: every door pauses, the right PIN too.
+    let (s, e) = till.patch(&line, guess("2468")).await;
+    assert_eq!(s, 429, "{e}");
+}

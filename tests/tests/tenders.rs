@@ -311,3 +311,100 @@ async fn a_card_terminal_part_then_cash_and_an_abandoned_sale_hands_the_cash_bac
     assert_eq!(x["drawer"]["expected"], 11_700, "{x}");
     assert!(till.sandbox.requests().is_empty(), "Klarna was asked");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_tender_or_return_is_answered_again_never_taken_twice() {
+    let till = Till::start().await;
+    let (s, v) = till
+        .post(
+            "/v1/sales",
+            json!({"lines": [{"name": "Jam", "quantity": 1, "unit_price": 14_949}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let sale = v["id"].as_str().unwrap().to_string();
+    let key = "0b9c2f46-5d1e-4a8b-9a51-6b3e2f1c7d10";
+    let cash = json!({"kind": "cash", "given": 20_000, "id": key});
+    let (s, first) = tender(&till, &sale, cash.clone()).await;
+    assert_eq!(s, 201, "{first}");
+    // The client lost the answer and sends it again: the same tender, nothing more taken.
+    let (s, again) = tender(&till, &sale, cash).await;
+    assert_eq!(s, 201, "{again}");
+    assert_eq!(again["tender"]["id"], key);
+    assert_eq!(
+        till.sale(&sale).await["tenders"].as_array().unwrap().len(),
+        1
+    );
+    // The same id for something else is refused.
+    let (s, e) = tender(
+        &till,
+        &sale,
+        json!({"kind": "cash", "given": 30_000, "id": key}),
+    )
+    .await;
+    assert_eq!(s, 409, "{e}");
+    let (s, e) = tender(
+        &till,
+        &sale,
+        json!({"kind": "cash", "given": 1, "id": "nope"}),
+    )
+    .await;
+    assert_eq!(s, 400, "{e}");
+
+    // 149.49 was paid with 149 kr: its full return pays out 149 kr, and the drawer is back
+    // where it started, to the coin.
+    let back = json!({"lines": [{"line_no": 1, "quantity": 1}], "reason": "changed mind",
+                      "id": "6f1d2c3b-4a5e-4f60-8b7c-9d0e1f2a3b4c"});
+    let (s, r) = till
+        .post(&format!("/v1/sales/{sale}/returns"), back.clone())
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let (s, again) = till.post(&format!("/v1/sales/{sale}/returns"), back).await;
+    assert_eq!((s, &again["id"]), (201, &r["id"]), "{again}");
+    let x = x_report(&till).await;
+    assert_eq!(x["tenders"]["cash_refunded"]["count"], 1, "{x}");
+    assert_eq!(x["drawer"]["cash_returned"], 14_900, "{x}");
+    assert_eq!(x["drawer"]["expected"], 0, "{x}");
+    assert_eq!(x["drawer"]["rounding"], 0, "{x}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_sale_comes_back_by_its_receipt_not_by_its_klarna_id() {
+    let till = Till::start().await;
+    let sale = till.open_sale().await;
+    let (s, _) = tender(&till, &sale, json!({"kind": "cash", "given": 10_000})).await;
+    assert_eq!(s, 201);
+    let (s, attempt) = till.start_payment(&sale).await;
+    assert_eq!(s, 201, "{attempt}");
+    let rid = attempt["klarna_request_id"].as_str().unwrap().to_string();
+    till.sandbox
+        .customer(&rid, CustomerAction::Approve)
+        .unwrap();
+    let v = till
+        .wait_sale(&sale, "paid", |v| v["state"] == "paid")
+        .await;
+    let tx = last_payment(&v)["klarna_transaction_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // By the Klarna id (the return screen's road) it is refused, with the way that works.
+    let (s, e) = till
+        .post(
+            "/v1/returns",
+            json!({"transaction_id": tx, "lines": [{"index": 0, "quantity": 1}],
+                   "reason": "too big"}),
+        )
+        .await;
+    assert_eq!(s, 409, "{e}");
+    assert!(e.to_string().contains("receipt"), "{e}");
+    // The "Paid in cash" line Klarna holds is no goods: nothing of it can come back.
+    let (s, p) = till.get(&format!("/v1/returns/purchases/{tx}")).await;
+    assert_eq!(s, 200, "{p}");
+    let paid_in_cash = p["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "Paid in cash")
+        .expect("the line is listed");
+    assert_eq!(paid_in_cash["returnable_quantity"], 0, "{p}");
+}

@@ -86,6 +86,39 @@ pub fn format_amount(minor: i64, currency: &Currency, language: Language) -> Str
     }
 }
 
+/// An amount as a person types it ("1234,50", "1 234.5", "200") in minor units of `currency`;
+/// `Ok(None)` for nothing typed, `Err(())` for anything that is not an amount (a sign, letters,
+/// more decimals than the currency has, or more than nine whole digits).
+#[allow(clippy::result_unit_err)]
+pub fn parse_amount(text: &str, currency: &Currency) -> Result<Option<i64>, ()> {
+    let cleaned: String = text
+        .chars()
+        .filter(|c| !matches!(*c, ' ' | NBSP | '\u{202f}'))
+        .collect();
+    if cleaned.is_empty() {
+        return Ok(None);
+    }
+    let exp = currency.exponent().min(4) as usize;
+    let (whole, frac) = match cleaned.find([',', '.']) {
+        Some(at) => (&cleaned[..at], &cleaned[at + 1..]),
+        None => (cleaned.as_str(), ""),
+    };
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    if !digits(whole) || !digits(frac) || whole.len() > 9 || frac.len() > exp {
+        return Err(());
+    }
+    if whole.is_empty() && frac.is_empty() {
+        return Err(());
+    }
+    let whole: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| ())?
+    };
+    let frac: i64 = format!("{frac:0<exp$}").parse().unwrap_or(0);
+    Ok(Some(whole * 10i64.pow(exp as u32) + frac))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +178,30 @@ mod tests {
     fn swedish_groups_with_a_no_break_space() {
         let got = format_amount(123_400, &"SEK".parse().unwrap(), Language::Swedish);
         assert_eq!(got, "1\u{a0}234,00\u{a0}kr");
+    }
+
+    #[test]
+    fn typed_amounts_become_minor_units_or_are_refused() {
+        let sek = "SEK".parse::<Currency>().unwrap();
+        let jpy = "JPY".parse::<Currency>().unwrap();
+        for (text, want) in [
+            ("", Ok(None)),
+            ("  ", Ok(None)),
+            ("200", Ok(Some(20_000))),
+            ("1 234,50", Ok(Some(123_450))),
+            ("1\u{a0}234.5", Ok(Some(123_450))),
+            (",5", Ok(Some(50))),
+            ("0", Ok(Some(0))),
+            ("12,345", Err(())),
+            ("-5", Err(())),
+            ("5 kr", Err(())),
+            ("1,2,3", Err(())),
+            (",", Err(())),
+            ("1234567890", Err(())),
+        ] {
+            assert_eq!(parse_amount(text, &sek), want, "{text:?}");
+        }
+        assert_eq!(parse_amount("500", &jpy), Ok(Some(500)));
+        assert_eq!(parse_amount("500,5", &jpy), Err(()));
     }
 }

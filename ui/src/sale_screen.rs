@@ -225,6 +225,8 @@ pub struct SaleScreenModel {
     entry: String,
     /// Why the last tender was refused, in the agent's words.
     tender_problem: String,
+    /// A tender was pressed and the agent has not answered: a second press takes nothing.
+    tender_busy: bool,
 }
 
 /// "m:ss" until the deadline (rounded up, so "0:00" means the time is really up).
@@ -251,6 +253,7 @@ impl SaleScreenModel {
             tendering: None,
             entry: String::new(),
             tender_problem: String::new(),
+            tender_busy: false,
         }
     }
 
@@ -467,8 +470,19 @@ impl SaleScreenModel {
             .checked_add(frac)
     }
 
+    /// "Take cash", "Exact amount" or "Card paid" was pressed: true if it may go to the agent
+    /// (false while the last press is still being answered, so a double tap takes one tender).
+    pub fn tender_pressed(&mut self) -> bool {
+        if self.tender_busy || self.tendering.is_none() {
+            return false;
+        }
+        self.tender_busy = true;
+        true
+    }
+
     /// A tender was taken: the screen goes back to the sale (or on to its receipt).
     pub fn tender_taken(&mut self) {
+        self.tender_busy = false;
         self.tendering = None;
         self.entry.clear();
         self.tender_problem.clear();
@@ -476,6 +490,7 @@ impl SaleScreenModel {
 
     /// A tender was refused: the tender screen stays, saying why.
     pub fn tender_refused(&mut self, why: String) {
+        self.tender_busy = false;
         self.tender_problem = why;
     }
 
@@ -653,6 +668,10 @@ fn tr_card(language: Language) -> &'static str {
 
 /// Whether `new` is a state of the same sale from before `current` (a late, stale answer).
 fn is_older(new: &SaleSnapshot, current: &SaleSnapshot) -> bool {
+    // A sale only ever leaves "open": ended elsewhere (abandoned through the API), it is news.
+    if current.status == SaleStatus::Open && new.status != SaleStatus::Open {
+        return false;
+    }
     if current.status != SaleStatus::Open && new.status == SaleStatus::Open {
         return true;
     }
@@ -952,6 +971,8 @@ mod tests {
             change: 0,
         }];
         assert!(m.sale_changed(part.clone()));
+        assert!(m.tender_pressed());
+        assert!(!m.tender_pressed(), "a double tap takes one tender");
         m.tender_taken();
         let v = m.view(NOW);
         assert_eq!(v.screen, Screen::Sale);
@@ -974,6 +995,27 @@ mod tests {
         let v = m.view(NOW);
         assert_eq!(v.screen, Screen::Result(Outcome::Paid));
         assert_eq!(v.change, "83,00\u{a0}kr");
+    }
+
+    #[test]
+    fn a_part_paid_sale_abandoned_elsewhere_leaves_the_screen() {
+        let mut m = model();
+        let mut part = sale(0, None);
+        part.due = 11_700;
+        part.tenders = vec![TenderSnapshot {
+            kind: TenderKind::Cash,
+            amount: 10_000,
+            given: 10_000,
+            change: 0,
+        }];
+        m.sale_changed(part.clone());
+        // Abandoned through the API: its tender is handed back (voided, so not listed).
+        let mut gone = part;
+        gone.status = SaleStatus::Abandoned;
+        gone.tenders.clear();
+        assert!(m.sale_changed(gone));
+        assert_eq!(m.screen(), Screen::Sale);
+        assert!(!m.view(NOW).has_sale);
     }
 
     #[test]

@@ -177,12 +177,21 @@ pub fn settle(due: i64, input: &TenderInput, cash_step: i64) -> Result<Settlemen
                     "enter the cash the customer gave".into(),
                 ));
             }
-            if given >= rounded {
+            if given > crate::money::KLARNA_MAX_AMOUNT {
+                return Err(TenderError::Invalid(
+                    "that is more cash than a till takes at once".into(),
+                ));
+            }
+            if given >= rounded || given >= due {
+                // All of it is paid. Change is what exceeds the rounded rest; whatever the
+                // drawer keeps beyond (or short of) the rest is rounding, so a sale is never
+                // paid more than its total.
+                let change = (given - rounded).max(0);
                 Ok(Settlement {
                     amount: due,
                     given,
-                    change: given - rounded,
-                    rounding: rounded - due,
+                    change,
+                    rounding: given - change - due,
                 })
             } else {
                 Ok(Settlement {

@@ -204,10 +204,7 @@ async fn z_report(
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().to_string());
     // Signed in, the day is closed by who is signed in (and no one else).
-    let operator = match crate::staff::current() {
-        Some(_) => s.terminal.operator(q.operator.clone())?,
-        None => q.operator().map_err(store_err)?,
-    };
+    let operator = s.terminal.operator_or(q.operator.clone(), "manager")?;
     manager::authorize(s.terminal.store(), pin, "day_close", &operator).await?;
     let op = operator.clone();
     let counted: Vec<(String, i64)> = q

@@ -209,7 +209,7 @@ async fn retry(
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<Resolve>,
 ) -> Result<Json<OutboxRow>, ApiError> {
-    let op = b.operator.unwrap_or_else(|| "manager".into());
+    let op = s.terminal.operator_or(b.operator, "manager")?;
     Ok(Json(
         s.terminal.resolve_operation(id, true, op, b.note).await?,
     ))
@@ -223,7 +223,7 @@ async fn dismiss(
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<Resolve>,
 ) -> Result<Json<OutboxRow>, ApiError> {
-    let op = b.operator.unwrap_or_else(|| "manager".into());
+    let op = s.terminal.operator_or(b.operator, "manager")?;
     Ok(Json(
         s.terminal.resolve_operation(id, false, op, b.note).await?,
     ))

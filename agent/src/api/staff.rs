@@ -54,7 +54,12 @@ pub(super) async fn with_session(
     req: Request,
     next: axum::middleware::Next,
 ) -> Result<Response, ApiError> {
-    let Some(token) = req.headers().get(SESSION_HEADER) else {
+    // Signing in needs no session, and a stale one left in a client's headers must not stop it.
+    let Some(token) = req
+        .headers()
+        .get(SESSION_HEADER)
+        .filter(|_| req.uri().path() != "/v1/staff/sign-in")
+    else {
         return Ok(next.run(req).await);
     };
     let who = token

@@ -55,6 +55,10 @@ pub struct NewTender {
     pub reference: Option<String>,
     #[schema(min_length = 1, max_length = 64)]
     pub operator: Option<String>,
+    /// A UUID the client makes for this tender: sent again (after a lost answer), the tender
+    /// already taken is answered, never taken twice.
+    #[schema(min_length = 36, max_length = 36)]
+    pub id: Option<String>,
 }
 
 /// What a tender did, and whether the cash drawer opened for it.
@@ -93,7 +97,7 @@ async fn take_tender(
         }
     };
     let cash = matches!(input, TenderInput::Cash { .. });
-    let tendered = s.terminal.take_tender(&id, input, b.operator).await?;
+    let tendered = s.terminal.take_tender(&id, input, b.operator, b.id).await?;
     let drawer_opened = match (&s.devices, cash) {
         (Some(d), true) => d.open_drawer().await,
         _ => false,

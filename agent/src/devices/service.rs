@@ -182,7 +182,11 @@ impl Shared {
         operator: Option<String>,
         reprint: bool,
     ) -> Result<ReceiptPrinted, DevicesError> {
-        let operator = self.terminal.operator(operator)?;
+        // The automatic print after a payment is the till's own doing: it needs nobody signed in.
+        let operator = match (reprint, operator) {
+            (false, None) => "kassa".to_string(),
+            (_, operator) => self.terminal.operator(operator)?,
+        };
         let printer = self.printer.as_ref().ok_or(DevicesError::NoPrinter)?;
         let sale = self.terminal.sale(sale_id).await?;
         if sale.sale.state != SaleState::Paid {

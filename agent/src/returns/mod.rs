@@ -120,7 +120,13 @@ fn purchase_from(tx: &crate::klarna::wire::PaymentTransaction, waiting: Waiting)
                 total_amount: l.total_amount,
                 refunded_quantity,
                 pending_quantity,
-                returnable_quantity: (l.quantity - refunded_quantity - pending_quantity).max(0),
+                // A line of no or negative value (a discount, a part paid another way at the
+                // till) is no goods: nothing of it comes back.
+                returnable_quantity: if l.unit_price > 0 {
+                    (l.quantity - refunded_quantity - pending_quantity).max(0)
+                } else {
+                    0
+                },
             }
         })
         .collect();
@@ -164,6 +170,28 @@ impl Terminal {
     /// remains refundable and the store's approval rules.
     pub async fn create_return(&self, req: ReturnRequest) -> Result<ReturnRecord, TerminalError> {
         let purchase = self.find_purchase(&req.transaction_id).await?;
+        // A sale of this till paid partly in cash or by card comes back by its receipt, so the
+        // money goes back the way it came and no line comes back twice by two roads.
+        let tid = purchase.transaction_id.clone();
+        let split = self
+            .store()
+            .call(move |db| {
+                let Some(a) = db.attempt_by_transaction(&tid)? else {
+                    return Ok(None);
+                };
+                let sale = db.sale(&a.sale_id)?;
+                Ok(sale
+                    .tenders
+                    .iter()
+                    .any(|t| t.state != kassa_core::tender::TenderState::Voided)
+                    .then_some(sale.sale.id))
+            })
+            .await?;
+        if let Some(sale) = split {
+            return Err(TerminalError::Conflict(format!(
+                "this purchase was paid partly in cash or by card at this till: return it by its receipt (sale {sale}) so the money goes back the way it came"
+            )));
+        }
         let operator = self.operator(req.operator.clone())?;
         if req.reason.trim().is_empty() || req.reason.len() > 500 {
             return Err(TerminalError::Invalid(
@@ -224,6 +252,11 @@ impl Terminal {
                 serde_json::json!({"index": index, "name": p.name, "reference": p.reference,
                 "quantity": quantity, "unit_price": p.unit_price}),
             );
+        }
+        if amount <= 0 {
+            return Err(TerminalError::Invalid(
+                "the lines chosen are worth nothing to refund".into(),
+            ));
         }
         if amount > purchase.refundable_amount {
             return Err(TerminalError::Conflict(format!(

@@ -34,6 +34,10 @@ pub struct SaleReturnRequest {
     pub operator: Option<String>,
     /// A manager approving, when the store's rules require one.
     pub manager: Option<ManagerApproval>,
+    /// A UUID the client makes for this return: sent again (after a lost answer), the return
+    /// already recorded is answered, and nothing is paid out twice.
+    #[schema(min_length = 36, max_length = 36)]
+    pub id: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -140,6 +144,33 @@ fn holdings(view: &SaleView, klarna_returned: i64) -> Vec<Refundable<Holder>> {
     h
 }
 
+/// The return already recorded under `rid`, when this is the same request again; a different
+/// request under the same id is refused.
+fn replay(
+    db: &crate::store::Db,
+    rid: &str,
+    sid: &str,
+    asked: &[SaleReturnLine],
+) -> Result<Option<SaleReturnRecord>, StoreError> {
+    let Ok(earlier) = db.sale_return(rid) else {
+        return Ok(None);
+    };
+    let wanted: Vec<(i64, i64)> = asked
+        .iter()
+        .fold(std::collections::BTreeMap::new(), |mut m, l| {
+            *m.entry(l.line_no).or_insert(0i64) += l.quantity;
+            m
+        })
+        .into_iter()
+        .collect();
+    if earlier.sale_id == sid && earlier.lines == wanted {
+        return Ok(Some(earlier));
+    }
+    Err(StoreError::Conflict(format!(
+        "return {rid} was recorded for something else"
+    )))
+}
+
 impl Terminal {
     /// Records a return of lines of a paid sale made at this till and gives the money back the
     /// way it came, in one transaction (see the module's comment).
@@ -154,6 +185,24 @@ impl Terminal {
             return Err(TerminalError::Invalid(
                 "give a reason for the return (at most 500 characters)".into(),
             ));
+        }
+        let return_id = match &req.id {
+            Some(k) if uuid::Uuid::parse_str(k).is_ok() => k.clone(),
+            Some(_) => {
+                return Err(TerminalError::Invalid(
+                    "a return's id must be a UUID".into(),
+                ));
+            }
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        // The same request again (a client that lost the answer): the recorded return.
+        let (sid, rid, asked) = (sale_id.to_string(), return_id.clone(), req.lines.clone());
+        if let Some(earlier) = self
+            .store()
+            .call(move |db| replay(db, &rid, &sid, &asked))
+            .await?
+        {
+            return Ok(earlier);
         }
         // A first look, to know the amount (and so whether a manager must approve) before the
         // PIN is checked; everything is checked again in the transaction.
@@ -181,16 +230,31 @@ impl Terminal {
         } else {
             None
         };
-        let return_id = uuid::Uuid::new_v4().to_string();
         let limits = self.config().outbox.clone();
         let (sid, rid, asked) = (sale_id.to_string(), return_id.clone(), req.lines.clone());
         let restock = req.restock;
         let record = self
             .store()
             .call(move |db| {
+                if let Some(earlier) = replay(db, &rid, &sid, &asked)? {
+                    return Ok(earlier);
+                }
                 // Read again on the database thread: another return of the same sale may have
                 // been recorded since the first look.
                 let view = db.sale(&sid)?;
+                // Goods already returned by the Klarna id (the return screen's way) are counted
+                // there, not here: the rest of such a purchase comes back the same way.
+                if let Some(tid) = view
+                    .payments
+                    .iter()
+                    .find(|a| a.state == AttemptState::Paid)
+                    .and_then(|a| a.klarna_transaction_id.clone())
+                    && db.returns_by_transaction(&tid)? > 0
+                {
+                    return Err(StoreError::Conflict(
+                        "part of this purchase was returned by its Klarna id: return the rest the same way".into(),
+                    ));
+                }
                 let returned = db.returned_lines(&sid)?;
                 let (back, amount) = lines_back(&view, &returned, &asked)
                     .map_err(|e| StoreError::Conflict(e.to_string()))?;
@@ -241,14 +305,28 @@ impl Terminal {
                         let Holder::Tender(id, kind) = h else {
                             continue;
                         };
-                        w.move_tender(id, TenderEvent::Refund(*a))?;
+                        let t = w.move_tender(id, TenderEvent::Refund(*a))?;
+                        // Cash paid out is what the customer handed over: the last refund of a
+                        // cash tender takes its rounding back too (149.49 paid with 149 kr comes
+                        // back as 149 kr), so the drawer balances to the coin.
+                        let rounding = if *kind == TenderKind::Cash
+                            && t.state == kassa_core::tender::TenderState::Refunded
+                        {
+                            t.rounding
+                        } else {
+                            0
+                        };
                         let mut e = JournalEntry::new(JournalKind::TenderRefunded, &operator);
                         e.sale_id = Some(sid.clone());
                         e.amount = Some(*a);
                         e.currency = Some(currency.clone());
-                        let drawer = if *kind == TenderKind::Cash { -a } else { 0 };
+                        let drawer = if *kind == TenderKind::Cash {
+                            -(a + rounding)
+                        } else {
+                            0
+                        };
                         e.detail = serde_json::json!({"tender_id": id, "tender": kind.as_str(),
-                            "drawer": drawer, "return_id": rid});
+                            "drawer": drawer, "rounding": rounding, "return_id": rid});
                         w.journal(e)?;
                     }
                     let mut e = JournalEntry::new(JournalKind::ReturnRecorded, &operator);

@@ -174,7 +174,14 @@ pub(super) fn wire(till: &TillWindow, shared: &Arc<Shared>) {
         s.show_reports();
     });
     let s = Arc::clone(shared);
-    manager.on_confirm_close_day(move || s.close_day());
+    let w = till.as_weak();
+    manager.on_confirm_close_day(move || {
+        let counted = w
+            .upgrade()
+            .map(|w| w.global::<ManagerArea>().get_counted_cash().to_string())
+            .unwrap_or_default();
+        s.close_day(&counted);
+    });
     let s = Arc::clone(shared);
     manager.on_print_report(move || s.print_report());
 

@@ -138,8 +138,14 @@ impl Shared {
     /// and the sale is paid, or shows what is left. A refusal stays on the tender screen.
     pub(super) fn take_tender(self: &Arc<Self>, how: TenderPress) {
         let (id, input) = {
-            let model = lock(&self.sale);
-            let Some(sale) = model.sale() else { return };
+            let mut model = lock(&self.sale);
+            if !model.tender_pressed() {
+                return;
+            }
+            let Some(sale) = model.sale() else {
+                model.tender_refused(String::new());
+                return;
+            };
             let entry = model.entry_minor();
             let input = match how {
                 TenderPress::Cash => TenderInput::Cash {
@@ -162,7 +168,7 @@ impl Shared {
         let shared = Arc::clone(self);
         self.spawn(async move {
             let _one_at_a_time = shared.changing_sale.lock().await;
-            match shared.terminal.take_tender(&id, input, None).await {
+            match shared.terminal.take_tender(&id, input, None, None).await {
                 Ok(t) => {
                     {
                         let mut model = lock(&shared.sale);

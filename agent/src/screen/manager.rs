@@ -225,19 +225,38 @@ impl Shared {
 
     /// The day close, once the manager confirmed it. The PIN was checked when the area opened;
     /// `close_day` journals the close itself.
-    pub(super) fn close_day(self: &Arc<Self>) {
+    /// `counted` is the cash counted in the drawer as typed (empty: not counted); the report
+    /// sets it beside what the drawer should hold. Journaled under whoever is signed in.
+    pub(super) fn close_day(self: &Arc<Self>, counted: &str) {
+        let currency = self.terminal.config().currency;
+        let Ok(counted) = kassa_ui::amount::parse_amount(counted, &currency) else {
+            lock(&self.reports).report_failed(format!(
+                "The counted cash {counted:?} is not an amount: type it as 1234,50"
+            ));
+            self.show_reports();
+            return;
+        };
         if !lock(&self.manager).is_unlocked() || !lock(&self.reports).confirm_close_day() {
             return;
         }
         self.show_reports();
         let shared = Arc::clone(self);
         self.spawn(async move {
+            let who = crate::staff::current().map_or_else(|| MANAGER.to_string(), |s| s.id);
+            let counted: Vec<(String, i64)> = counted
+                .map(|n| (currency.code().to_string(), n))
+                .into_iter()
+                .collect();
             let report = shared
                 .terminal
                 .store()
-                .call(|db| db.close_day(MANAGER))
+                .call(move |db| db.close_day_counted(&who, &counted))
                 .await;
             shared.report_read("Z-report", report);
+            if let Some(w) = shared.till.upgrade() {
+                w.global::<ManagerArea>()
+                    .set_counted_cash(Default::default());
+            }
         });
     }
 

@@ -9,7 +9,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::journal::GENESIS_HASH;
-use super::{Db, InvalidParam, JournalEntry, JournalKind, StoreError, validate_operator};
+use super::{Db, InvalidParam, JournalEntry, JournalKind, StoreError};
 
 /// A count and its amount in minor units.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -180,10 +180,13 @@ fn compute(
                 ("tender_voided", Some("cash")) => {
                     t.tenders.cash.add(-n, -sum);
                     t.drawer.cash_returned -= drawer;
+                    t.drawer.rounding -= -drawer - sum;
                 }
                 ("tender_refunded", Some("cash")) => {
                     t.tenders.cash_refunded.add(n, sum);
                     t.drawer.cash_returned -= drawer;
+                    // A full refund gives the sale's cash rounding back with it.
+                    t.drawer.rounding -= -drawer - sum;
                 }
                 ("tender_taken", Some("card_terminal")) => t.tenders.card_terminal.add(n, sum),
                 ("tender_voided", Some("card_terminal")) => t.tenders.card_terminal.add(-n, -sum),
@@ -337,13 +340,6 @@ impl ReportQuery {
                 "format must be json, text or csv",
             )),
         }
-    }
-
-    /// Who closes the day, "manager" when the query does not say.
-    pub fn operator(&self) -> Result<String, StoreError> {
-        let operator = self.operator.clone().unwrap_or_else(|| "manager".into());
-        validate_operator(&operator)?;
-        Ok(operator)
     }
 }
 

@@ -113,6 +113,16 @@ impl Db {
         Ok(w)
     }
 
+    /// How many returns were recorded against Klarna transaction `transaction_id` by its id
+    /// (the return screen's way), as opposed to by a till sale's receipt.
+    pub fn returns_by_transaction(&self, transaction_id: &str) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM returns WHERE transaction_id = ?1",
+            [transaction_id],
+            |r| r.get(0),
+        )?)
+    }
+
     pub fn return_record(&self, id: &str) -> Result<ReturnRecord, StoreError> {
         let r = self
             .conn

@@ -93,6 +93,14 @@ impl Db {
                      phc = excluded.phc, active = 1",
                 params![id, name, role.as_str(), phc, crate::now_rfc3339()],
             )?;
+            if id == "manager" {
+                // The `manager` account's PIN is the store PIN: one secret, kept in step.
+                w.tx.execute(
+                    "INSERT INTO manager_pin (id, phc, set_at) VALUES (1, ?1, ?2)
+                     ON CONFLICT (id) DO UPDATE SET phc = excluded.phc, set_at = excluded.set_at",
+                    params![phc, crate::now_rfc3339()],
+                )?;
+            }
             let mut e = JournalEntry::new(JournalKind::ManagerAction, by);
             e.detail = serde_json::json!({"action": if existed { "staff_changed" } else { "staff_added" },
                 "staff_id": id, "role": role.as_str()});

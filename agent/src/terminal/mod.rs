@@ -271,6 +271,17 @@ impl Terminal {
     /// name anyone else), else the name it gives, else the configured default. A till that
     /// requires sign-in refuses a change by nobody.
     pub fn operator(&self, given: Option<String>) -> Result<String, TerminalError> {
+        let default = self.inner.cfg.default_operator.clone();
+        self.operator_or(given, &default)
+    }
+
+    /// As `operator`, with `default` for a request that names nobody (a manager's door says
+    /// "manager" rather than the till's default cashier).
+    pub fn operator_or(
+        &self,
+        given: Option<String>,
+        default: &str,
+    ) -> Result<String, TerminalError> {
         if let Some(who) = crate::staff::current() {
             if given.as_ref().is_some_and(|g| *g != who.id) {
                 return Err(TerminalError::OtherOperator(who.id));
@@ -280,7 +291,7 @@ impl Terminal {
         if self.inner.cfg.staff.require_sign_in {
             return Err(TerminalError::SignIn);
         }
-        let op = given.unwrap_or_else(|| self.inner.cfg.default_operator.clone());
+        let op = given.unwrap_or_else(|| default.to_string());
         crate::store::validate_operator(&op)?;
         Ok(op)
     }

@@ -56,19 +56,54 @@ pub(super) fn tender_entry(
 impl Terminal {
     /// Takes `input` toward the sale's rest: the sale is paid when nothing is left, or its
     /// payment draft is made again for the rest (which Klarna or another tender pays).
+    ///
+    /// `key`, when the caller gives one (a UUID), makes the call safe to repeat: a tender already
+    /// taken under it is answered again, not taken twice (a client that lost the answer retries).
     pub async fn take_tender(
         &self,
         sale_id: &str,
         input: TenderInput,
         operator: Option<String>,
+        key: Option<String>,
     ) -> Result<Tendered, TerminalError> {
         let operator = self.operator(operator)?;
+        if let Some(k) = &key
+            && uuid::Uuid::parse_str(k).is_err()
+        {
+            return Err(TerminalError::Invalid(
+                "a tender's id must be a UUID".into(),
+            ));
+        }
         let (t, sid) = (self.clone(), sale_id.to_string());
         let tendered = self
             .inner
             .store
             .call(move |db| {
                 db.write(|w| {
+                    if let Some(k) = &key
+                        && let Ok(earlier) = w.tender(k)
+                    {
+                        let same = earlier.sale_id == sid
+                            && match &input {
+                                TenderInput::Cash { given } => {
+                                    earlier.kind == TenderKind::Cash && earlier.given == *given
+                                }
+                                TenderInput::CardTerminal { amount, reference } => {
+                                    earlier.kind == TenderKind::CardTerminal
+                                        && earlier.amount == *amount
+                                        && earlier.reference.as_deref() == Some(reference.trim())
+                                }
+                            };
+                        if !same {
+                            return Err(StoreError::Conflict(format!(
+                                "tender {k} was taken for something else"
+                            )));
+                        }
+                        return Ok(Tendered {
+                            tender: earlier,
+                            sale: w.sale(&sid)?,
+                        });
+                    }
                     let view = w.sale(&sid)?;
                     view.sale.state.next(kassa_core::sale::SaleEvent::Tendered)?;
                     match view.live_attempt() {
@@ -93,7 +128,9 @@ impl Terminal {
                         }
                     };
                     let row = TenderRow {
-                        id: uuid::Uuid::new_v4().to_string(),
+                        id: key
+                            .clone()
+                            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
                         sale_id: sid.clone(),
                         kind,
                         state: TenderState::Taken,

@@ -53,6 +53,9 @@ fn cash_pays_the_rest_with_change_and_rounding() {
         (14949, 14800, 100, (14800, 0, 0, 14800)),
         // 0.30 left rounds to nothing: the customer owes no coin.
         (30, 0, 100, (30, 0, -30, 0)),
+        // Between the rest and its rounding (10.50 rounds to 11, 10.60 given): all of it is
+        // paid, nothing back, the drawer keeps 0.10 of rounding; never more than the total.
+        (1050, 1060, 100, (1050, 0, 10, 1060)),
     ];
     for (due, given, step, (amount, change, rounding, drawer)) in table {
         let s = settle(*due, &TenderInput::Cash { given: *given }, *step).unwrap();
@@ -65,6 +68,7 @@ fn cash_pays_the_rest_with_change_and_rounding() {
     assert!(settle(14900, &TenderInput::Cash { given: 0 }, 1).is_err());
     assert!(settle(14900, &TenderInput::Cash { given: -5 }, 1).is_err());
     assert!(settle(0, &TenderInput::Cash { given: 100 }, 1).is_err());
+    assert!(settle(100, &TenderInput::Cash { given: i64::MAX }, 1).is_err());
 }
 
 #[test]
