@@ -97,6 +97,12 @@ enum Command {
         #[command(subcommand)]
         command: cli::OutboxCommand,
     },
+    /// A sale's lines and tenders: show, remove or change a line, pay in cash or by card
+    /// (through the running agent).
+    Sale {
+        #[command(subcommand)]
+        command: cli::sale::SaleCommand,
+    },
     /// Payments in doubt: a manager decides whether Klarna has the payment (through the running agent).
     Payment {
         #[command(subcommand)]
@@ -355,6 +361,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Return { command } => cli::returns::run(command).await,
         Command::Payment { command } => cli::payment::run(command).await,
+        Command::Sale { command } => cli::sale::run(command).await,
         Command::Devices { config } => cli::devices::list(&config).await,
         Command::Slo { config, window } => cli::slo(&config, &window).await,
         Command::Selftest { config } => Ok(cli::selftest(&config)),

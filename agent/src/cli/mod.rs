@@ -9,6 +9,7 @@ use anyhow::Context;
 pub mod devices;
 pub mod payment;
 pub mod returns;
+pub mod sale;
 use clap::Subcommand;
 
 use kassa_agent::config::Config;

@@ -1,0 +1,192 @@
+//! `kassa sale`: a sale's lines and tenders from the command line, through the running agent
+//! (the same calls as the cashier's screen and the local API): show it, take a line off, change
+//! a quantity or a price (with its reason, and a manager where the store's limit says so), and
+//! pay it, or part of it, in cash or on the card terminal.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use super::returns::call_with_pin;
+
+#[derive(Subcommand)]
+pub enum SaleCommand {
+    /// The sale: its lines (with their numbers), tenders, total and what is left to pay.
+    Show {
+        #[arg(long, short, default_value = "/etc/kassa/kassa.toml")]
+        config: PathBuf,
+        sale_id: String,
+    },
+    /// Take line LINE_NO off the sale (a wrong item).
+    RemoveLine {
+        #[arg(long, short, default_value = "/etc/kassa/kassa.toml")]
+        config: PathBuf,
+        sale_id: String,
+        line_no: i64,
+        #[arg(long)]
+        operator: Option<String>,
+    },
+    /// Change line LINE_NO: its quantity, or its unit price (minor units) with a reason.
+    EditLine {
+        #[arg(long, short, default_value = "/etc/kassa/kassa.toml")]
+        config: PathBuf,
+        sale_id: String,
+        line_no: i64,
+        #[arg(
+            long,
+            conflicts_with = "unit_price",
+            required_unless_present = "unit_price"
+        )]
+        quantity: Option<i64>,
+        #[arg(long, requires = "reason")]
+        unit_price: Option<i64>,
+        #[arg(long)]
+        reason: Option<String>,
+        /// The approving manager's name, for a price cut beyond the store's limit.
+        #[arg(long, requires = "manager_pin")]
+        manager: Option<String>,
+        /// The manager's PIN (else `KASSA_MANAGER_PIN`).
+        #[arg(long, env = "KASSA_MANAGER_PIN", hide_env_values = true)]
+        manager_pin: Option<String>,
+        #[arg(long)]
+        operator: Option<String>,
+    },
+    /// Cash (`--given`) or the card terminal (`--amount` and `--reference`) toward the sale.
+    Tender {
+        #[arg(long, short, default_value = "/etc/kassa/kassa.toml")]
+        config: PathBuf,
+        sale_id: String,
+        /// Cash handed over, in minor units.
+        #[arg(long, conflicts_with_all = ["amount", "reference"], required_unless_present = "amount")]
+        given: Option<i64>,
+        /// What the card terminal charged, in minor units.
+        #[arg(long, requires = "reference")]
+        amount: Option<i64>,
+        /// The card terminal's reference for the charge.
+        #[arg(long)]
+        reference: Option<String>,
+        #[arg(long)]
+        operator: Option<String>,
+    },
+}
+
+fn print_sale(v: &Value) {
+    println!(
+        "sale {}  {}  total {} {}  left to pay {}",
+        v["id"].as_str().unwrap_or("?"),
+        v["state"].as_str().unwrap_or("?"),
+        v["total"],
+        v["currency"].as_str().unwrap_or(""),
+        v["due"]
+    );
+    for l in v["lines"].as_array().into_iter().flatten() {
+        println!(
+            "  line {:>3}  {:>4} × {:<32} {:>10}",
+            l["line_no"],
+            l["quantity"],
+            l["name"].as_str().unwrap_or(""),
+            l["total_amount"]
+        );
+    }
+    for t in v["tenders"].as_array().into_iter().flatten() {
+        println!(
+            "  {} {}  {} (given {}, change {})",
+            t["kind"].as_str().unwrap_or(""),
+            t["state"].as_str().unwrap_or(""),
+            t["amount"],
+            t["given"],
+            t["change"]
+        );
+    }
+}
+
+pub async fn run(cmd: SaleCommand) -> anyhow::Result<ExitCode> {
+    let v = match cmd {
+        SaleCommand::Show { config, sale_id } => {
+            call_with_pin(
+                &config,
+                reqwest::Method::GET,
+                &format!("/v1/sales/{sale_id}"),
+                None,
+                None,
+            )
+            .await?
+        }
+        SaleCommand::RemoveLine {
+            config,
+            sale_id,
+            line_no,
+            operator,
+        } => {
+            call_with_pin(
+                &config,
+                reqwest::Method::POST,
+                &format!("/v1/sales/{sale_id}/lines/{line_no}/remove"),
+                Some(json!({"operator": operator})),
+                None,
+            )
+            .await?
+        }
+        SaleCommand::EditLine {
+            config,
+            sale_id,
+            line_no,
+            quantity,
+            unit_price,
+            reason,
+            manager,
+            manager_pin,
+            operator,
+        } => {
+            let mut body = json!({"operator": operator});
+            if let Some(q) = quantity {
+                body["quantity"] = json!(q);
+            }
+            if let Some(p) = unit_price {
+                body["unit_price"] = json!(p);
+                body["reason"] = json!(reason);
+            }
+            if let (Some(name), Some(pin)) = (manager, manager_pin) {
+                body["manager"] = json!({"name": name, "pin": pin});
+            }
+            call_with_pin(
+                &config,
+                reqwest::Method::PATCH,
+                &format!("/v1/sales/{sale_id}/lines/{line_no}"),
+                Some(body),
+                None,
+            )
+            .await?
+        }
+        SaleCommand::Tender {
+            config,
+            sale_id,
+            given,
+            amount,
+            reference,
+            operator,
+        } => {
+            let body = match given {
+                Some(g) => json!({"kind": "cash", "given": g, "operator": operator}),
+                None => json!({"kind": "card_terminal", "amount": amount,
+                    "reference": reference, "operator": operator}),
+            };
+            let t = call_with_pin(
+                &config,
+                reqwest::Method::POST,
+                &format!("/v1/sales/{sale_id}/tenders"),
+                Some(body),
+                None,
+            )
+            .await?;
+            if t["tender"]["change"].as_i64().unwrap_or(0) > 0 {
+                println!("change: {}", t["tender"]["change"]);
+            }
+            t["sale"].clone()
+        }
+    };
+    print_sale(&v);
+    Ok(ExitCode::SUCCESS)
+}
