@@ -162,6 +162,14 @@ fn every_main_screen_renders_and_the_qr_code_reads_back_as_the_payment_link() {
     Language::English.select().expect("English is always there");
     model.set_language(Language::English);
     model.close_tender();
+    assert!(model.open_price(0));
+    for key in ["1", "1", "0"] {
+        model.keypad(key);
+    }
+    show(&model);
+    assert!(has_label(&till_window, "Manager's PIN"));
+    shoot("price", till_window.window());
+    model.close_price();
     show(&model);
 
     // The payment screen: the QR code must read back as exactly the payment link.

@@ -64,6 +64,7 @@ fn screen(s: Screen) -> (screens::Screen, screens::Outcome) {
     match s {
         Screen::Sale => (screens::Screen::Sale, screens::Outcome::Paid),
         Screen::Tender => (screens::Screen::Tender, screens::Outcome::Paid),
+        Screen::Price => (screens::Screen::Price, screens::Outcome::Paid),
         Screen::Payment => (screens::Screen::Payment, screens::Outcome::Paid),
         Screen::Result(o) => (screens::Screen::Result, outcome(o)),
     }
@@ -189,6 +190,17 @@ where
     set_text(g.get_tender_problem(), &view.tender_problem, |t| {
         g.set_tender_problem(t)
     });
+    set_text(g.get_pricing_name(), &view.pricing_name, |t| {
+        g.set_pricing_name(t)
+    });
+    set_text(g.get_pricing_price(), &view.pricing_price, |t| {
+        g.set_pricing_price(t)
+    });
+    if view.screen != Screen::Price && !g.get_price_reason().is_empty() {
+        g.set_price_reason(SharedString::new());
+        g.set_manager_name(SharedString::new());
+        g.set_manager_pin(SharedString::new());
+    }
     if view.screen != Screen::Tender && !g.get_card_reference().is_empty() {
         g.set_card_reference(SharedString::new());
     }

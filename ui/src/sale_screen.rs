@@ -151,6 +151,8 @@ pub enum Screen {
     Sale,
     /// Cash or the card terminal: the amount given, the keypad.
     Tender,
+    /// A new price for one line: the keypad, a reason and (beyond the store's limit) a manager.
+    Price,
     Payment,
     Result(Outcome),
 }
@@ -203,6 +205,9 @@ pub struct SaleScreenView {
     pub entry: String,
     /// Why the last tender was refused ("" when it was not).
     pub tender_problem: String,
+    /// The line whose price is being changed: its name and price now ("" when none).
+    pub pricing_name: String,
+    pub pricing_price: String,
 }
 
 /// The controller of the cashier's sale, payment and result screens.
@@ -227,6 +232,8 @@ pub struct SaleScreenModel {
     tender_problem: String,
     /// A tender was pressed and the agent has not answered: a second press takes nothing.
     tender_busy: bool,
+    /// The line (by number) whose price is being changed.
+    pricing: Option<i64>,
 }
 
 /// "m:ss" until the deadline (rounded up, so "0:00" means the time is really up).
@@ -254,6 +261,7 @@ impl SaleScreenModel {
             entry: String::new(),
             tender_problem: String::new(),
             tender_busy: false,
+            pricing: None,
         }
     }
 
@@ -355,6 +363,7 @@ impl SaleScreenModel {
 
     /// The sale is over (paid and done, or voided): the next item starts a new one.
     pub fn sale_closed(&mut self) {
+        self.pricing = None;
         self.sale = None;
         self.refusal = None;
         self.dismissed_attempt = None;
@@ -376,6 +385,34 @@ impl SaleScreenModel {
     /// The line at `index` on screen, by its number in the sale.
     pub fn line(&self, index: usize) -> Option<&LineSnapshot> {
         self.sale.as_ref()?.lines.get(index)
+    }
+
+    /// "Price" on the line at `index`: the price screen opens for it (while lines can change).
+    pub fn open_price(&mut self, index: usize) -> bool {
+        if !self.lines_editable() {
+            return false;
+        }
+        let Some(line) = self.line(index) else {
+            return false;
+        };
+        self.pricing = Some(line.line_no);
+        self.entry.clear();
+        self.tender_problem.clear();
+        true
+    }
+
+    /// The line whose price is being changed.
+    pub fn pricing(&self) -> Option<&LineSnapshot> {
+        let no = self.pricing?;
+        self.sale.as_ref()?.lines.iter().find(|l| l.line_no == no)
+    }
+
+    /// Back from the price screen (or the price was set).
+    pub fn close_price(&mut self) {
+        self.pricing = None;
+        self.entry.clear();
+        self.tender_problem.clear();
+        self.tender_busy = false;
     }
 
     /// "Cash or card": the tender screen opens (when there is something to pay another way).
@@ -473,7 +510,7 @@ impl SaleScreenModel {
     /// "Take cash", "Exact amount" or "Card paid" was pressed: true if it may go to the agent
     /// (false while the last press is still being answered, so a double tap takes one tender).
     pub fn tender_pressed(&mut self) -> bool {
-        if self.tender_busy || self.tendering.is_none() {
+        if self.tender_busy || (self.tendering.is_none() && self.pricing.is_none()) {
             return false;
         }
         self.tender_busy = true;
@@ -514,6 +551,9 @@ impl SaleScreenModel {
             if !p.phase.is_final() {
                 return Screen::Payment;
             }
+        }
+        if self.pricing.is_some() && self.lines_editable() && self.pricing().is_some() {
+            return Screen::Price;
         }
         if self.tendering.is_some() && sale.payment.as_ref().is_none_or(|p| p.phase.is_final()) {
             return Screen::Tender;
@@ -618,6 +658,11 @@ impl SaleScreenModel {
             card_mode: self.tendering == Some(true),
             entry: self.entry.clone(),
             tender_problem: self.tender_problem.clone(),
+            pricing_name: self.pricing().map(|l| l.name.clone()).unwrap_or_default(),
+            pricing_price: self
+                .pricing()
+                .map(|l| money(l.unit_price))
+                .unwrap_or_default(),
             screen,
             lines,
             total: money(self.sale.as_ref().map_or(0, |s| s.total)),
@@ -995,6 +1040,29 @@ mod tests {
         let v = m.view(NOW);
         assert_eq!(v.screen, Screen::Result(Outcome::Paid));
         assert_eq!(v.change, "83,00\u{a0}kr");
+    }
+
+    #[test]
+    fn a_new_price_is_typed_for_the_tapped_line() {
+        let mut m = model();
+        m.sale_changed(sale(0, None));
+        assert!(m.open_price(1));
+        assert_eq!(m.screen(), Screen::Price);
+        let v = m.view(NOW);
+        assert_eq!(
+            (v.pricing_name.as_str(), v.pricing_price.as_str()),
+            ("Socks", "49,50\u{a0}kr")
+        );
+        for k in ["3", "9", ",", "5"] {
+            m.keypad(k);
+        }
+        assert_eq!(m.entry_minor(), Some(3_950));
+        assert!(m.tender_pressed());
+        m.tender_refused("this price cut needs a manager's approval".into());
+        assert_eq!(m.screen(), Screen::Price, "a refusal stays, saying why");
+        m.close_price();
+        assert_eq!(m.screen(), Screen::Sale);
+        assert!(!m.open_price(7), "no such line");
     }
 
     #[test]

@@ -56,6 +56,36 @@ pub(super) fn wire(till: &TillWindow, shared: &Arc<Shared>) {
             .unwrap_or_default();
         s.take_tender(TenderPress::Card(reference));
     });
+    let s = Arc::clone(shared);
+    sale.on_open_price(move |i| {
+        if let Ok(i) = usize::try_from(i) {
+            lock(&s.sale).open_price(i);
+            s.show();
+        }
+    });
+    let s = Arc::clone(shared);
+    sale.on_close_price(move || {
+        lock(&s.sale).close_price();
+        s.show();
+    });
+    let (s, w) = (Arc::clone(shared), till.as_weak());
+    sale.on_set_price(move || {
+        let Some(w) = w.upgrade() else { return };
+        let g = w.global::<SaleScreen>();
+        let reason = g.get_price_reason().to_string();
+        let (name, pin) = (
+            g.get_manager_name().to_string(),
+            g.get_manager_pin().to_string(),
+        );
+        // The PIN leaves the screen at once.
+        g.set_manager_pin(Default::default());
+        let manager =
+            (!name.trim().is_empty() && !pin.is_empty()).then(|| crate::manager::ManagerApproval {
+                name: name.trim().to_string(),
+                pin,
+            });
+        s.set_price(reason, manager);
+    });
     for (delta, which) in [(-1, 0), (1, 1), (0, 2)] {
         let s = Arc::clone(shared);
         let edit = move |i: i32| {

@@ -134,6 +134,47 @@ impl Shared {
         });
     }
 
+    /// The new price typed for the line on the price screen, with its reason and (beyond the
+    /// store's limit) the approving manager; a refusal stays on the price screen, saying why.
+    pub(super) fn set_price(
+        self: &Arc<Self>,
+        reason: String,
+        manager: Option<crate::manager::ManagerApproval>,
+    ) {
+        let (id, line_no, unit_price) = {
+            let mut model = lock(&self.sale);
+            let (Some(id), Some(line), Some(price)) = (
+                model.sale_id().map(str::to_owned),
+                model.pricing().map(|l| l.line_no),
+                model.entry_minor(),
+            ) else {
+                return;
+            };
+            if !model.tender_pressed() {
+                return;
+            }
+            (id, line, price)
+        };
+        let shared = Arc::clone(self);
+        self.spawn(async move {
+            let _one_at_a_time = shared.changing_sale.lock().await;
+            let edit = LineEdit::Price { unit_price, reason };
+            match shared
+                .terminal
+                .edit_line(&id, line_no, edit, None, manager)
+                .await
+            {
+                Ok(view) => {
+                    let mut model = lock(&shared.sale);
+                    model.close_price();
+                    model.sale_changed(snapshot(&view));
+                }
+                Err(e) => lock(&shared.sale).tender_refused(e.to_string()),
+            }
+            shared.show();
+        });
+    }
+
     /// Cash given (or exactly what is due), or the card terminal's part: the terminal takes it
     /// and the sale is paid, or shows what is left. A refusal stays on the tender screen.
     pub(super) fn take_tender(self: &Arc<Self>, how: TenderPress) {
