@@ -328,6 +328,24 @@ fn cashier_scenario(till: &Till, rt: &tokio::runtime::Handle, ui: &slint::Weak<T
     press(ui, "New sale");
     wait_for(ui, "Total", Some(&format!("SEK{nbsp}0.00")));
 
+    // The T-shirt comes back by its receipt's code: the money goes back the way it came.
+    press(ui, "Return");
+    type_into(ui, "Klarna transaction id", &format!("kassa:sale:{sale}"));
+    press(ui, "Find purchase");
+    wait_for(ui, "T-shirt*", Some("0 of 1 coming back"));
+    press(ui, "One more: T-shirt*");
+    type_into(ui, "Reason", "Wrong size");
+    press(ui, "Refund");
+    wait_for(ui, "Refund slip", None);
+    let slip = value_of(ui, "Refund slip").expect("the slip has text");
+    assert!(slip.contains("Cash paid out: 100.00 SEK"), "{slip}");
+    assert!(
+        slip.contains("Refund on the card terminal: 10.00 SEK"),
+        "{slip}"
+    );
+    press(ui, "Close returns");
+    wait_gone(ui, "Return a purchase");
+
     // Klarna is back; the cashier starts a payment and cancels it before the customer scans.
     press(ui, "Socks*");
     // The tap opens a new sale on the agent; "Pay" is enabled once the screen shows it.

@@ -12,6 +12,17 @@ pub const KLARNA_CUSTOMER_TOKEN_PREFIX: &str = "klarna-interop:";
 /// `krn:payment:<region>:transaction:<id>`.
 pub const KLARNA_TRANSACTION_PREFIX: &str = "krn:payment:";
 
+/// Start of the QR code on the receipt of a sale paid (in part) in cash or on the card terminal:
+/// `kassa:sale:<sale id>`. Such a sale comes back by its receipt, so its money goes back the
+/// way it came; a sale Klarna paid alone carries Klarna's transaction id instead.
+pub const KASSA_SALE_PREFIX: &str = "kassa:sale:";
+
+/// The sale id in a receipt code `kassa:sale:<uuid>`, if `text` is one.
+pub fn sale_code(text: &str) -> Option<&str> {
+    let id = text.trim().strip_prefix(KASSA_SALE_PREFIX)?;
+    uuid::Uuid::parse_str(id).ok().map(|_| id)
+}
+
 /// What a scanned text (`kassa_drivers::Scan::Text`) is to the till.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScannedText {
@@ -30,7 +41,7 @@ pub fn read(text: String) -> ScannedText {
     {
         return ScannedText::KlarnaCustomerToken(token.to_owned());
     }
-    if is_klarna_transaction_id(&text) {
+    if is_klarna_transaction_id(&text) || sale_code(&text).is_some() {
         return ScannedText::Receipt(text);
     }
     ScannedText::Unknown(text)
@@ -53,6 +64,24 @@ pub fn is_klarna_transaction_id(text: &str) -> bool {
         && kind == "transaction"
         && !id.is_empty()
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+#[cfg(test)]
+mod sale_code_tests {
+    use super::*;
+
+    #[test]
+    fn a_till_receipt_code_names_its_sale() {
+        let id = "6f1d2c3b-4a5e-4f60-8b7c-9d0e1f2a3b4c";
+        assert_eq!(sale_code(&format!("kassa:sale:{id}")), Some(id));
+        assert_eq!(
+            read(format!("kassa:sale:{id}")),
+            ScannedText::Receipt(format!("kassa:sale:{id}"))
+        );
+        assert_eq!(sale_code("kassa:sale:../etc"), None);
+        assert_eq!(sale_code("kassa:sale:"), None);
+        assert_eq!(sale_code(id), None);
+    }
 }
 
 #[cfg(test)]

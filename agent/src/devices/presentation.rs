@@ -133,7 +133,17 @@ pub fn receipt_for(
             .collect(),
         totals,
         payment,
-        qr_data: transaction,
+        // A sale paid (in part) another way comes back by its own receipt code, so the money
+        // goes back the way it came; Klarna alone: Klarna's transaction id, as before.
+        qr_data: if sale.tenders.iter().any(|t| t.state != TenderState::Voided) {
+            Some(format!(
+                "{}{}",
+                super::codes::KASSA_SALE_PREFIX,
+                sale.sale.id
+            ))
+        } else {
+            transaction
+        },
         footer: words.footer.clone(),
         ..Default::default()
     }
@@ -350,6 +360,6 @@ mod tests {
             ]
         );
         assert!(r.payment.is_empty());
-        assert_eq!(r.qr_data, None);
+        assert_eq!(r.qr_data, Some(format!("kassa:sale:{}", cash.sale.id)));
     }
 }

@@ -6,7 +6,7 @@ pub use crate::config::ReturnsConfig;
 pub use crate::manager::ManagerApproval;
 pub use crate::store::returns::{ReturnRecord, Waiting};
 pub use crate::store::sale_returns::SaleReturnRecord;
-pub use sale::{SaleReturnLine, SaleReturnRequest};
+pub use sale::{SaleReturnLine, SaleReturnRequest, TillPurchase, sale_return_slip};
 
 mod sale;
 use std::collections::HashMap;

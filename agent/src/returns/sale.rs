@@ -394,3 +394,124 @@ impl Terminal {
         Ok(self.store().call(move |db| db.sale_return(&id)).await?)
     }
 }
+
+/// A sale of this till as the return screen shows a purchase, and how its lines are named.
+#[derive(Debug, Clone)]
+pub struct TillPurchase {
+    pub sale_id: String,
+    pub purchase: super::Purchase,
+    /// The sale's line number of each purchase line, by index.
+    pub line_nos: Vec<i64>,
+}
+
+impl Terminal {
+    /// The till sale a scanned or typed receipt code names, when it comes back by its receipt:
+    /// `kassa:sale:<id>`, or the Klarna transaction of a sale that was paid in part another way.
+    /// `None` for a purchase Klarna paid alone (it comes back by its Klarna id, as before).
+    pub async fn find_till_purchase(
+        &self,
+        code: &str,
+    ) -> Result<Option<TillPurchase>, TerminalError> {
+        let code = code.trim().to_string();
+        let by_code = crate::devices::codes::sale_code(&code).map(str::to_string);
+        let shown = code.clone();
+        Ok(self
+            .store()
+            .call(move |db| {
+                let sale_id = match by_code {
+                    Some(id) => id,
+                    None => {
+                        let Ok(tid) = super::parse_transaction_id(&code) else {
+                            return Ok(None);
+                        };
+                        let Some(a) = db.attempt_by_transaction(&tid)? else {
+                            return Ok(None);
+                        };
+                        a.sale_id
+                    }
+                };
+                let view = db.sale(&sale_id)?;
+                let split = view
+                    .tenders
+                    .iter()
+                    .any(|t| t.state != kassa_core::tender::TenderState::Voided);
+                if !split {
+                    return Ok(None);
+                }
+                if view.sale.state != SaleState::Paid {
+                    return Err(StoreError::Conflict(format!(
+                        "sale {sale_id} is not paid: nothing of it can come back"
+                    )));
+                }
+                let returned = db.returned_lines(&sale_id)?;
+                let klarna_returned = db.klarna_returned(&sale_id)?;
+                let refundable: i64 = holdings(&view, klarna_returned)
+                    .iter()
+                    .map(|h| h.left)
+                    .sum();
+                let lines: Vec<super::PurchaseLine> = view
+                    .lines
+                    .iter()
+                    .enumerate()
+                    .map(|(index, l)| {
+                        let back = returned.get(&l.line_no).copied().unwrap_or(0);
+                        super::PurchaseLine {
+                            index,
+                            name: l.name.clone(),
+                            reference: l.reference.clone(),
+                            quantity: l.quantity,
+                            unit_price: l.unit_price,
+                            total_amount: l.total_amount,
+                            refunded_quantity: back,
+                            pending_quantity: 0,
+                            returnable_quantity: (l.quantity - back).max(0),
+                        }
+                    })
+                    .collect();
+                Ok(Some(TillPurchase {
+                    sale_id: sale_id.clone(),
+                    line_nos: view.lines.iter().map(|l| l.line_no).collect(),
+                    purchase: super::Purchase {
+                        transaction_id: shown,
+                        reference: view.sale.receipt_no.map(|n| format!("receipt {n}")),
+                        state: Some("paid".into()),
+                        currency: view.sale.currency.code().to_string(),
+                        amount: view.total,
+                        captured_amount: view.total,
+                        refunded_amount: view.total - refundable,
+                        pending_amount: 0,
+                        refundable_amount: refundable,
+                        lines,
+                        waiting: Default::default(),
+                    },
+                }))
+            })
+            .await?)
+    }
+}
+
+/// The slip a customer gets for a return of a till sale: what came back and how each part of
+/// the money goes back.
+pub fn sale_return_slip(r: &SaleReturnRecord) -> String {
+    let money = |minor: i64| {
+        r.currency
+            .parse::<kassa_core::money::Currency>()
+            .map(|c| kassa_core::money::Money::new(minor, c).to_string())
+            .unwrap_or_else(|_| format!("{minor} {}", r.currency))
+    };
+    let mut out = format!("RETURN\nSale {}\nReason: {}\n", r.sale_id, r.reason);
+    for (line_no, quantity) in &r.lines {
+        out.push_str(&format!("  line {line_no}: {quantity}\n"));
+    }
+    out.push_str(&format!("Total back: {}\n", money(r.amount)));
+    for share in r.shares.as_array().into_iter().flatten() {
+        let amount = share["amount"].as_i64().unwrap_or(0);
+        let how = match share["tender"].as_str() {
+            Some("cash") => "Cash paid out",
+            Some("card_terminal") => "Refund on the card terminal",
+            _ => "Klarna refund (sent once Klarna answers)",
+        };
+        out.push_str(&format!("{how}: {}\n", money(amount)));
+    }
+    out
+}

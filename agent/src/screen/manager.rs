@@ -295,6 +295,27 @@ impl Shared {
     pub(super) fn find_purchase(self: &Arc<Self>, id: String) {
         let shared = Arc::clone(self);
         self.spawn(async move {
+            // A sale of this till paid in part another way comes back by its receipt.
+            *lock(&shared.returning_sale) = None;
+            match shared.terminal.find_till_purchase(&id).await {
+                Ok(Some(till)) => {
+                    match purchase_snapshot(&till.purchase) {
+                        Ok(p) => {
+                            *lock(&shared.returning_sale) = Some((till.sale_id, till.line_nos));
+                            lock(&shared.returns).purchase_found(p);
+                        }
+                        Err(e) => lock(&shared.returns).find_failed(e),
+                    }
+                    shared.show_return();
+                    return;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    lock(&shared.returns).find_failed(e.to_string());
+                    shared.show_return();
+                    return;
+                }
+            }
             match shared.terminal.find_purchase(&id).await {
                 Ok(p) => match purchase_snapshot(&p) {
                     Ok(p) => lock(&shared.returns).purchase_found(p),
@@ -311,6 +332,10 @@ impl Shared {
 
     /// Refunds what the cashier chose, with the manager's approval when one was given.
     pub(super) fn refund(self: &Arc<Self>, manager: Option<ManagerApproval>) {
+        let till_sale = lock(&self.returning_sale).clone();
+        if let Some((sale_id, line_nos)) = till_sale {
+            return self.refund_till_sale(sale_id, line_nos, manager);
+        }
         let request = {
             let mut model = lock(&self.returns);
             if !model.refunding(manager.is_some()) {
@@ -335,6 +360,61 @@ impl Shared {
         self.spawn(async move {
             match shared.terminal.create_return(request).await {
                 Ok(record) => lock(&shared.returns).refunded(record.receipt),
+                Err(TerminalError::Forbidden(m)) => lock(&shared.returns).manager_needed(m),
+                Err(e) => {
+                    tracing::info!("return refused: {e}");
+                    lock(&shared.returns).refund_failed(e.to_string());
+                }
+            }
+            shared.show_return();
+        });
+    }
+
+    /// A return of a till sale by its receipt: the money goes back the way it came.
+    fn refund_till_sale(
+        self: &Arc<Self>,
+        sale_id: String,
+        line_nos: Vec<i64>,
+        manager: Option<ManagerApproval>,
+    ) {
+        let request = {
+            let mut model = lock(&self.returns);
+            if !model.refunding(manager.is_some()) {
+                return;
+            }
+            crate::returns::SaleReturnRequest {
+                lines: model
+                    .chosen()
+                    .into_iter()
+                    .filter_map(|(index, quantity)| {
+                        line_nos
+                            .get(index)
+                            .map(|&line_no| crate::returns::SaleReturnLine { line_no, quantity })
+                    })
+                    .collect(),
+                reason: model.reason().to_owned(),
+                restock: model.restock(),
+                operator: None,
+                manager,
+                id: None,
+            }
+        };
+        self.show_return();
+        let shared = Arc::clone(self);
+        self.spawn(async move {
+            match shared.terminal.return_sale(&sale_id, request).await {
+                Ok(record) => {
+                    lock(&shared.returns).refunded(crate::returns::sale_return_slip(&record));
+                    let cash = record
+                        .shares
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|s| s["tender"] == "cash");
+                    if cash && let Some(d) = &shared.devices {
+                        d.open_drawer().await;
+                    }
+                }
                 Err(TerminalError::Forbidden(m)) => lock(&shared.returns).manager_needed(m),
                 Err(e) => {
                     tracing::info!("return refused: {e}");

@@ -175,6 +175,9 @@ struct Shared {
     klarna_down: AtomicBool,
     /// Who is signed in at this screen (see `staff.rs`).
     staff: Mutex<staff::ScreenStaff>,
+    /// The till sale the return screen shows (it comes back by its receipt), and its line
+    /// numbers by the screen's line index; `None` for a purchase found by its Klarna id.
+    returning_sale: Mutex<Option<(String, Vec<i64>)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -60,6 +60,7 @@ impl Screens {
             demo: opts.demo.clone(),
             klarna_down: AtomicBool::new(false),
             staff: Mutex::new(Default::default()),
+            returning_sale: Mutex::new(None),
         });
         // Paint the first state now, so the first frame is right without waiting for the loop.
         let first = lock(&shared.sale).view(now_unix_ms());
