@@ -101,6 +101,49 @@ impl Till {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// Sends `body` as the staff member whose session is `session` (`Kassa-Staff-Session`).
+    pub async fn send_as(
+        &self,
+        session: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> (u16, Value) {
+        let request = self
+            .http
+            .request(method, self.url(path))
+            .header("Kassa-Staff-Session", session);
+        self.send_json(request, body).await
+    }
+
+    /// Adds a member of staff (as `kassa staff add` does); their name is their id in capitals.
+    pub async fn add_staff(&self, id: &str, role: kassa_agent::store::staff::Role, pin: &str) {
+        let (id, pin) = (id.to_string(), pin.to_string());
+        let phc = tokio::task::spawn_blocking(move || kassa_agent::manager::hash_pin(&pin))
+            .await
+            .expect("hashing runs")
+            .expect("a valid PIN");
+        self.agent()
+            .terminal
+            .store()
+            .call(move |db| db.put_staff(&id, &id.to_uppercase(), role, &phc, "it"))
+            .await
+            .expect("the account is stored");
+    }
+
+    /// Signs in; returns the status and the answer (its `session` on success).
+    pub async fn sign_in(&self, id: &str, pin: &str) -> (u16, Value) {
+        self.post("/v1/staff/sign-in", json!({"id": id, "pin": pin}))
+            .await
+    }
+
+    /// Signs in and returns the session, which must be given.
+    pub async fn session(&self, id: &str, pin: &str) -> String {
+        let (status, v) = self.sign_in(id, pin).await;
+        assert_eq!(status, 201, "{id} signs in: {v}");
+        v["session"].as_str().expect("a session").to_string()
+    }
+
     /// The OpenAPI document the agent serves (no token needed).
     pub async fn openapi(&self) -> Value {
         self.http

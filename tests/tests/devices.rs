@@ -525,3 +525,49 @@ async fn x_and_z_reports_print_on_the_receipt_printer_at_its_width() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cash_opens_the_drawer_and_a_split_receipt_shows_each_tender_and_its_own_code() {
+    let counter = Counter::plug_in();
+    let till = till_at(&counter).await;
+    wait_device(&till, "scanner", "connected").await;
+    wait_device(&till, "printer", "connected").await;
+    counter.scan(T_SHIRT);
+    counter.scan(SOCKS);
+    let sale = scanned_sale(&till, 2).await;
+    let sale_id = sale["id"].as_str().expect("sale id").to_string();
+    // 100.00 in cash: the drawer on the printer's kick-out port opens.
+    let (status, t) = till
+        .post(
+            &format!("/v1/sales/{sale_id}/tenders"),
+            json!({"kind": "cash", "given": 10_000}),
+        )
+        .await;
+    assert_eq!(status, 201, "{t}");
+    assert_eq!(t["drawer_opened"], true, "{t}");
+    eventually("the drawer kicked", async || {
+        (counter.printer.drawer_kicks() == 1).then_some(())
+    })
+    .await;
+    // Klarna the rest.
+    let (status, attempt) = till.start_payment(&sale_id).await;
+    assert_eq!(status, 201, "{attempt}");
+    till.sandbox
+        .customer(
+            attempt["klarna_request_id"].as_str().expect("request id"),
+            CustomerAction::Approve,
+        )
+        .expect("the customer approves");
+    till.wait_sale(&sale_id, "paid", |v| v["state"] == "paid")
+        .await;
+    let receipt = eventually("a printed receipt", async || {
+        counter.printer.receipts().into_iter().next()
+    })
+    .await;
+    let text = receipt.lines.join("\n");
+    for expected in ["Cash", "100.00 SEK", "Klarna", "67.50 SEK", "167.50 SEK"] {
+        assert!(text.contains(expected), "{expected:?} missing from\n{text}");
+    }
+    // Its code names the sale: it comes back by its receipt, each part the way it came.
+    assert_eq!(receipt.qr_codes, vec![format!("kassa:sale:{sale_id}")]);
+}

@@ -9,17 +9,7 @@ use kassa_tests::Till;
 use serde_json::{Value, json};
 
 async fn add(till: &Till, id: &str, role: kassa_agent::store::staff::Role, pin: &str) {
-    let (id, pin) = (id.to_string(), pin.to_string());
-    let phc = tokio::task::spawn_blocking(move || kassa_agent::manager::hash_pin(&pin))
-        .await
-        .unwrap()
-        .unwrap();
-    till.agent()
-        .terminal
-        .store()
-        .call(move |db| db.put_staff(&id, &id.to_uppercase(), role, &phc, "it"))
-        .await
-        .unwrap();
+    till.add_staff(id, role, pin).await;
 }
 
 async fn as_staff(
@@ -29,22 +19,11 @@ async fn as_staff(
     path: &str,
     body: Value,
 ) -> (u16, Value) {
-    let r = till
-        .http
-        .request(method, till.url(path))
-        .bearer_auth(&till.token)
-        .header("Kassa-Staff-Session", session)
-        .json(&body)
-        .send()
-        .await
-        .expect("API answers");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    till.send_as(session, method, path, body).await
 }
 
 async fn sign_in(till: &Till, id: &str, pin: &str) -> (u16, Value) {
-    till.post("/v1/staff/sign-in", json!({"id": id, "pin": pin}))
-        .await
+    till.sign_in(id, pin).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,11 +16,12 @@ async fn x_report(till: &Till) -> Value {
         .unwrap_or_else(|| panic!("a SEK section: {r}"))
 }
 
-async fn close_day(till: &Till, pin: &str, query: &str) -> (u16, Value) {
+async fn close_day(till: &Till, session: &str, pin: &str, query: &str) -> (u16, Value) {
     let r = till
         .http
         .post(till.url(&format!("/v1/reports/z?{query}")))
         .bearer_auth(&till.token)
+        .header("Kassa-Staff-Session", session)
         .header("Kassa-Manager-Pin", pin)
         .send()
         .await
@@ -35,49 +36,60 @@ async fn tender(till: &Till, sale: &str, body: Value) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sale_paid_half_in_cash_and_half_by_klarna_returns_and_balances() {
-    // Returns above 100 kr need a manager here.
+    use kassa_agent::store::staff::Role;
+    use reqwest::Method;
+    // Returns above 100 kr need a manager here; everyone signs in with their own PIN.
     let till = Till::start_with(Default::default(), |c| c.returns.approval_above = 10_000).await;
-    till.set_manager_pin("2468", "owner").await;
+    till.add_staff("ann", Role::Cashier, "1111").await;
+    till.add_staff("bo", Role::Cashier, "2222").await;
+    till.add_staff("maria", Role::Manager, "2468").await;
+    let ann = till.session("ann", "1111").await;
+    let post = |path: String, body: Value| {
+        let (till, ann) = (&till, ann.clone());
+        async move { till.send_as(&ann, Method::POST, &path, body).await }
+    };
     // The day starts with a float of 500 kr.
-    let (s, v) = till
-        .post(
-            "/v1/drawer/movements",
-            json!({"kind": "float", "amount": 50_000, "operator": "ann"}),
-        )
-        .await;
+    let (s, v) = post(
+        "/v1/drawer/movements".into(),
+        json!({"kind": "float", "amount": 50_000}),
+    )
+    .await;
     assert_eq!(s, 201, "{v}");
 
     // T-shirt 118.00 and 2 socks at 49.50; a cap scanned by mistake comes off, a third pair of
     // socks goes on: 118.00 + 3 × 49.50 = 266.50.
-    let sale = till.open_sale().await;
-    let (s, v) = till
-        .post(
-            &format!("/v1/sales/{sale}/lines"),
-            json!({"operator": "ann", "lines": [{"name": "Cap", "quantity": 1, "unit_price": 5000}]}),
-        )
-        .await;
+    let (s, v) = post(
+        "/v1/sales".into(),
+        json!({"currency": "SEK", "lines": [
+            {"name": "T-shirt", "reference": "SKU-1", "quantity": 1, "unit_price": 11800},
+            {"name": "Socks", "reference": "SKU-7", "quantity": 2, "unit_price": 4950}]}),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let sale = v["id"].as_str().unwrap().to_string();
+    let (s, v) = post(
+        format!("/v1/sales/{sale}/lines"),
+        json!({"lines": [{"name": "Cap", "quantity": 1, "unit_price": 5000}]}),
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
-    let (s, _) = till
-        .post(
-            &format!("/v1/sales/{sale}/lines/3/remove"),
-            json!({"operator": "ann"}),
-        )
-        .await;
+    let (s, _) = post(format!("/v1/sales/{sale}/lines/3/remove"), json!({})).await;
     assert_eq!(s, 200);
     let (s, v) = till
-        .patch(
+        .send_as(
+            &ann,
+            Method::PATCH,
             &format!("/v1/sales/{sale}/lines/2"),
-            json!({"quantity": 3, "operator": "ann"}),
+            json!({"quantity": 3}),
         )
         .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["total"], 26_650, "{v}");
 
     // Half in cash: 133.25 given, less than the rest, so no change and the rest stays due.
-    let (s, t) = tender(
-        &till,
-        &sale,
-        json!({"kind": "cash", "given": 13_325, "operator": "ann"}),
+    let (s, t) = post(
+        format!("/v1/sales/{sale}/tenders"),
+        json!({"kind": "cash", "given": 13_325}),
     )
     .await;
     assert_eq!(s, 201, "{t}");
@@ -87,13 +99,18 @@ async fn a_sale_paid_half_in_cash_and_half_by_klarna_returns_and_balances() {
     assert_eq!(t["sale"]["due"], 13_325, "{t}");
     // With a part paid, the lines are what was paid for: no edit.
     let (s, e) = till
-        .patch(&format!("/v1/sales/{sale}/lines/2"), json!({"quantity": 1}))
+        .send_as(
+            &ann,
+            Method::PATCH,
+            &format!("/v1/sales/{sale}/lines/2"),
+            json!({"quantity": 1}),
+        )
         .await;
     assert_eq!(s, 409, "{e}");
 
     // Klarna is asked for the rest, with every item and a negative line for the cash part
     // (Klarna's way to credit a gift card or voucher): the lines sum to the amount.
-    let (s, attempt) = till.start_payment(&sale).await;
+    let (s, attempt) = post(format!("/v1/sales/{sale}/payments"), json!({})).await;
     assert_eq!(s, 201, "{attempt}");
     let rid = attempt["klarna_request_id"].as_str().unwrap().to_string();
     let req = till.sandbox.request(&rid).unwrap();
@@ -114,7 +131,11 @@ async fn a_sale_paid_half_in_cash_and_half_by_klarna_returns_and_balances() {
         "{items:#?}"
     );
     // Another tender while Klarna's request is open is refused.
-    let (s, e) = tender(&till, &sale, json!({"kind": "cash", "given": 100})).await;
+    let (s, e) = post(
+        format!("/v1/sales/{sale}/tenders"),
+        json!({"kind": "cash", "given": 100}),
+    )
+    .await;
     assert_eq!(s, 409, "{e}");
 
     till.sandbox
@@ -135,12 +156,15 @@ async fn a_sale_paid_half_in_cash_and_half_by_klarna_returns_and_balances() {
     assert_eq!(x["drawer"]["float"], 50_000, "{x}");
     assert_eq!(x["drawer"]["expected"], 50_000 + 13_325, "{x}");
 
-    // One pair of socks comes back by receipt: 49.50, half in cash, half through Klarna.
+    // Bo takes the returns. One pair of socks comes back by receipt: 49.50, half in cash, half
+    // through Klarna.
+    let bo = till.session("bo", "2222").await;
     let (s, r) = till
-        .post(
+        .send_as(
+            &bo,
+            Method::POST,
             &format!("/v1/sales/{sale}/returns"),
-            json!({"lines": [{"line_no": 2, "quantity": 1}], "reason": "too small",
-                   "operator": "bo"}),
+            json!({"lines": [{"line_no": 2, "quantity": 1}], "reason": "too small"}),
         )
         .await;
     assert_eq!(s, 201, "{r}");
@@ -163,26 +187,30 @@ async fn a_sale_paid_half_in_cash_and_half_by_klarna_returns_and_balances() {
     .await;
     // No more socks come back than were bought.
     let (s, e) = till
-        .post(
+        .send_as(
+            &bo,
+            Method::POST,
             &format!("/v1/sales/{sale}/returns"),
             json!({"lines": [{"line_no": 2, "quantity": 3}], "reason": "all of them"}),
         )
         .await;
     assert_eq!(s, 409, "{e}");
-    // The T-shirt (118.00) needs a manager: refused without one, and nothing moves.
-    let shirt = json!({"lines": [{"line_no": 1, "quantity": 1}], "reason": "wrong colour",
-                       "operator": "bo"});
-    let (s, e) = till
-        .post(&format!("/v1/sales/{sale}/returns"), shirt.clone())
-        .await;
+    // The T-shirt (118.00) needs a manager: refused without one (or with a cashier's PIN), and
+    // nothing moves.
+    let shirt = json!({"lines": [{"line_no": 1, "quantity": 1}], "reason": "wrong colour"});
+    let path = format!("/v1/sales/{sale}/returns");
+    let (s, e) = till.send_as(&bo, Method::POST, &path, shirt.clone()).await;
+    assert_eq!(s, 403, "{e}");
+    let mut by_cashier = shirt.clone();
+    by_cashier["manager"] = json!({"name": "ann", "pin": "1111"});
+    let (s, e) = till.send_as(&bo, Method::POST, &path, by_cashier).await;
     assert_eq!(s, 403, "{e}");
     let mut approved = shirt;
     approved["manager"] = json!({"name": "maria", "pin": "2468"});
-    let (s, r) = till
-        .post(&format!("/v1/sales/{sale}/returns"), approved)
-        .await;
+    let (s, r) = till.send_as(&bo, Method::POST, &path, approved).await;
     assert_eq!(s, 201, "{r}");
     assert_eq!(r["approved_by"], "maria", "{r}");
+    assert_eq!(r["operator"], "bo", "{r}");
     assert_eq!(r["klarna_amount"], 5_900, "{r}");
 
     let x = x_report(&till).await;
@@ -195,13 +223,15 @@ async fn a_sale_paid_half_in_cash_and_half_by_klarna_returns_and_balances() {
     let expected = 50_000 + 13_325 - 2_475 - 5_900;
     assert_eq!(x["drawer"]["expected"], expected, "{x}");
 
-    // The day closes with 1.00 less in the drawer than expected: the Z-report says so.
-    let (s, e) = close_day(&till, "0000", "operator=maria&counted_cash=1").await;
+    // Maria closes the day with 1.00 less in the drawer than expected: the Z-report says so.
+    let maria = till.session("maria", "2468").await;
+    let (s, e) = close_day(&till, &maria, "0000", "counted_cash=1").await;
     assert_eq!(s, 403, "{e}");
     let (s, z) = close_day(
         &till,
+        &maria,
         "2468",
-        &format!("operator=maria&counted_cash={}", expected - 100),
+        &format!("counted_cash={}", expected - 100),
     )
     .await;
     assert_eq!(s, 201, "{z}");
@@ -229,9 +259,23 @@ async fn a_sale_paid_half_in_cash_and_half_by_klarna_returns_and_balances() {
             .map(|r| r.operator.clone())
             .collect()
     };
+    assert_eq!(by("sale_opened"), ["ann"]);
+    assert_eq!(by("line_removed"), ["ann"]);
+    assert_eq!(by("line_changed"), ["ann"]);
     assert_eq!(by("tender_taken"), ["ann"]);
+    assert_eq!(by("payment_requested"), ["ann"]);
     assert_eq!(by("tender_refunded"), ["bo", "bo"]);
     assert_eq!(by("return_recorded"), ["bo", "bo"]);
+    assert_eq!(by("manager_action"), ["maria"]);
+    let (s, log) = till.get("/v1/journal?limit=1000").await;
+    assert_eq!(s, 200);
+    let close = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|r| r["detail"]["action"] == "day_close")
+        .expect("the day close is journaled");
+    assert_eq!(close["operator"], "maria");
     assert_eq!(till.verify_journal().await.first_broken, None);
 }
 
