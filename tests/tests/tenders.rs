@@ -30,6 +30,18 @@ async fn close_day(till: &Till, session: &str, pin: &str, query: &str) -> (u16, 
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
+/// A sale of one jar of jam at 149.49: a price Swedish cash rounds.
+async fn jam_sale(till: &Till) -> String {
+    let (s, v) = till
+        .post(
+            "/v1/sales",
+            json!({"lines": [{"name": "Jam", "quantity": 1, "unit_price": 14_949}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    v["id"].as_str().unwrap().to_string()
+}
+
 async fn tender(till: &Till, sale: &str, body: Value) -> (u16, Value) {
     till.post(&format!("/v1/sales/{sale}/tenders"), body).await
 }
@@ -282,14 +294,7 @@ async fn a_sale_paid_half_in_cash_and_half_by_klarna_returns_and_balances() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cash_alone_gives_change_rounded_to_whole_kronor_and_never_asks_klarna() {
     let till = Till::start().await;
-    let (s, v) = till
-        .post(
-            "/v1/sales",
-            json!({"lines": [{"name": "Jam", "quantity": 1, "unit_price": 14_949}]}),
-        )
-        .await;
-    assert_eq!(s, 201, "{v}");
-    let sale = v["id"].as_str().unwrap().to_string();
+    let sale = jam_sale(&till).await;
     // 149.49 in cash is 149 kr (Swedish cash rounding): a 200 note gets 51 back.
     let (s, t) = tender(&till, &sale, json!({"kind": "cash", "given": 20_000})).await;
     assert_eq!(s, 201, "{t}");
@@ -359,14 +364,7 @@ async fn a_card_terminal_part_then_cash_and_an_abandoned_sale_hands_the_cash_bac
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_tender_or_return_is_answered_again_never_taken_twice() {
     let till = Till::start().await;
-    let (s, v) = till
-        .post(
-            "/v1/sales",
-            json!({"lines": [{"name": "Jam", "quantity": 1, "unit_price": 14_949}]}),
-        )
-        .await;
-    assert_eq!(s, 201, "{v}");
-    let sale = v["id"].as_str().unwrap().to_string();
+    let sale = jam_sale(&till).await;
     let key = "0b9c2f46-5d1e-4a8b-9a51-6b3e2f1c7d10";
     let cash = json!({"kind": "cash", "given": 20_000, "id": key});
     let (s, first) = tender(&till, &sale, cash.clone()).await;

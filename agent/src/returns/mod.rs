@@ -86,6 +86,19 @@ pub struct ReturnLine {
     pub quantity: i64,
 }
 
+/// `quantity` at `unit_price`, added to a return's running `amount`; returns the line's value.
+/// Overflow is refused, never wrapped.
+pub(crate) fn add_line_value(
+    amount: &mut i64,
+    unit_price: i64,
+    quantity: i64,
+) -> Result<i64, TerminalError> {
+    let too_large = || TerminalError::Invalid("amount too large".into());
+    let total = unit_price.checked_mul(quantity).ok_or_else(too_large)?;
+    *amount = amount.checked_add(total).ok_or_else(too_large)?;
+    Ok(total)
+}
+
 /// Klarna transaction ids look like `krn:payment:eu1:transaction:<uuid>`.
 pub fn parse_transaction_id(s: &str) -> Result<String, TerminalError> {
     use crate::klarna::answer::{NOT_A_TRANSACTION_ID, transaction_id};
@@ -234,13 +247,7 @@ impl Terminal {
                     p.pending_quantity
                 )));
             }
-            let total = p
-                .unit_price
-                .checked_mul(quantity)
-                .ok_or_else(|| TerminalError::Invalid("amount too large".into()))?;
-            amount = amount
-                .checked_add(total)
-                .ok_or_else(|| TerminalError::Invalid("amount too large".into()))?;
+            let total = add_line_value(&mut amount, p.unit_price, quantity)?;
             items.push(LineItem {
                 name: p.name.clone(),
                 quantity,
@@ -268,18 +275,9 @@ impl Terminal {
         let rules = &self.config().returns;
         let needs_approval = amount > rules.approval_above
             || (!req.proof_of_purchase && rules.approval_without_proof);
-        let approved_by = if needs_approval {
-            let Some(m) = req.manager.clone() else {
-                return Err(TerminalError::Forbidden(
-                    "this return needs a manager's approval (name and PIN)".into(),
-                ));
-            };
-            crate::store::validate_operator(&m.name)?;
-            crate::manager::authorize(self.store(), Some(m.pin), "approve_return", &m.name).await?;
-            Some(m.name)
-        } else {
-            None
-        };
+        let approved_by = self
+            .return_approval(needs_approval, req.manager.clone())
+            .await?;
 
         let return_id = uuid::Uuid::new_v4().to_string();
         let op = NewOperation {
@@ -359,6 +357,26 @@ impl Terminal {
         self.wake_outbox();
         let id = return_id.clone();
         Ok(self.store().call(move |db| db.return_record(&id)).await?)
+    }
+
+    /// The manager approving a return when the store's rules say one must (`needed`), their PIN
+    /// checked (slowly, off the database thread) before anything is written; `None` when not.
+    pub(crate) async fn return_approval(
+        &self,
+        needed: bool,
+        manager: Option<ManagerApproval>,
+    ) -> Result<Option<String>, TerminalError> {
+        if !needed {
+            return Ok(None);
+        }
+        let Some(m) = manager else {
+            return Err(TerminalError::Forbidden(
+                "this return needs a manager's approval (name and PIN)".into(),
+            ));
+        };
+        crate::store::validate_operator(&m.name)?;
+        crate::manager::authorize(self.store(), Some(m.pin), "approve_return", &m.name).await?;
+        Ok(Some(m.name))
     }
 
     pub async fn return_record(&self, id: &str) -> Result<ReturnRecord, TerminalError> {

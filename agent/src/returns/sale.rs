@@ -102,13 +102,7 @@ fn lines_back(
                 back
             )));
         }
-        let total = line
-            .unit_price
-            .checked_mul(quantity)
-            .ok_or_else(|| TerminalError::Invalid("amount too large".into()))?;
-        amount = amount
-            .checked_add(total)
-            .ok_or_else(|| TerminalError::Invalid("amount too large".into()))?;
+        let total = super::add_line_value(&mut amount, line.unit_price, quantity)?;
         out.push(Back {
             line_no,
             quantity,
@@ -218,18 +212,9 @@ impl Terminal {
         }
         let (_, amount) = lines_back(&view, &returned, &req.lines)?;
         let rules = &self.config().returns;
-        let approved_by = if amount > rules.approval_above {
-            let Some(m) = req.manager.clone() else {
-                return Err(TerminalError::Forbidden(
-                    "this return needs a manager's approval (name and PIN)".into(),
-                ));
-            };
-            crate::store::validate_operator(&m.name)?;
-            crate::manager::authorize(self.store(), Some(m.pin), "approve_return", &m.name).await?;
-            Some(m.name)
-        } else {
-            None
-        };
+        let approved_by = self
+            .return_approval(amount > rules.approval_above, req.manager.clone())
+            .await?;
         let limits = self.config().outbox.clone();
         let (sid, rid, asked) = (sale_id.to_string(), return_id.clone(), req.lines.clone());
         let restock = req.restock;
