@@ -85,6 +85,23 @@ async fn a_sale_is_edited_and_paid_from_the_command_line() {
     let o = cli(
         vec![
             "sale",
+            "discount",
+            &id,
+            "--percent",
+            "5",
+            "--reason",
+            "regular",
+        ],
+        vec![],
+    )
+    .await
+    .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    // 3 × 99.00 less 5 % is 3 × 94.05.
+    assert!(text(&o).contains("total 28215"), "{}", text(&o));
+    let o = cli(
+        vec![
+            "sale",
             "tender",
             &id,
             "--amount",
@@ -97,12 +114,12 @@ async fn a_sale_is_edited_and_paid_from_the_command_line() {
     .await
     .unwrap();
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("left to pay 19700"), "{}", text(&o));
-    let o = cli(vec!["sale", "tender", &id, "--given", "20000"], vec![])
+    assert!(text(&o).contains("left to pay 18215"), "{}", text(&o));
+    let o = cli(vec!["sale", "tender", &id, "--given", "18500"], vec![])
         .await
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("change: 300"), "{}", text(&o));
+    assert!(text(&o).contains("change: 285"), "{}", text(&o));
     assert!(text(&o).contains(" paid "), "{}", text(&o));
     // Nothing more is taken for a paid sale, and the command says why.
     let o = cli(vec!["sale", "tender", &id, "--given", "100"], vec![])

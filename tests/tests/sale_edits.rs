@@ -253,3 +253,64 @@ async fn an_edit_the_till_cannot_place_is_refused_and_changes_nothing() {
     let (s, e) = till.patch(&line(1), json!({"quantity": 2})).await;
     assert_eq!(s, 409, "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discount_on_the_whole_sale_lowers_every_line_with_its_reason() {
+    let till = Till::start_with(Default::default(), |c| {
+        c.sale.price_cut_without_manager_percent = 10;
+    })
+    .await;
+    till.set_manager_pin("4321", "owner").await;
+    let sale = sale(&till).await;
+    let path = format!("/v1/sales/{sale}/discount");
+    // No reason, or an impossible percentage: refused, nothing changes.
+    for bad in [
+        json!({"percent": 10, "reason": " "}),
+        json!({"percent": 0, "reason": "x"}),
+        json!({"percent": 101, "reason": "x"}),
+    ] {
+        let (s, e) = till.post(&path, bad.clone()).await;
+        assert_eq!(s, 400, "{bad}: {e}");
+    }
+    // 10 %: within the store's limit, the cashier alone. 118.00 → 106.20, 49.50 → 44.55.
+    let (s, v) = till
+        .post(
+            &path,
+            json!({"percent": 10, "reason": "loyal customer", "operator": "ann"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["lines"][0]["unit_price"], 10_620, "{v}");
+    assert_eq!(v["lines"][1]["unit_price"], 4_455, "{v}");
+    assert_eq!(v["total"], 10_620 + 2 * 4_455, "{v}");
+    // Another 10 % is measured from the list price: 19 % off needs a manager.
+    let (s, e) = till
+        .post(&path, json!({"percent": 10, "reason": "and more"}))
+        .await;
+    assert_eq!(s, 403, "{e}");
+    assert_eq!(till.sale(&sale).await["total"], 10_620 + 2 * 4_455);
+    let (s, v) = till
+        .post(
+            &path,
+            json!({"percent": 10, "reason": "damaged box",
+                   "manager": {"name": "maria", "pin": "4321"}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["lines"][0]["unit_price"], 9_558, "{v}");
+
+    let rows = journal(&till, &sale).await;
+    let cuts: Vec<_> = rows.iter().filter(|r| r.kind == "line_changed").collect();
+    assert_eq!(cuts.len(), 4, "one price change per line per discount");
+    assert_eq!(cuts[0].operator, "ann");
+    assert_eq!(
+        cuts[0].detail["reason"],
+        "10 % off the sale: loyal customer"
+    );
+    assert_eq!(cuts[3].detail["manager"], "maria");
+    // Klarna is asked for what the lines now say.
+    let (s, _) = till.start_payment(&sale).await;
+    assert_eq!(s, 201);
+    let total = till.sale(&sale).await["total"].as_i64().unwrap();
+    assert_eq!(till.sandbox.requests()[0].amount, total);
+}

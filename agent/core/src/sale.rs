@@ -342,6 +342,14 @@ pub fn price_needs_manager(before: i64, after: i64, free_percent: u32) -> bool {
     cut > i128::from(before) * i128::from(free_percent)
 }
 
+/// A unit price after a discount of `percent` (1 to 100) of it, rounded to the nearest minor
+/// unit (half up): how a discount on the whole sale becomes each line's new price, so every
+/// later step (Klarna's lines, a return's refund) sees what was really charged.
+pub fn discounted(unit_price: i64, percent: u32) -> i64 {
+    let off = (i128::from(unit_price) * i128::from(percent.min(100)) + 50) / 100;
+    unit_price - off as i64
+}
+
 /// The line a repeated scan or tap of the same product adds to (same reference, name and unit
 /// price), so the sale shows "2 ×" rather than the product twice. A line without a reference is
 /// never merged: nothing says two such lines are the same product.

@@ -17,7 +17,9 @@ pub use body::{ApiJson, LimitedBody, MAX_BODY_BYTES};
 pub use error::{ApiError, ErrorBody};
 use error::{ErrorResponses, json_errors};
 use sales::*;
-pub use sales::{AddLines, Cancel, EditLine, NewLine, NewSale, ResolveDoubt, StartPayment};
+pub use sales::{
+    AddLines, Cancel, Discount, EditLine, NewLine, NewSale, ResolveDoubt, StartPayment,
+};
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -66,8 +68,8 @@ pub struct Health {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "kassa local control API", description = "Drive a kassa store terminal: sales, Klarna payments, events."),
-    paths(create_sale, get_sale, add_lines, edit_line, remove_line, start_payment, cancel_payment, abandon_sale, resolve_doubt, events, journal, verify, health, metrics_text, openapi, klarna_webhook),
-    components(schemas(NewSale, NewLine, AddLines, EditLine, crate::manager::ManagerApproval, StartPayment, ResolveDoubt, Cancel, SaleView, AttemptRow, JournalRow, VerifyReport, ApiError, ErrorBody, Health)),
+    paths(create_sale, get_sale, add_lines, edit_line, remove_line, discount_sale, start_payment, cancel_payment, abandon_sale, resolve_doubt, events, journal, verify, health, metrics_text, openapi, klarna_webhook),
+    components(schemas(NewSale, NewLine, AddLines, EditLine, Discount, crate::manager::ManagerApproval, StartPayment, ResolveDoubt, Cancel, SaleView, AttemptRow, JournalRow, VerifyReport, ApiError, ErrorBody, Health)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -111,6 +113,7 @@ pub fn router_with_devices(
         .route("/v1/sales/{id}/lines", post(add_lines))
         .route("/v1/sales/{id}/lines/{line_no}", patch(edit_line))
         .route("/v1/sales/{id}/lines/{line_no}/remove", post(remove_line))
+        .route("/v1/sales/{id}/discount", post(discount_sale))
         .route("/v1/sales/{id}/payments", post(start_payment))
         .route("/v1/sales/{id}/payments/cancel", post(cancel_payment))
         .route("/v1/sales/{id}/cancel", post(abandon_sale))

@@ -201,6 +201,41 @@ pub(super) async fn remove_line(
     ))
 }
 
+/// A discount on the whole sale: a percentage off every line, with its reason.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Discount {
+    #[schema(minimum = 1, maximum = 100)]
+    pub percent: u32,
+    /// Why (journaled with each line's new price): 1 to 255 characters.
+    #[schema(min_length = 1, max_length = 255)]
+    pub reason: String,
+    #[schema(min_length = 1, max_length = 64)]
+    pub operator: Option<String>,
+    /// A manager approving, for a cut beyond `[sale] price_cut_without_manager_percent`.
+    pub manager: Option<crate::manager::ManagerApproval>,
+}
+
+/// Take a percentage off the whole open sale (no payment in flight, nothing paid yet): every
+/// line's unit price is lowered by it, rounded to the minor unit, and journaled as
+/// `line_changed` with the reason; beyond the store's limit a manager approves.
+#[utoipa::path(post, path = "/v1/sales/{id}/discount", params(("id" = String, Path)),
+    request_body = Discount,
+    responses((status = 200, body = SaleView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(super) async fn discount_sale(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<Discount>,
+) -> Result<Json<SaleView>, ApiError> {
+    Ok(Json(
+        s.terminal
+            .discount_sale(&id, b.percent, b.reason, b.operator, b.manager)
+            .await?,
+    ))
+}
+
 /// Open a sale with its lines.
 #[utoipa::path(post, path = "/v1/sales", request_body = NewSale,
     responses((status = 201, body = SaleView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]

@@ -1,6 +1,7 @@
 //! `kassa sale`: a sale's lines and tenders from the command line, through the running agent
 //! (the same calls as the cashier's screen and the local API): show it, take a line off, change
-//! a quantity or a price (with its reason, and a manager where the store's limit says so), and
+//! a quantity or a price (with its reason, and a manager where the store's limit says so), take
+//! a percentage off the whole sale, and
 //! pay it, or part of it, in cash or on the card terminal.
 
 use std::path::PathBuf;
@@ -48,6 +49,22 @@ pub enum SaleCommand {
         #[arg(long, requires = "manager_pin")]
         manager: Option<String>,
         /// The manager's PIN (else `KASSA_MANAGER_PIN`).
+        #[arg(long, env = "KASSA_MANAGER_PIN", hide_env_values = true)]
+        manager_pin: Option<String>,
+        #[arg(long)]
+        operator: Option<String>,
+    },
+    /// A percentage off the whole sale, with its reason (a manager beyond the store's limit).
+    Discount {
+        #[arg(long, short, default_value = "/etc/kassa/kassa.toml")]
+        config: PathBuf,
+        sale_id: String,
+        #[arg(long)]
+        percent: u32,
+        #[arg(long)]
+        reason: String,
+        #[arg(long, requires = "manager_pin")]
+        manager: Option<String>,
         #[arg(long, env = "KASSA_MANAGER_PIN", hide_env_values = true)]
         manager_pin: Option<String>,
         #[arg(long)]
@@ -155,6 +172,28 @@ pub async fn run(cmd: SaleCommand) -> anyhow::Result<ExitCode> {
                 &config,
                 reqwest::Method::PATCH,
                 &format!("/v1/sales/{sale_id}/lines/{line_no}"),
+                Some(body),
+                None,
+            )
+            .await?
+        }
+        SaleCommand::Discount {
+            config,
+            sale_id,
+            percent,
+            reason,
+            manager,
+            manager_pin,
+            operator,
+        } => {
+            let mut body = json!({"percent": percent, "reason": reason, "operator": operator});
+            if let (Some(name), Some(pin)) = (manager, manager_pin) {
+                body["manager"] = json!({"name": name, "pin": pin});
+            }
+            call_with_pin(
+                &config,
+                reqwest::Method::POST,
+                &format!("/v1/sales/{sale_id}/discount"),
                 Some(body),
                 None,
             )

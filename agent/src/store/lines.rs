@@ -290,6 +290,70 @@ impl Db {
     }
 }
 
+impl Db {
+    /// A discount of `percent` on the whole sale: every line's unit price lowered by it (see
+    /// `kassa_core::sale::discounted`), each journaled as a price change with the reason, in one
+    /// transaction. `seen` are the lines its caller approved the discount for: if the sale
+    /// changed since, nothing is done. A cut beyond `free_percent` of a line's list price needs
+    /// `manager` (whose PIN the caller checked).
+    #[allow(clippy::too_many_arguments)]
+    pub fn discount_sale(
+        &mut self,
+        sale_id: &str,
+        operator: &str,
+        percent: u32,
+        reason: &str,
+        seen: &[SaleLine],
+        free_percent: u32,
+        manager: Option<&str>,
+        draft: impl FnOnce(&SaleView) -> Option<PaymentDraft>,
+    ) -> Result<SaleView, StoreError> {
+        validate_operator(operator)?;
+        let view = self.sale(sale_id)?;
+        view.sale.state.next(SaleEvent::Changed)?;
+        check_changeable(&view)?;
+        if view.lines.is_empty() {
+            return Err(StoreError::Invalid(
+                "the sale has no lines to discount".into(),
+            ));
+        }
+        if view.lines != seen {
+            return Err(StoreError::Conflict(
+                "the sale changed while the discount was being approved; try again".into(),
+            ));
+        }
+        let currency = view.sale.currency;
+        let mut changes = vec![];
+        for line in &view.lines {
+            let unit_price = kassa_core::sale::discounted(line.unit_price, percent);
+            if unit_price == line.unit_price {
+                continue;
+            }
+            if price_needs_manager(line.list_price, unit_price, free_percent) && manager.is_none() {
+                return Err(StoreError::ApprovalRequired(format!(
+                    "a price cut of more than {free_percent} % needs a manager's approval"
+                )));
+            }
+            let edit = LineEdit::Price {
+                unit_price,
+                reason: reason.to_string(),
+            };
+            let after = edit_line(line, &edit, currency)?;
+            changes.push((line.clone(), after, edit));
+        }
+        self.write(|w| {
+            for (line, after, edit) in &changes {
+                w.change_line(sale_id, currency, operator, line, *after, edit, manager)?;
+            }
+            let view = w.sale(sale_id)?;
+            if w.put_draft(sale_id, draft(&view).as_ref())? {
+                return w.sale(sale_id);
+            }
+            Ok(view)
+        })
+    }
+}
+
 /// A sale's lines change only while nothing is being paid or has been paid: with a payment in
 /// flight the customer may be approving this very amount, and a part paid by another tender was
 /// paid for these lines.

@@ -112,6 +112,70 @@ impl Terminal {
         .await
     }
 
+    /// A discount of `percent` (1 to 100) on the whole open sale, with its reason: each line's
+    /// price is lowered by it and journaled as a price change; beyond the store's free limit a
+    /// manager approves (their PIN checked before anything is written).
+    pub async fn discount_sale(
+        &self,
+        sale_id: &str,
+        percent: u32,
+        reason: String,
+        operator: Option<String>,
+        manager: Option<crate::manager::ManagerApproval>,
+    ) -> Result<SaleView, TerminalError> {
+        let operator = self.operator(operator)?;
+        if !(1..=100).contains(&percent) {
+            return Err(TerminalError::Invalid(
+                "a discount is 1 to 100 percent".into(),
+            ));
+        }
+        let reason = reason.trim().to_string();
+        if reason.is_empty() || reason.chars().count() > 255 || reason.chars().any(char::is_control)
+        {
+            return Err(TerminalError::Invalid(
+                "give the discount's reason (1 to 255 characters on one line)".into(),
+            ));
+        }
+        let free = self.inner.cfg.sale.price_cut_without_manager_percent;
+        let view = self.sale(sale_id).await?;
+        let needs = view.lines.iter().any(|l| {
+            kassa_core::sale::price_needs_manager(
+                l.list_price,
+                kassa_core::sale::discounted(l.unit_price, percent),
+                free,
+            )
+        });
+        let approved_by = match (needs, manager) {
+            (false, _) => None,
+            (true, None) => {
+                return Err(TerminalError::Forbidden(format!(
+                    "a price cut of more than {free} % needs a manager's approval"
+                )));
+            }
+            (true, Some(m)) => {
+                crate::store::validate_operator(&m.name)?;
+                crate::manager::authorize(self.store(), Some(m.pin), "sale_discount", &m.name)
+                    .await?;
+                Some(m.name)
+            }
+        };
+        let (id, seen) = (sale_id.to_string(), view.lines);
+        let reason = format!("{percent} % off the sale: {reason}");
+        self.change_sale(move |db, t| {
+            db.discount_sale(
+                &id,
+                &operator,
+                percent,
+                &reason,
+                &seen,
+                free,
+                approved_by.as_deref(),
+                |v| t.draft_for(v),
+            )
+        })
+        .await
+    }
+
     /// The sale at the counter: the open sale opened or changed last, which the next scan or
     /// tap adds to (`None`: the next one opens a sale). Known as soon as the write that changed
     /// it returns, since the publisher runs inside that write's job.

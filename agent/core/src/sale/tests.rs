@@ -177,3 +177,21 @@ fn a_repeated_product_merges_only_into_the_same_product_at_the_same_price() {
     }];
     assert!(merge_target(&unreferenced, &new("Socks", None, 4950)).is_none());
 }
+
+#[test]
+fn a_sale_discount_becomes_each_lines_price_rounded_to_the_nearest_unit() {
+    for (price, percent, want) in [
+        (11_800, 10, 10_620),
+        (4_950, 10, 4_455),
+        (4_950, 15, 4_207), // 742.5 off rounds to 743
+        (999, 33, 669),
+        (100, 100, 0),
+        (0, 50, 0),
+        (1, 50, 0), // 0.5 off rounds up: a one-öre line at half price is free
+    ] {
+        assert_eq!(discounted(price, percent), want, "{price} less {percent} %");
+    }
+    // A discount within the store's free limit needs no manager; beyond it, it does.
+    assert!(!price_needs_manager(11_800, discounted(11_800, 10), 10));
+    assert!(price_needs_manager(11_800, discounted(11_800, 11), 10));
+}
