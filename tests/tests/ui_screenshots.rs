@@ -170,6 +170,14 @@ fn every_main_screen_renders_and_the_qr_code_reads_back_as_the_payment_link() {
     assert!(has_label(&till_window, "Manager's PIN"));
     shoot("price", till_window.window());
     model.close_price();
+    assert!(model.open_discount());
+    for key in ["1", "0"] {
+        model.keypad(key);
+    }
+    show(&model);
+    assert!(has_label(&till_window, "Give discount"));
+    shoot("discount", till_window.window());
+    model.close_price();
     show(&model);
 
     // The payment screen: the QR code must read back as exactly the payment link.

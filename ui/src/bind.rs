@@ -190,6 +190,9 @@ where
     set_text(g.get_tender_problem(), &view.tender_problem, |t| {
         g.set_tender_problem(t)
     });
+    if g.get_discount_mode() != view.discount_mode {
+        g.set_discount_mode(view.discount_mode);
+    }
     set_text(g.get_pricing_name(), &view.pricing_name, |t| {
         g.set_pricing_name(t)
     });

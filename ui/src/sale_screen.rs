@@ -208,6 +208,8 @@ pub struct SaleScreenView {
     /// The line whose price is being changed: its name and price now ("" when none).
     pub pricing_name: String,
     pub pricing_price: String,
+    /// The price screen takes a percentage off the whole sale.
+    pub discount_mode: bool,
 }
 
 /// The controller of the cashier's sale, payment and result screens.
@@ -234,6 +236,8 @@ pub struct SaleScreenModel {
     tender_busy: bool,
     /// The line (by number) whose price is being changed.
     pricing: Option<i64>,
+    /// The price screen is taking a percentage off the whole sale instead.
+    discounting: bool,
 }
 
 /// "m:ss" until the deadline (rounded up, so "0:00" means the time is really up).
@@ -262,6 +266,7 @@ impl SaleScreenModel {
             tender_problem: String::new(),
             tender_busy: false,
             pricing: None,
+            discounting: false,
         }
     }
 
@@ -407,8 +412,32 @@ impl SaleScreenModel {
         self.sale.as_ref()?.lines.iter().find(|l| l.line_no == no)
     }
 
+    /// "Discount": the price screen opens for a percentage off the whole sale.
+    pub fn open_discount(&mut self) -> bool {
+        if !self.lines_editable() || self.sale.as_ref().is_none_or(|s| s.lines.is_empty()) {
+            return false;
+        }
+        self.pricing = None;
+        self.discounting = true;
+        self.entry.clear();
+        self.tender_problem.clear();
+        true
+    }
+
+    /// Whether the price screen takes a percentage off the whole sale.
+    pub fn discounting(&self) -> bool {
+        self.discounting
+    }
+
+    /// The keypad's whole percentage, 1 to 100 (`None` for anything else).
+    pub fn entry_percent(&self) -> Option<u32> {
+        let p: u32 = self.entry.parse().ok()?;
+        (1..=100).contains(&p).then_some(p)
+    }
+
     /// Back from the price screen (or the price was set).
     pub fn close_price(&mut self) {
+        self.discounting = false;
         self.pricing = None;
         self.entry.clear();
         self.tender_problem.clear();
@@ -510,7 +539,9 @@ impl SaleScreenModel {
     /// "Take cash", "Exact amount" or "Card paid" was pressed: true if it may go to the agent
     /// (false while the last press is still being answered, so a double tap takes one tender).
     pub fn tender_pressed(&mut self) -> bool {
-        if self.tender_busy || (self.tendering.is_none() && self.pricing.is_none()) {
+        if self.tender_busy
+            || (self.tendering.is_none() && self.pricing.is_none() && !self.discounting)
+        {
             return false;
         }
         self.tender_busy = true;
@@ -552,7 +583,7 @@ impl SaleScreenModel {
                 return Screen::Payment;
             }
         }
-        if self.pricing.is_some() && self.lines_editable() && self.pricing().is_some() {
+        if self.lines_editable() && (self.discounting || self.pricing().is_some()) {
             return Screen::Price;
         }
         if self.tendering.is_some() && sale.payment.as_ref().is_none_or(|p| p.phase.is_final()) {
@@ -658,6 +689,7 @@ impl SaleScreenModel {
             card_mode: self.tendering == Some(true),
             entry: self.entry.clone(),
             tender_problem: self.tender_problem.clone(),
+            discount_mode: self.discounting,
             pricing_name: self.pricing().map(|l| l.name.clone()).unwrap_or_default(),
             pricing_price: self
                 .pricing()
@@ -1063,6 +1095,26 @@ mod tests {
         m.close_price();
         assert_eq!(m.screen(), Screen::Sale);
         assert!(!m.open_price(7), "no such line");
+    }
+
+    #[test]
+    fn a_discount_on_the_sale_is_a_whole_percentage() {
+        let mut m = model();
+        m.sale_changed(sale(0, None));
+        assert!(m.open_discount());
+        assert_eq!(m.screen(), Screen::Price);
+        assert!(m.view(NOW).discount_mode);
+        m.keypad("1");
+        m.keypad("5");
+        assert_eq!(m.entry_percent(), Some(15));
+        m.keypad("0");
+        assert_eq!(m.entry_percent(), None, "150 % is no discount");
+        m.keypad("C");
+        m.keypad("0");
+        assert_eq!(m.entry_percent(), None);
+        m.close_price();
+        assert_eq!(m.screen(), Screen::Sale);
+        assert!(!m.view(NOW).discount_mode);
     }
 
     #[test]

@@ -64,6 +64,11 @@ pub(super) fn wire(till: &TillWindow, shared: &Arc<Shared>) {
         }
     });
     let s = Arc::clone(shared);
+    sale.on_open_discount(move || {
+        lock(&s.sale).open_discount();
+        s.show();
+    });
+    let s = Arc::clone(shared);
     sale.on_close_price(move || {
         lock(&s.sale).close_price();
         s.show();

@@ -141,6 +141,9 @@ impl Shared {
         reason: String,
         manager: Option<crate::manager::ManagerApproval>,
     ) {
+        if lock(&self.sale).discounting() {
+            return self.discount(reason, manager);
+        }
         let (id, line_no, unit_price) = {
             let mut model = lock(&self.sale);
             let (Some(id), Some(line), Some(price)) = (
@@ -162,6 +165,48 @@ impl Shared {
             match shared
                 .terminal
                 .edit_line(&id, line_no, edit, None, manager)
+                .await
+            {
+                Ok(view) => {
+                    let mut model = lock(&shared.sale);
+                    model.close_price();
+                    model.sale_changed(snapshot(&view));
+                }
+                Err(e) => lock(&shared.sale).tender_refused(e.to_string()),
+            }
+            shared.show();
+        });
+    }
+
+    /// The percentage typed on the price screen off the whole sale, with its reason and
+    /// (beyond the store's limit) the approving manager.
+    fn discount(
+        self: &Arc<Self>,
+        reason: String,
+        manager: Option<crate::manager::ManagerApproval>,
+    ) {
+        let (id, percent) = {
+            let mut model = lock(&self.sale);
+            let Some(id) = model.sale_id().map(str::to_owned) else {
+                return;
+            };
+            let Some(percent) = model.entry_percent() else {
+                model.tender_refused("a discount is a whole percentage, 1 to 100".into());
+                drop(model);
+                self.show();
+                return;
+            };
+            if !model.tender_pressed() {
+                return;
+            }
+            (id, percent)
+        };
+        let shared = Arc::clone(self);
+        self.spawn(async move {
+            let _one_at_a_time = shared.changing_sale.lock().await;
+            match shared
+                .terminal
+                .discount_sale(&id, percent, reason, None, manager)
                 .await
             {
                 Ok(view) => {
