@@ -142,6 +142,21 @@ async fn a_sale_paid_half_in_cash_and_half_by_klarna_returns_and_balances() {
             .any(|l| l["name"] == "Paid in cash" && l["total_amount"] == -13_325),
         "{items:#?}"
     );
+    // The request has the documented shape (tests/fixtures/klarna/requests): the same fields on
+    // every line, unit price × quantity = total, and the same lines as the kept sample.
+    let documented: Value = serde_json::from_str(include_str!(
+        "../fixtures/klarna/requests/line_item_credit.json"
+    ))
+    .expect("the fixture reads");
+    assert_eq!(Value::Array(items.clone()), documented["line_items"]);
+    assert_eq!(req.amount, documented["amount"].as_i64().unwrap());
+    for l in &items {
+        assert_eq!(
+            l["unit_price"].as_i64().unwrap() * l["quantity"].as_i64().unwrap(),
+            l["total_amount"].as_i64().unwrap(),
+            "{l}"
+        );
+    }
     // Another tender while Klarna's request is open is refused.
     let (s, e) = post(
         format!("/v1/sales/{sale}/tenders"),
