@@ -268,18 +268,20 @@ async fn a_discount_on_the_whole_sale_lowers_every_line_with_its_reason() {
         json!({"percent": 10, "reason": " "}),
         json!({"percent": 0, "reason": "x"}),
         json!({"percent": 101, "reason": "x"}),
+        // 100 % would leave a sale nothing can pay.
+        json!({"percent": 100, "reason": "free"}),
     ] {
         let (s, e) = till.post(&path, bad.clone()).await;
         assert_eq!(s, 400, "{bad}: {e}");
     }
     // 10 %: within the store's limit, the cashier alone. 118.00 → 106.20, 49.50 → 44.55.
-    let (s, v) = till
-        .post(
-            &path,
-            json!({"percent": 10, "reason": "loyal customer", "operator": "ann"}),
-        )
-        .await;
+    // The client says which total it saw: the same request again takes nothing more.
+    let once = json!({"percent": 10, "reason": "loyal customer", "operator": "ann",
+                      "expected_total": 21_700});
+    let (s, v) = till.post(&path, once.clone()).await;
     assert_eq!(s, 200, "{v}");
+    let (s, e) = till.post(&path, once).await;
+    assert_eq!(s, 409, "{e}");
     assert_eq!(v["lines"][0]["unit_price"], 10_620, "{v}");
     assert_eq!(v["lines"][1]["unit_price"], 4_455, "{v}");
     assert_eq!(v["total"], 10_620 + 2 * 4_455, "{v}");

@@ -199,7 +199,12 @@ where
     set_text(g.get_pricing_price(), &view.pricing_price, |t| {
         g.set_pricing_price(t)
     });
-    if view.screen != Screen::Price && !g.get_price_reason().is_empty() {
+    // Off the price screen nothing typed there is kept: a manager's PIN least of all.
+    if view.screen != Screen::Price
+        && (!g.get_price_reason().is_empty()
+            || !g.get_manager_name().is_empty()
+            || !g.get_manager_pin().is_empty())
+    {
         g.set_price_reason(SharedString::new());
         g.set_manager_name(SharedString::new());
         g.set_manager_pin(SharedString::new());

@@ -140,6 +140,11 @@ impl ReturnScreenModel {
         &self.transaction_id
     }
 
+    /// Whether a purchase is on screen (found and not yet left).
+    pub fn has_purchase(&self) -> bool {
+        self.purchase.is_some()
+    }
+
     pub fn can_find(&self) -> bool {
         self.open
             && !self.transaction_id.is_empty()

@@ -318,6 +318,13 @@ impl SaleScreenModel {
             self.dismissed_attempt = None;
             self.refusal = None;
             self.starting = false;
+            // Nothing typed for another sale carries over to this one.
+            self.pricing = None;
+            self.discounting = false;
+            self.tendering = None;
+            self.entry.clear();
+            self.tender_busy = false;
+            self.tender_problem.clear();
         }
         if self.sale.as_ref() == Some(&snapshot) {
             return false;
@@ -369,6 +376,9 @@ impl SaleScreenModel {
     /// The sale is over (paid and done, or voided): the next item starts a new one.
     pub fn sale_closed(&mut self) {
         self.pricing = None;
+        self.discounting = false;
+        self.tender_busy = false;
+        self.tender_problem.clear();
         self.sale = None;
         self.refusal = None;
         self.dismissed_attempt = None;
@@ -441,6 +451,11 @@ impl SaleScreenModel {
         self.pricing = None;
         self.entry.clear();
         self.tender_problem.clear();
+    }
+
+    /// The agent took the new price or discount: the price screen closes.
+    pub fn price_set(&mut self) {
+        self.close_price();
         self.tender_busy = false;
     }
 
@@ -1092,7 +1107,15 @@ mod tests {
         assert!(m.tender_pressed());
         m.tender_refused("this price cut needs a manager's approval".into());
         assert_eq!(m.screen(), Screen::Price, "a refusal stays, saying why");
+        // Pressed again, then Back before the answer: the next press waits for that answer.
+        assert!(m.tender_pressed());
         m.close_price();
+        assert!(m.open_price(1));
+        assert!(!m.tender_pressed(), "one price change at a time");
+        m.price_set();
+        assert!(m.open_price(1));
+        assert!(m.tender_pressed());
+        m.price_set();
         assert_eq!(m.screen(), Screen::Sale);
         assert!(!m.open_price(7), "no such line");
     }
@@ -1115,6 +1138,20 @@ mod tests {
         m.close_price();
         assert_eq!(m.screen(), Screen::Sale);
         assert!(!m.view(NOW).discount_mode);
+    }
+
+    #[test]
+    fn nothing_typed_for_one_sale_carries_over_to_the_next() {
+        let mut m = model();
+        m.sale_changed(sale(0, None));
+        assert!(m.open_discount());
+        m.keypad("5");
+        let mut next = sale(0, None);
+        next.sale_id = "sale-2".into();
+        m.sale_changed(next);
+        assert_eq!(m.screen(), Screen::Sale);
+        assert!(!m.view(NOW).discount_mode);
+        assert_eq!(m.view(NOW).entry, "");
     }
 
     #[test]

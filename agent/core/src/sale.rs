@@ -342,11 +342,13 @@ pub fn price_needs_manager(before: i64, after: i64, free_percent: u32) -> bool {
     cut > i128::from(before) * i128::from(free_percent)
 }
 
-/// A unit price after a discount of `percent` (1 to 100) of it, rounded to the nearest minor
-/// unit (half up): how a discount on the whole sale becomes each line's new price, so every
-/// later step (Klarna's lines, a return's refund) sees what was really charged.
+/// A unit price after a discount of `percent` (1 to 100) of it: how a discount on the whole
+/// sale becomes each line's new price, so every later step (Klarna's lines, a return's refund)
+/// sees what was really charged. The amount off is rounded down to the minor unit, so a line is
+/// never cut by more than the percentage given (10 % of 19.99 takes 1.99 off, not 2.00, and stays
+/// within a 10 % limit).
 pub fn discounted(unit_price: i64, percent: u32) -> i64 {
-    let off = (i128::from(unit_price) * i128::from(percent.min(100)) + 50) / 100;
+    let off = i128::from(unit_price.max(0)) * i128::from(percent.min(100)) / 100;
     unit_price - off as i64
 }
 

@@ -205,11 +205,15 @@ pub(super) async fn remove_line(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Discount {
-    #[schema(minimum = 1, maximum = 100)]
+    #[schema(minimum = 1, maximum = 99)]
     pub percent: u32,
-    /// Why (journaled with each line's new price): 1 to 255 characters.
-    #[schema(min_length = 1, max_length = 255)]
+    /// Why (journaled with each line's new price): 1 to 230 characters.
+    #[schema(min_length = 1, max_length = 230)]
     pub reason: String,
+    /// The sale's total as the client saw it: a discount is relative, so a repeated request is
+    /// refused (409) instead of taking it twice.
+    #[schema(minimum = 0, maximum = 2147483647)]
+    pub expected_total: Option<i64>,
     #[schema(min_length = 1, max_length = 64)]
     pub operator: Option<String>,
     /// A manager approving, for a cut beyond `[sale] price_cut_without_manager_percent`.
@@ -231,7 +235,14 @@ pub(super) async fn discount_sale(
 ) -> Result<Json<SaleView>, ApiError> {
     Ok(Json(
         s.terminal
-            .discount_sale(&id, b.percent, b.reason, b.operator, b.manager)
+            .discount_sale(
+                &id,
+                b.percent,
+                b.reason,
+                b.operator,
+                b.manager,
+                b.expected_total,
+            )
             .await?,
     ))
 }

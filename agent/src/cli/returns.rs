@@ -71,6 +71,13 @@ pub(crate) async fn call_with_pin(
     if let Some(p) = pin {
         req = req.header("Kassa-Manager-Pin", p);
     }
+    // A signed-in member of staff (a till that requires sign-in): their session, so what the
+    // command does is journaled under them.
+    if let Ok(session) = std::env::var("KASSA_STAFF_SESSION")
+        && !session.trim().is_empty()
+    {
+        req = req.header("Kassa-Staff-Session", session.trim());
+    }
     if let Some(b) = body {
         req = req.json(&b);
     }

@@ -12,6 +12,9 @@ use serde_json::{Value, json};
 
 use super::returns::call_with_pin;
 
+// On a till that requires sign-in, `KASSA_STAFF_SESSION` carries the session of the member of
+// staff running the command (`POST /v1/staff/sign-in`).
+
 #[derive(Subcommand)]
 pub enum SaleCommand {
     /// The sale: its lines (with their numbers), tenders, total and what is left to pay.
@@ -120,6 +123,18 @@ fn print_sale(v: &Value) {
 }
 
 pub async fn run(cmd: SaleCommand) -> anyhow::Result<ExitCode> {
+    let id = match &cmd {
+        SaleCommand::Show { sale_id, .. }
+        | SaleCommand::RemoveLine { sale_id, .. }
+        | SaleCommand::EditLine { sale_id, .. }
+        | SaleCommand::Discount { sale_id, .. }
+        | SaleCommand::Tender { sale_id, .. } => sale_id,
+    };
+    // It goes into the URL: only a sale id (a UUID) may.
+    anyhow::ensure!(
+        uuid::Uuid::parse_str(id).is_ok(),
+        "{id:?} is not a sale id (a UUID, as `kassa log` and the receipt show it)"
+    );
     let v = match cmd {
         SaleCommand::Show { config, sale_id } => {
             call_with_pin(
@@ -187,6 +202,17 @@ pub async fn run(cmd: SaleCommand) -> anyhow::Result<ExitCode> {
             operator,
         } => {
             let mut body = json!({"percent": percent, "reason": reason, "operator": operator});
+            // The discount is taken on the sale as it stands: read its total first, so a
+            // command run twice does not take it twice.
+            let now = call_with_pin(
+                &config,
+                reqwest::Method::GET,
+                &format!("/v1/sales/{sale_id}"),
+                None,
+                None,
+            )
+            .await?;
+            body["expected_total"] = now["total"].clone();
             if let (Some(name), Some(pin)) = (manager, manager_pin) {
                 body["manager"] = json!({"name": name, "pin": pin});
             }

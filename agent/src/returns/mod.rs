@@ -193,6 +193,11 @@ impl Terminal {
                     return Ok(None);
                 };
                 let sale = db.sale(&a.sale_id)?;
+                // A purchase this road already took part of goes on this road (returns made
+                // before receipts carried a sale code).
+                if db.returns_by_transaction(&tid)? > 0 {
+                    return Ok(None);
+                }
                 Ok(sale
                     .tenders
                     .iter()

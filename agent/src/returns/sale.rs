@@ -403,6 +403,7 @@ impl Terminal {
         Ok(self
             .store()
             .call(move |db| {
+                let by_receipt = by_code.is_some();
                 let sale_id = match by_code {
                     Some(id) => id,
                     None => {
@@ -416,6 +417,22 @@ impl Terminal {
                     }
                 };
                 let view = db.sale(&sale_id)?;
+                // Part of it already returned by its Klarna id (the return screen's way before
+                // receipts carried a sale code): the rest can only come back that way too.
+                if let Some(tid) = view
+                    .payments
+                    .iter()
+                    .find(|a| a.state == AttemptState::Paid)
+                    .and_then(|a| a.klarna_transaction_id.clone())
+                    && db.returns_by_transaction(&tid)? > 0
+                {
+                    if by_receipt {
+                        return Err(StoreError::Conflict(format!(
+                            "part of this purchase was returned by its Klarna id: scan or type {tid} to return the rest"
+                        )));
+                    }
+                    return Ok(None);
+                }
                 let split = view
                     .tenders
                     .iter()

@@ -159,22 +159,7 @@ pub(super) fn wire(till: &TillWindow, shared: &Arc<Shared>) {
         }
     });
     let s = Arc::clone(shared);
-    manager.on_close(move || {
-        lock(&s.manager).lock();
-        // Nothing of the manager's data is kept once the area is left.
-        *lock(&s.panes) = ManagerAreaModel::default();
-        lock(&s.log).clear();
-        lock(&s.reports).clear();
-        *lock(&s.report) = None;
-        if let Some(w) = s.till.upgrade() {
-            w.global::<ManagerArea>().set_open(false);
-            // The next manager finds the pad without the last one's "wrong PIN".
-            bind::show_pin_answer(&w, PinAnswer::Opened);
-            bind::show_manager_area(&w, &ManagerAreaModel::default(), false);
-            bind::show_log_pane(&w, &lock(&s.log).view());
-            bind::show_report_pane(&w, &lock(&s.reports).view());
-        }
-    });
+    manager.on_close(move || s.close_manager_area());
     let s = Arc::clone(shared);
     manager.on_log_text_edited(move |text| {
         let query = lock(&s.log).set_text(text.as_str());
@@ -223,16 +208,19 @@ pub(super) fn wire(till: &TillWindow, shared: &Arc<Shared>) {
     let returns = till.global::<ReturnScreen>();
     let s = Arc::clone(shared);
     returns.on_open_returns(move || {
+        *lock(&s.returning_sale) = None;
         lock(&s.returns).open();
         s.show_return();
     });
     let s = Arc::clone(shared);
     returns.on_close(move || {
+        *lock(&s.returning_sale) = None;
         lock(&s.returns).close();
         s.show_return();
     });
     let s = Arc::clone(shared);
     returns.on_edited(move |text| {
+        *lock(&s.returning_sale) = None;
         lock(&s.returns).set_transaction_id(text.as_str());
         s.show_return();
     });

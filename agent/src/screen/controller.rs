@@ -169,7 +169,7 @@ impl Shared {
             {
                 Ok(view) => {
                     let mut model = lock(&shared.sale);
-                    model.close_price();
+                    model.price_set();
                     model.sale_changed(snapshot(&view));
                 }
                 Err(e) => lock(&shared.sale).tender_refused(e.to_string()),
@@ -185,9 +185,9 @@ impl Shared {
         reason: String,
         manager: Option<crate::manager::ManagerApproval>,
     ) {
-        let (id, percent) = {
+        let (id, percent, seen_total) = {
             let mut model = lock(&self.sale);
-            let Some(id) = model.sale_id().map(str::to_owned) else {
+            let Some((id, seen_total)) = model.sale().map(|s| (s.sale_id.clone(), s.total)) else {
                 return;
             };
             let Some(percent) = model.entry_percent() else {
@@ -199,19 +199,19 @@ impl Shared {
             if !model.tender_pressed() {
                 return;
             }
-            (id, percent)
+            (id, percent, seen_total)
         };
         let shared = Arc::clone(self);
         self.spawn(async move {
             let _one_at_a_time = shared.changing_sale.lock().await;
             match shared
                 .terminal
-                .discount_sale(&id, percent, reason, None, manager)
+                .discount_sale(&id, percent, reason, None, manager, Some(seen_total))
                 .await
             {
                 Ok(view) => {
                     let mut model = lock(&shared.sale);
-                    model.close_price();
+                    model.price_set();
                     model.sale_changed(snapshot(&view));
                 }
                 Err(e) => lock(&shared.sale).tender_refused(e.to_string()),

@@ -9,9 +9,15 @@ impl Shared {
         if !lock(&self.manager).is_unlocked() {
             return;
         }
-        // The newest log rows too, unless the manager is paging through older ones.
+        // The newest log rows too, unless the manager is paging through older ones. A read the
+        // clock starts is no use of the till: it must not keep an idle session open.
+        // (The log's lock is let go before `show_log` takes it again.)
         let query = lock(&self.log).refresh();
-        self.ask_log(query);
+        if let Some(query) = query {
+            self.show_log();
+            let shared = Arc::clone(self);
+            self.rt.spawn(async move { shared.read_log(query).await });
+        }
         let read = self
             .terminal
             .store()
@@ -272,7 +278,7 @@ impl Shared {
         self.show_reports();
         let shared = Arc::clone(self);
         self.spawn(async move {
-            match devices.print_report(&report, Some(MANAGER.into())).await {
+            match devices.print_report(&report, None).await {
                 Ok(()) => lock(&shared.reports).printed(),
                 Err(e) => {
                     tracing::warn!("report not printed: {e}");
@@ -296,13 +302,17 @@ impl Shared {
         let shared = Arc::clone(self);
         self.spawn(async move {
             // A sale of this till paid in part another way comes back by its receipt.
-            *lock(&shared.returning_sale) = None;
             match shared.terminal.find_till_purchase(&id).await {
                 Ok(Some(till)) => {
                     match purchase_snapshot(&till.purchase) {
                         Ok(p) => {
-                            *lock(&shared.returning_sale) = Some((till.sale_id, till.line_nos));
-                            lock(&shared.returns).purchase_found(p);
+                            let mut model = lock(&shared.returns);
+                            model.purchase_found(p);
+                            // Only the purchase the screen now shows may be refunded this way.
+                            if model.transaction_id() == id && model.has_purchase() {
+                                *lock(&shared.returning_sale) =
+                                    Some((id.clone(), till.sale_id, till.line_nos));
+                            }
                         }
                         Err(e) => lock(&shared.returns).find_failed(e),
                     }
@@ -333,7 +343,9 @@ impl Shared {
     /// Refunds what the cashier chose, with the manager's approval when one was given.
     pub(super) fn refund(self: &Arc<Self>, manager: Option<ManagerApproval>) {
         let till_sale = lock(&self.returning_sale).clone();
-        if let Some((sale_id, line_nos)) = till_sale {
+        if let Some((code, sale_id, line_nos)) = till_sale
+            && lock(&self.returns).transaction_id() == code
+        {
             return self.refund_till_sale(sale_id, line_nos, manager);
         }
         let request = {

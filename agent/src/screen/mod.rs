@@ -177,7 +177,8 @@ struct Shared {
     staff: Mutex<staff::ScreenStaff>,
     /// The till sale the return screen shows (it comes back by its receipt), and its line
     /// numbers by the screen's line index; `None` for a purchase found by its Klarna id.
-    returning_sale: Mutex<Option<(String, Vec<i64>)>>,
+    /// (The code it was found by, the sale, its line numbers.)
+    returning_sale: Mutex<Option<(String, String, Vec<i64>)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

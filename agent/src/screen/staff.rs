@@ -28,8 +28,7 @@ impl Shared {
         let token = lock(&self.staff).session.as_ref().map(|s| s.0.clone())?;
         let who = self.terminal.sessions().resolve(&token);
         if who.is_none() {
-            lock(&self.staff).session = None;
-            self.show_staff();
+            self.session_ended();
         }
         who
     }
@@ -40,9 +39,43 @@ impl Shared {
         if let Some(token) = token
             && self.terminal.sessions().peek(&token).is_none()
         {
-            lock(&self.staff).session = None;
-            self.show_staff();
+            self.session_ended();
         }
+    }
+
+    /// The session ended (idle, signed out, someone else signed in): nothing it opened stays
+    /// open for the next person: the manager area and the return screen close, and a manager's
+    /// name and PIN typed on the price screen are forgotten.
+    fn session_ended(self: &Arc<Self>) {
+        lock(&self.staff).session = None;
+        self.close_manager_area();
+        *lock(&self.returning_sale) = None;
+        lock(&self.returns).close();
+        self.show_return();
+        let _ = self.till.upgrade_in_event_loop(|w| {
+            let g = w.global::<SaleScreen>();
+            g.set_manager_name(Default::default());
+            g.set_manager_pin(Default::default());
+        });
+        self.show_staff();
+    }
+
+    /// Leaves the manager area: locked, and nothing of the manager's data kept.
+    pub(super) fn close_manager_area(&self) {
+        lock(&self.manager).lock();
+        *lock(&self.panes) = ManagerAreaModel::default();
+        lock(&self.log).clear();
+        lock(&self.reports).clear();
+        *lock(&self.report) = None;
+        let (log, reports) = (lock(&self.log).view(), lock(&self.reports).view());
+        let _ = self.till.upgrade_in_event_loop(move |w| {
+            w.global::<ManagerArea>().set_open(false);
+            // The next manager finds the pad without the last one's "wrong PIN".
+            bind::show_pin_answer(&w, PinAnswer::Opened);
+            bind::show_manager_area(&w, &ManagerAreaModel::default(), false);
+            bind::show_log_pane(&w, &log);
+            bind::show_report_pane(&w, &reports);
+        });
     }
 
     pub(super) fn show_staff(&self) {
@@ -82,13 +115,18 @@ impl Shared {
                 s.busy = false;
                 match answer {
                     Ok((token, who)) => {
-                        // A new member of staff takes the till: the last one's session ends.
-                        if let Some((old, _)) = s.session.replace((token, who)) {
+                        // A new member of staff takes the till: the last one's session ends,
+                        // with what it had open.
+                        if let Some((old, _)) = s.session.take() {
+                            drop(s);
+                            shared.session_ended();
                             let (t, store) = (t.clone(), t.store().clone());
                             tokio::spawn(async move {
                                 let _ = t.sessions().sign_out(&store, &old).await;
                             });
+                            s = lock(&shared.staff);
                         }
+                        s.session = Some((token, who));
                     }
                     // The two refusals a cashier meets are said in the screen's language.
                     Err(crate::staff::StaffError::WrongIdOrPin) => s.problem = "wrong_pin".into(),
@@ -106,7 +144,7 @@ impl Shared {
         let Some((token, _)) = lock(&self.staff).session.take() else {
             return;
         };
-        self.show_staff();
+        self.session_ended();
         let shared = Arc::clone(self);
         self.rt.spawn(async move {
             let t = &shared.terminal;

@@ -324,6 +324,16 @@ impl Db {
         }
         let currency = view.sale.currency;
         let mut changes = vec![];
+        let total_after: i64 = view
+            .lines
+            .iter()
+            .map(|l| kassa_core::sale::discounted(l.unit_price, percent) * l.quantity)
+            .sum();
+        if total_after <= 0 {
+            return Err(StoreError::Invalid(
+                "that discount leaves nothing to pay: a sale needs something to pay".into(),
+            ));
+        }
         for line in &view.lines {
             let unit_price = kassa_core::sale::discounted(line.unit_price, percent);
             if unit_price == line.unit_price {

@@ -115,6 +115,9 @@ impl Terminal {
     /// A discount of `percent` (1 to 100) on the whole open sale, with its reason: each line's
     /// price is lowered by it and journaled as a price change; beyond the store's free limit a
     /// manager approves (their PIN checked before anything is written).
+    ///
+    /// `expected_total`, when given, is the total the caller saw: a discount is relative, so a
+    /// repeated request (a retry after a lost answer, a double press) must not take it again.
     pub async fn discount_sale(
         &self,
         sale_id: &str,
@@ -122,28 +125,37 @@ impl Terminal {
         reason: String,
         operator: Option<String>,
         manager: Option<crate::manager::ManagerApproval>,
+        expected_total: Option<i64>,
     ) -> Result<SaleView, TerminalError> {
         let operator = self.operator(operator)?;
-        if !(1..=100).contains(&percent) {
+        // 100 % would leave a sale nothing can pay and nothing can close as paid.
+        if !(1..=99).contains(&percent) {
             return Err(TerminalError::Invalid(
-                "a discount is 1 to 100 percent".into(),
+                "a discount is 1 to 99 percent".into(),
             ));
         }
         let reason = reason.trim().to_string();
-        if reason.is_empty() || reason.chars().count() > 255 || reason.chars().any(char::is_control)
+        // The journaled reason is "NN % off the sale: …", which must fit a line's 255 characters.
+        if reason.is_empty() || reason.chars().count() > 230 || reason.chars().any(char::is_control)
         {
             return Err(TerminalError::Invalid(
-                "give the discount's reason (1 to 255 characters on one line)".into(),
+                "give the discount's reason (1 to 230 characters on one line)".into(),
             ));
         }
         let free = self.inner.cfg.sale.price_cut_without_manager_percent;
         let view = self.sale(sale_id).await?;
+        if expected_total.is_some_and(|t| t != view.total) {
+            return Err(TerminalError::Conflict(format!(
+                "the sale's total is {} now, not what the discount was asked on: look again",
+                view.total
+            )));
+        }
+        // The same rule the store applies: lines the discount changes, measured from their
+        // list price.
         let needs = view.lines.iter().any(|l| {
-            kassa_core::sale::price_needs_manager(
-                l.list_price,
-                kassa_core::sale::discounted(l.unit_price, percent),
-                free,
-            )
+            let after = kassa_core::sale::discounted(l.unit_price, percent);
+            after != l.unit_price
+                && kassa_core::sale::price_needs_manager(l.list_price, after, free)
         });
         let approved_by = match (needs, manager) {
             (false, _) => None,

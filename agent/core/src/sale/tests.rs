@@ -183,15 +183,22 @@ fn a_sale_discount_becomes_each_lines_price_rounded_to_the_nearest_unit() {
     for (price, percent, want) in [
         (11_800, 10, 10_620),
         (4_950, 10, 4_455),
-        (4_950, 15, 4_207), // 742.5 off rounds to 743
-        (999, 33, 669),
+        (4_950, 15, 4_208), // 742.5 off: 742, never more than the percentage
+        (999, 33, 670),
+        (1_999, 10, 1_800),
         (100, 100, 0),
         (0, 50, 0),
-        (1, 50, 0), // 0.5 off rounds up: a one-öre line at half price is free
+        (1, 50, 1), // half an öre off is nothing off
     ] {
         assert_eq!(discounted(price, percent), want, "{price} less {percent} %");
     }
-    // A discount within the store's free limit needs no manager; beyond it, it does.
+    // A discount within the store's free limit needs no manager, on any price; beyond it, it does.
+    for price in [11_800, 1_999, 4_995, 1, 7] {
+        assert!(
+            !price_needs_manager(price, discounted(price, 10), 10),
+            "{price}"
+        );
+    }
     assert!(!price_needs_manager(11_800, discounted(11_800, 10), 10));
     assert!(price_needs_manager(11_800, discounted(11_800, 11), 10));
 }
