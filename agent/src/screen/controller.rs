@@ -7,7 +7,11 @@ use super::*;
 impl Shared {
     /// Sends the current views to the windows; they apply them in order on the UI thread.
     pub(super) fn show(&self) {
-        let view = lock(&self.sale).view(now_unix_ms());
+        // The view is sent while the model is still held: two threads that change the model one
+        // after the other send their views in that order too, so an older view never lands on
+        // the screen after a newer one (posting to the event loop does not wait for it).
+        let model = lock(&self.sale);
+        let view = model.view(now_unix_ms());
         let status = lock(&self.status).clone();
         if let Some(customer) = &self.customer {
             let view = view.clone();
@@ -18,6 +22,7 @@ impl Shared {
             bind::show_sale(&w, &view);
             bind::show_status(&w, &status);
         });
+        drop(model);
     }
 
     /// A state of a sale from the terminal. The screen shows the sale at the counter (the rule
