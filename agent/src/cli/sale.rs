@@ -92,6 +92,13 @@ pub enum SaleCommand {
     },
 }
 
+/// Adds the approving manager to a request body when both name and PIN were given.
+fn with_manager(body: &mut Value, name: Option<String>, pin: Option<String>) {
+    if let (Some(name), Some(pin)) = (name, pin) {
+        body["manager"] = json!({"name": name, "pin": pin});
+    }
+}
+
 fn print_sale(v: &Value) {
     println!(
         "sale {}  {}  total {} {}  left to pay {}",
@@ -180,9 +187,7 @@ pub async fn run(cmd: SaleCommand) -> anyhow::Result<ExitCode> {
                 body["unit_price"] = json!(p);
                 body["reason"] = json!(reason);
             }
-            if let (Some(name), Some(pin)) = (manager, manager_pin) {
-                body["manager"] = json!({"name": name, "pin": pin});
-            }
+            with_manager(&mut body, manager, manager_pin);
             call_with_pin(
                 &config,
                 reqwest::Method::PATCH,
@@ -213,9 +218,7 @@ pub async fn run(cmd: SaleCommand) -> anyhow::Result<ExitCode> {
             )
             .await?;
             body["expected_total"] = now["total"].clone();
-            if let (Some(name), Some(pin)) = (manager, manager_pin) {
-                body["manager"] = json!({"name": name, "pin": pin});
-            }
+            with_manager(&mut body, manager, manager_pin);
             call_with_pin(
                 &config,
                 reqwest::Method::POST,

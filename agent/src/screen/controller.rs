@@ -163,15 +163,23 @@ impl Shared {
             }
             (id, line, price)
         };
+        let terminal = self.terminal.clone();
+        self.change_prices(async move {
+            let edit = LineEdit::Price { unit_price, reason };
+            terminal.edit_line(&id, line_no, edit, None, manager).await
+        });
+    }
+
+    /// Runs a price change or discount: the price screen closes on success, and a refusal
+    /// stays on it, saying why.
+    fn change_prices(
+        self: &Arc<Self>,
+        change: impl std::future::Future<Output = Result<SaleView, TerminalError>> + Send + 'static,
+    ) {
         let shared = Arc::clone(self);
         self.spawn(async move {
             let _one_at_a_time = shared.changing_sale.lock().await;
-            let edit = LineEdit::Price { unit_price, reason };
-            match shared
-                .terminal
-                .edit_line(&id, line_no, edit, None, manager)
-                .await
-            {
+            match change.await {
                 Ok(view) => {
                     let mut model = lock(&shared.sale);
                     model.price_set();
@@ -196,7 +204,7 @@ impl Shared {
                 return;
             };
             let Some(percent) = model.entry_percent() else {
-                model.tender_refused("a discount is a whole percentage, 1 to 100".into());
+                model.tender_refused("a discount is a whole percentage, 1 to 99".into());
                 drop(model);
                 self.show();
                 return;
@@ -206,22 +214,11 @@ impl Shared {
             }
             (id, percent, seen_total)
         };
-        let shared = Arc::clone(self);
-        self.spawn(async move {
-            let _one_at_a_time = shared.changing_sale.lock().await;
-            match shared
-                .terminal
+        let terminal = self.terminal.clone();
+        self.change_prices(async move {
+            terminal
                 .discount_sale(&id, percent, reason, None, manager, Some(seen_total))
                 .await
-            {
-                Ok(view) => {
-                    let mut model = lock(&shared.sale);
-                    model.price_set();
-                    model.sale_changed(snapshot(&view));
-                }
-                Err(e) => lock(&shared.sale).tender_refused(e.to_string()),
-            }
-            shared.show();
         });
     }
 
