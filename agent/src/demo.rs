@@ -443,12 +443,19 @@ pub fn run_windowed(rt: &tokio::runtime::Runtime, opts: WindowOptions) -> DemoRe
         products: demo_products(),
         demo: Some(hooks),
     };
+    // SIGTERM or Ctrl-C closes the windows, so that everything below runs and the demo's data
+    // directory goes with it, as in the headless demo.
+    let stop = rt.spawn(async {
+        crate::service::shutdown_signal().await;
+        crate::screen::quit();
+    });
     let shown = crate::screen::run_with_devices(
         agent.terminal.clone(),
         rt.handle().clone(),
         screens,
         Some(agent.devices.clone()),
     );
+    stop.abort();
     // The agent and the sandbox own tasks on the runtime: drop them inside it.
     rt.block_on(async move {
         drop(agent);

@@ -249,7 +249,7 @@ impl Health {
             .collect()
     }
 
-    /// Online, degraded or offline, from the breaker and the 5-minute figures.
+    /// Online, degraded or offline, from the breaker and the last minute's figures.
     pub fn state(&self, now: DateTime<Utc>) -> KlarnaState {
         self.reading(now).0
     }
@@ -264,7 +264,7 @@ impl Health {
         }
         let (mut r, mut sr) = (0, 0);
         for c in SloCategory::ALL {
-            let f = figures_locked(&g, c, Window::FiveMinutes, now);
+            let f = figures_over(&g, c, LIVE_WINDOW, now);
             r += f.requests;
             sr += f.served;
         }
@@ -284,7 +284,21 @@ fn figures_locked(
     window: Window,
     now: DateTime<Utc>,
 ) -> CategoryFigures {
-    let since = now - chrono::Duration::from_std(window.duration()).unwrap_or_default();
+    figures_over(g, category, window.duration(), now)
+}
+
+/// The till's own state looks back this far only: availability over 5 minutes and more is a
+/// report, while the cashier needs to know whether Klarna answers now. A minute after Klarna
+/// answers again, the failures before it no longer make the till say "slow".
+const LIVE_WINDOW: Duration = Duration::from_secs(60);
+
+fn figures_over(
+    g: &Inner,
+    category: SloCategory,
+    span: Duration,
+    now: DateTime<Utc>,
+) -> CategoryFigures {
+    let since = now - chrono::Duration::from_std(span).unwrap_or_default();
     let samples: Vec<Sample> = g
         .samples
         .get(&category)
@@ -426,5 +440,33 @@ mod tests {
             h.record_at(c, if i == 0 { Some(500) } else { Some(200) }, ms(1), t(i));
         }
         assert_eq!(h.state(t(10)), KlarnaState::Degraded);
+    }
+
+    #[test]
+    fn the_till_is_online_again_within_a_minute_of_klarna_answering() {
+        let h = Health::new(HealthConfig::default());
+        let c = SloCategory::PaymentRequest;
+        // A bad minute: half the calls fail (not enough in a row to open the breaker).
+        for i in 0..30 {
+            h.record_at(
+                c,
+                if i % 2 == 0 { Some(500) } else { Some(200) },
+                ms(1),
+                t(i),
+            );
+        }
+        assert_eq!(h.state(t(30)), KlarnaState::Degraded);
+        // Klarna answers again, once every two seconds.
+        for i in (31..200).step_by(2) {
+            h.record_at(c, Some(200), ms(1), t(i));
+        }
+        assert_eq!(
+            h.state(t(91)),
+            KlarnaState::Online,
+            "a minute after recovery"
+        );
+        // The five-minute report still shows the bad minute.
+        let f = h.figures(c, Window::FiveMinutes, t(91));
+        assert!(f.served < f.requests, "{f:?}");
     }
 }

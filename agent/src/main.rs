@@ -296,7 +296,7 @@ fn run_with_window(
     ));
     // systemd's stop (SIGTERM) or Ctrl-C closes the windows, so the agent shuts down in order.
     rt.spawn(async {
-        shutdown_signal().await;
+        kassa_agent::service::shutdown_signal().await;
         kassa_agent::screen::quit();
     });
     let opts = ScreenOptions {
@@ -373,7 +373,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             tokio::spawn(kassa_agent::service::watchdog(
                 agent.terminal.store().clone(),
             ));
-            shutdown_signal().await;
+            kassa_agent::service::shutdown_signal().await;
             agent.shutdown().await;
             Ok(ExitCode::SUCCESS)
         }
@@ -406,7 +406,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             if let Some(ca) = sb.ca_pem() {
                 println!("test CA (pin it with klarna.ca_file):\n{ca}");
             }
-            shutdown_signal().await;
+            kassa_agent::service::shutdown_signal().await;
             Ok(ExitCode::SUCCESS)
         }
         Command::Journal {
@@ -435,22 +435,6 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 );
             }
             Ok(ExitCode::SUCCESS)
-        }
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return ctrl_c.await.unwrap_or(()),
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
         }
     }
 }

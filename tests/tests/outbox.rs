@@ -305,7 +305,7 @@ async fn while_klarna_is_offline_payments_are_refused_at_once_and_recovery_is_no
     loop {
         let (_, h) = till.get("/health").await;
         if h["klarna"]["breaker"] == "closed" {
-            // Reachable again, but the last five minutes' failures still show.
+            // Reachable again, but the last minute's failures still show.
             assert_eq!(h["klarna"]["klarna"], "degraded", "{h}");
             break;
         }

@@ -105,6 +105,38 @@ fn wait_for(ui: &slint::Weak<TillWindow>, label: &str, value: Option<&str>) {
     }
 }
 
+/// The alert strip under the status bar, as read out ("" while it has nothing to say).
+fn alerts(w: &TillWindow) -> String {
+    find_all(w, "Alerts")
+        .into_iter()
+        .find_map(|e| e.accessible_value())
+        .map(|v| v.to_string())
+        .unwrap_or_default()
+}
+
+/// Waits until the operations waiting to be sent are `n`: the alert strip says so, or (for 0)
+/// says nothing about waiting at all.
+fn wait_for_waiting(ui: &slint::Weak<TillWindow>, n: usize) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let said = on_ui(ui, alerts);
+        let done = if n == 0 {
+            !said.contains("Waiting to send")
+        } else {
+            said.split("  ·  ")
+                .any(|part| part == format!("Waiting to send: {n}"))
+        };
+        if done {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {n} operations waiting; the alerts say {said:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Waits until no element labelled `label` is on screen.
 fn wait_gone(ui: &slint::Weak<TillWindow>, label: &str) {
     let deadline = Instant::now() + PATIENCE;
@@ -363,6 +395,20 @@ fn cashier_scenario(till: &Till, rt: &tokio::runtime::Handle, ui: &slint::Weak<T
     wait_for(ui, "Payment canceled", None);
     press(ui, "Back to sale");
     wait_for(ui, "Total", Some(&format!("SEK{nbsp}49.50")));
+
+    // Cancelling the sale asks first: "Keep the sale" keeps every line, yes takes them all.
+    press(ui, "Cancel sale");
+    wait_for(ui, "Cancel this sale?", None);
+    press(ui, "Keep the sale");
+    wait_gone(ui, "Cancel this sale?");
+    wait_for(ui, "Total", Some(&format!("SEK{nbsp}49.50")));
+    press(ui, "Cancel sale");
+    press(ui, "Yes, cancel the sale");
+    wait_gone(ui, "Cancel this sale?");
+    wait_for(ui, "Total", Some(&format!("SEK{nbsp}0.00")));
+    // (The scenarios after this one start from a sale of one pair of socks.)
+    press(ui, "Socks*");
+    wait_for(ui, "Total", Some(&format!("SEK{nbsp}49.50")));
 }
 
 /// The cashier's open sale is paid; then the next customer's first item arrives through another
@@ -401,7 +447,7 @@ fn counter_scenario(till: &Till, rt: &tokio::runtime::Handle, ui: &slint::Weak<T
 /// refund waiting to be sent; the manager area lists it; once Klarna is back it is sent.
 fn live_status_scenario(till: &Till, rt: &tokio::runtime::Handle, ui: &slint::Weak<TillWindow>) {
     let nbsp = '\u{a0}';
-    wait_for(ui, "Waiting to send: 0", None);
+    wait_for_waiting(ui, 0);
     let tx = till
         .sandbox
         .seed_order(
@@ -417,7 +463,7 @@ fn live_status_scenario(till: &Till, rt: &tokio::runtime::Handle, ui: &slint::We
                "line_items": [{"name": "Coat", "quantity": 1, "unit_price": 12_000}]}),
     ));
     assert_eq!(status, 202, "the refund is queued during the outage: {op}");
-    wait_for(ui, "Waiting to send: 1", None);
+    wait_for_waiting(ui, 1);
     // The outbox keeps trying and failing; the breaker opens and the bar says so.
     wait_for(ui, "Klarna offline", None);
 
@@ -426,13 +472,14 @@ fn live_status_scenario(till: &Till, rt: &tokio::runtime::Handle, ui: &slint::We
     for digit in ["1", "2", "3", "4", "Enter"] {
         press(ui, digit);
     }
+    press(ui, "Till status");
     wait_for(ui, &format!("refund SEK{nbsp}120.00"), None);
     wait_for(ui, "No devices configured", None);
     press(ui, "Close manager area");
 
     // Klarna is back: the refund goes out and nothing waits any more.
     till.sandbox.set_outage(false);
-    wait_for(ui, "Waiting to send: 0", None);
+    wait_for_waiting(ui, 0);
     // Back up, though still "slow" rather than "online" while the failures weigh on the
     // five-minute figures.
     wait_gone(ui, "Klarna offline");

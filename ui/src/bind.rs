@@ -116,6 +116,10 @@ where
 {
     let g = window.global::<screens::SaleScreen>();
     let (screen, outcome) = screen(view.screen);
+    if !view.has_sale && g.get_confirm_void() {
+        // The sale is gone (cancelled, or closed elsewhere): nothing is left to confirm.
+        g.set_confirm_void(false);
+    }
     if g.get_screen() != screen {
         g.set_screen(screen);
     }
