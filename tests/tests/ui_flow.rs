@@ -473,7 +473,7 @@ fn live_status_scenario(till: &Till, rt: &tokio::runtime::Handle, ui: &slint::We
         press(ui, digit);
     }
     press(ui, "Till status");
-    wait_for(ui, &format!("refund SEK{nbsp}120.00"), None);
+    wait_for(ui, &format!("Refund SEK{nbsp}120.00"), None);
     wait_for(ui, "No devices configured", None);
     press(ui, "Close manager area");
 
@@ -581,16 +581,21 @@ fn row_says(on_screen: &str, e: &LogEntry) -> bool {
     let event = event.to_lowercase();
     let what = match e.row.detail.get("action").and_then(|a| a.as_str()) {
         Some(action) if e.row.kind == "manager_action" => action.replace('_', " "),
-        _ => e.row.kind.replace('_', " "),
+        _ => kassa_agent::screen::log_event_name(&e.row.kind)
+            .map(str::to_lowercase)
+            .unwrap_or_else(|| e.row.kind.replace('_', " ")),
     };
     let amount_ok = match e.row.amount {
         Some(a) => amount == format!("SEK\u{a0}{}.{:02}", a / 100, a % 100),
         None => amount.is_empty(),
     };
     event.starts_with(&what)
-        && e.state
-            .as_ref()
-            .is_none_or(|s| event.ends_with(&s.replace('_', " ")))
+        && e.state.as_ref().is_none_or(|s| {
+            event.ends_with(&kassa_agent::screen::log_state_name(
+                s,
+                kassa_ui::Language::English,
+            ))
+        })
         && amount_ok
 }
 

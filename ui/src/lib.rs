@@ -12,6 +12,7 @@ pub mod qr;
 pub mod return_screen;
 pub mod sale_screen;
 pub mod status_bar;
+pub mod words;
 
 /// The Slint components and globals generated from `ui/*.slint`.
 pub mod screens {

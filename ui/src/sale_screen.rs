@@ -672,9 +672,10 @@ impl SaleScreenModel {
         };
         let reason = match (&self.refusal, screen) {
             (Some(Refusal::Refused(why)), Screen::Result(_)) => why.clone(),
-            (None, Screen::Result(o)) if o != Outcome::Paid => {
-                payment.and_then(|p| p.reason.clone()).unwrap_or_default()
-            }
+            (None, Screen::Result(o)) if o != Outcome::Paid => payment
+                .and_then(|p| p.reason.as_deref())
+                .map(|r| crate::words::tr(self.language, r))
+                .unwrap_or_default(),
             _ => String::new(),
         };
         let sale = self.sale.as_ref();

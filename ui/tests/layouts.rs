@@ -24,6 +24,7 @@ use kassa_ui::sale_screen::{
 use kassa_ui::screens::{CustomerWindow, ManagerArea, SaleScreen, TillWindow};
 use kassa_ui::slint::{self, ComponentHandle, SharedPixelBuffer};
 use kassa_ui::status_bar::{KlarnaHealth, StatusBarModel};
+use kassa_ui::words::{tr as tr_rs, trf};
 
 /// The cashier's window: the smallest a till's screen is, the usual ones, full HD.
 const TILL_SIZES: [(u32, u32); 4] = [(800, 600), (1024, 768), (1280, 800), (1920, 1080)];
@@ -327,27 +328,38 @@ fn scenes(language: Language) -> Vec<Scene> {
     out
 }
 
-fn manager_panes() -> ManagerAreaModel {
+/// The panes as the agent's presenters fill them (in the screen's language).
+fn manager_panes(language: Language) -> ManagerAreaModel {
+    let t = |en: &str| tr_rs(language, en);
     ManagerAreaModel {
         transactions: (0..12)
             .map(|i| TransactionRow {
                 time: format!("14:{i:02}"),
                 amount: "1 605,00 kr".into(),
-                state: "paid".into(),
+                state: format!(
+                    "{} · {} · {}",
+                    t("Receipt issued"),
+                    trf(language, "Receipt {}", &[&format!("{}", 1040 + i)]),
+                    t("paid")
+                ),
             })
             .collect(),
         outbox: vec![OutboxRow {
-            operation: "refund 49,50 kr".into(),
-            state: "waiting for Klarna".into(),
-            attempts: "3".into(),
+            operation: format!("{} 49,50 kr", t("Refund")),
+            state: trf(language, "waiting, next try {}", &["2026-12-07 14:05:00"]),
+            attempts: trf(language, "{} tries", &["3"]),
         }],
         health: vec![HealthRow {
-            category: "authorize".into(),
-            state: "online".into(),
+            category: t("Payment Request"),
+            state: trf(
+                language,
+                "{} % of {} calls answered, slowest 1 % over {} ms",
+                &["99,5", "212", "840"],
+            ),
         }],
         devices: vec![DeviceRow {
-            device: "Receipt printer".into(),
-            state: "out of paper".into(),
+            device: format!("{} (/dev/ttyUSB0)", t("Receipt printer")),
+            state: t("out of paper"),
         }],
         no_devices: false,
     }
@@ -376,7 +388,7 @@ fn show(till: &TillWindow, customer: &CustomerWindow, scene: &Scene, language: L
         Some(which) => {
             area.set_open(true);
             let unlocked = !matches!(which, ManagerScene::Pin);
-            bind::show_manager_area(till, &manager_panes(), unlocked);
+            bind::show_manager_area(till, &manager_panes(language), unlocked);
             bind::show_log_pane(
                 till,
                 &LogPaneView {
@@ -408,6 +420,50 @@ fn show(till: &TillWindow, customer: &CustomerWindow, scene: &Scene, language: L
 }
 
 const REPORT: &str = "X REPORT  store 1 till 2\n2026-12-07 14:02\n\nSEK\n  Sales          12   1 605,00\n  Klarna         10   1 405,00\n  Cash            2     200,00\n  Refunds         1     -49,50\n\nCash drawer\n  Float                 500,00\n  Expected              650,50\n";
+
+/// The English texts a Swedish or German screen must not show: every `@tr` text and every text
+/// of the Rust side's table whose translation differs from it (a word that is the same in both
+/// languages, such as "Status", is no mistake). A text with arguments is matched by the part
+/// before its first argument.
+fn english_only(language: Language) -> Vec<String> {
+    if language == Language::English {
+        return Vec::new();
+    }
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("lang/{}/LC_MESSAGES/kassa-ui.po", language.code()));
+    let text = std::fs::read_to_string(path).expect("the catalogue reads");
+    let mut english = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if let Some(id) = line
+            .strip_prefix("msgid \"")
+            .and_then(|l| l.strip_suffix('"'))
+            && let Some(t) = lines
+                .peek()
+                .and_then(|l| l.strip_prefix("msgstr \""))
+                .and_then(|l| l.strip_suffix('"'))
+            && !id.is_empty()
+            && id != t
+        {
+            english.push(id.to_string());
+        }
+    }
+    english.extend(
+        kassa_ui::words::english_texts()
+            .filter(|en| kassa_ui::words::tr(language, en) != *en)
+            .map(str::to_string),
+    );
+    english
+}
+
+/// `text` is `en`, or (for a text with arguments) begins as `en` does before its first one.
+fn says(text: &str, en: &str) -> bool {
+    match en.split_once("{}") {
+        None => text == en,
+        // Short fragments ("{}: {}", "Receipt {}") say nothing on their own.
+        Some((before, _)) => before.trim().chars().count() >= 6 && text.starts_with(before),
+    }
+}
 
 /// `msgid` as the screens say it in `language`, from the catalogue the build bundles.
 fn tr(language: Language, msgid: &str) -> String {
@@ -451,21 +507,47 @@ fn every_screen_fits_every_size_mode_and_language() {
     let customer = CustomerWindow::new().expect("the customer's window");
     till.show().expect("shown");
     customer.show().expect("shown");
-    bind::show_status(
-        &till,
-        &StatusBarModel {
-            klarna: KlarnaHealth::Degraded,
-            pending_operations: 2,
-            operations_need_attention: 1,
-            device_problems: vec!["Receipt printer: out of paper".into()],
-            maintenance_window: Some("Sun 02:00–03:00".into()),
-        },
-    );
 
     let mut problems = Vec::new();
     let mut shots = 0;
     for language in Language::ALL {
         language.select().expect("the catalogue is bundled");
+        let english = english_only(language);
+        // The check below has teeth: it knows the English of this language's catalogues.
+        if language != Language::English {
+            assert!(english.iter().any(|en| says("Pay with Klarna", en)));
+            assert!(english.iter().any(|en| says("Waiting to send: 2", en)));
+            assert!(english.iter().any(|en| says("out of paper", en)));
+        }
+        let check_words = |name: &str, window: &slint::Window, problems: &mut Vec<String>| {
+            if language == Language::English {
+                return;
+            }
+            for text in layout_check::texts(window) {
+                if let Some(en) = english.iter().find(|en| says(&text, en)) {
+                    problems.push(format!(
+                        "{name}: English {text:?} (from {en:?}) on a {language} screen"
+                    ));
+                }
+            }
+        };
+        bind::show_status(
+            &till,
+            &StatusBarModel {
+                klarna: KlarnaHealth::Degraded,
+                pending_operations: 2,
+                operations_need_attention: 1,
+                device_problems: vec![trf(
+                    language,
+                    "{}: {}",
+                    &[
+                        &tr_rs(language, "Receipt printer"),
+                        &tr_rs(language, "out of paper"),
+                    ],
+                )],
+                maintenance_window: Some("2026-12-13 02:00–03:00".into()),
+            },
+        );
         for scene in scenes(language) {
             // While working on one screen: KASSA_LAYOUT_ONLY=sale checks the scenes named sale*.
             if let Ok(only) = std::env::var("KASSA_LAYOUT_ONLY")
@@ -495,6 +577,9 @@ fn every_screen_fits_every_size_mode_and_language() {
                         for p in layout_check::problems(till.window()) {
                             problems.push(format!("{name} {w}×{h}: {p}"));
                         }
+                        if (w, h) == (1024, 768) {
+                            check_words(&name, till.window(), &mut problems);
+                        }
                         save(&name, &picture);
                         shots += 1;
                     }
@@ -507,6 +592,9 @@ fn every_screen_fits_every_size_mode_and_language() {
                     let picture = customer.window().take_snapshot().expect("drawn");
                     for p in layout_check::problems(customer.window()) {
                         problems.push(format!("{name} {w}×{h}: {p}"));
+                    }
+                    if (w, h) == (1024, 768) {
+                        check_words(&name, customer.window(), &mut problems);
                     }
                     save(&name, &picture);
                     shots += 1;

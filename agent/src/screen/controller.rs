@@ -56,7 +56,8 @@ impl Shared {
             }
         };
         let devices = self.devices.as_ref().map(Devices::statuses);
-        let fresh = status_bar(&klarna, devices.as_deref().unwrap_or_default());
+        let language = lock(&self.sale).language();
+        let fresh = status_bar(&klarna, devices.as_deref().unwrap_or_default(), language);
         {
             let mut status = lock(&self.status);
             if *status == fresh {

@@ -11,8 +11,8 @@ mod window;
 
 use callbacks::wire;
 use controller::{follow_sales, follow_scans, poll_status};
+pub use presenters::{log_event_name, log_state_name, snapshot, status_bar};
 use presenters::{log_filter, log_row, manager_panes, purchase_snapshot};
-pub use presenters::{snapshot, status_bar};
 pub use window::{quit, run, run_with_devices};
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -3,6 +3,7 @@
 //! unit-tested with plain values.
 
 use super::*;
+use kassa_ui::words::{tr, trf};
 
 pub(super) fn phase(state: AttemptState) -> PaymentPhase {
     match state {
@@ -76,27 +77,49 @@ pub fn snapshot(view: &SaleView) -> SaleSnapshot {
     }
 }
 
-/// "Printer: out of paper", for the status bar; `None` for a device that can do its job.
-pub(super) fn device_problem(d: &DeviceStatus) -> Option<String> {
+/// A device as the till names it to staff ("Receipt printer").
+fn device_name(role: &str, language: Language) -> String {
+    tr(
+        language,
+        match role {
+            "display" => "Customer display",
+            "scanner" => "Scanner",
+            "printer" => "Receipt printer",
+            _ => "Card reader",
+        },
+    )
+}
+
+/// A device's state in words ("out of paper"); a state this version has no words for is shown
+/// as the device reported it.
+fn device_state(state: &str, language: Language) -> String {
+    match state {
+        "paper_out" => tr(language, "out of paper"),
+        "cover_open" => tr(language, "cover open"),
+        "disconnected" => tr(language, "not connected"),
+        "connected" => tr(language, "connected"),
+        "offline" => tr(language, "not answering"),
+        other => other.replace('_', " "),
+    }
+}
+
+/// "Receipt printer: out of paper", for the status bar; `None` for a device that can do its job.
+pub(super) fn device_problem(d: &DeviceStatus, language: Language) -> Option<String> {
     if d.ready {
         return None;
     }
-    let device = match d.role.as_str() {
-        "display" => "Customer display",
-        "scanner" => "Scanner",
-        "printer" => "Printer",
-        _ => "Card reader",
-    };
-    let problem = match d.state {
-        "paper_out" => "out of paper",
-        "cover_open" => "cover open",
-        "disconnected" => "not connected",
-        other => other,
-    };
-    Some(format!("{device}: {problem}"))
+    Some(trf(
+        language,
+        "{}: {}",
+        &[
+            &device_name(d.role.as_str(), language),
+            &device_state(d.state, language),
+        ],
+    ))
 }
 
-/// The start and end of a maintenance window in the till's local time ("Sat 12 Apr 22:00–23:30").
+/// The start and end of a maintenance window in the till's local time ("2026-04-12 22:00–23:30"):
+/// numbers only, which read the same in every language.
 pub(super) fn maintenance_text(m: &crate::health::Maintenance) -> String {
     let (start, end) = (
         m.start.with_timezone(&chrono::Local),
@@ -105,9 +128,9 @@ pub(super) fn maintenance_text(m: &crate::health::Maintenance) -> String {
     let end = if end.date_naive() == start.date_naive() {
         end.format("%H:%M").to_string()
     } else {
-        end.format("%a %d %b %H:%M").to_string()
+        end.format("%Y-%m-%d %H:%M").to_string()
     };
-    let mut text = format!("{}–{end}", start.format("%a %d %b %H:%M"));
+    let mut text = format!("{}–{end}", start.format("%Y-%m-%d %H:%M"));
     if !m.note.is_empty() {
         text.push_str(&format!(" ({})", m.note));
     }
@@ -115,7 +138,11 @@ pub(super) fn maintenance_text(m: &crate::health::Maintenance) -> String {
 }
 
 /// What the status bar shows, from the agent's Klarna status and the devices' states.
-pub fn status_bar(status: &KlarnaStatus, devices: &[DeviceStatus]) -> StatusBarModel {
+pub fn status_bar(
+    status: &KlarnaStatus,
+    devices: &[DeviceStatus],
+    language: Language,
+) -> StatusBarModel {
     StatusBarModel {
         klarna: match status.klarna {
             KlarnaState::Online => KlarnaHealth::Online,
@@ -126,7 +153,10 @@ pub fn status_bar(status: &KlarnaStatus, devices: &[DeviceStatus]) -> StatusBarM
         pending_operations: u32::try_from(status.outbox.pending + status.outbox.cancels_waiting)
             .unwrap_or(0),
         operations_need_attention: u32::try_from(status.outbox.needs_attention).unwrap_or(0),
-        device_problems: devices.iter().filter_map(device_problem).collect(),
+        device_problems: devices
+            .iter()
+            .filter_map(|d| device_problem(d, language))
+            .collect(),
         maintenance_window: status.maintenance.as_ref().map(maintenance_text),
     }
 }
@@ -135,7 +165,7 @@ pub(super) fn local_time(rfc3339: &str) -> String {
     chrono::DateTime::parse_from_rfc3339(rfc3339)
         .map(|t| {
             t.with_timezone(&chrono::Local)
-                .format("%d %b %H:%M:%S")
+                .format("%Y-%m-%d %H:%M:%S")
                 .to_string()
         })
         .unwrap_or_else(|_| rfc3339.to_owned())
@@ -150,7 +180,8 @@ pub(super) fn money(minor: i64, currency: &str, language: Language) -> String {
     }
 }
 
-/// "14:02" for a time today, "19 Nov 14:02" before, in the till's local time.
+/// "14:02" for a time today, "2026-11-19 14:02" before, in the till's local time (numbers only,
+/// which read the same in every language).
 pub(super) fn log_time(rfc3339: &str, now: chrono::DateTime<chrono::Local>) -> String {
     match chrono::DateTime::parse_from_rfc3339(rfc3339) {
         Ok(t) => {
@@ -158,15 +189,72 @@ pub(super) fn log_time(rfc3339: &str, now: chrono::DateTime<chrono::Local>) -> S
             if t.date_naive() == now.date_naive() {
                 t.format("%H:%M").to_string()
             } else {
-                t.format("%d %b %H:%M").to_string()
+                t.format("%Y-%m-%d %H:%M").to_string()
             }
         }
         Err(_) => rfc3339.to_owned(),
     }
 }
 
-/// One log row as the manager reads it: when, what happened (and where it stands now), and
-/// the amount.
+/// What a journal event is called on the log pane, in English (the key of `kassa_ui::words`);
+/// `None` for a kind this version does not know.
+pub fn log_event_name(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "sale_opened" => "Sale opened",
+        "line_added" => "Line added",
+        "line_removed" => "Line removed",
+        "line_changed" => "Line changed",
+        "payment_requested" => "Payment requested",
+        "qr_shown" => "QR code shown",
+        "customer_opened" => "Customer opened the link",
+        "payment_completed" => "Payment completed",
+        "payment_declined" => "Payment declined",
+        "payment_expired" => "Payment expired",
+        "payment_canceled" => "Payment canceled",
+        "payment_failed" => "Payment failed",
+        "finalized" => "Finalized",
+        "receipt_issued" => "Receipt issued",
+        "receipt_printed" => "Receipt printed",
+        "sale_abandoned" => "Sale canceled",
+        "cancel_confirmed" => "Cancel confirmed",
+        "completed_after_abandon" => "Paid after the sale was canceled",
+        "charged_after_abandon" => "Charged after the sale was canceled",
+        "payment_in_doubt" => "Payment in doubt",
+        "payment_doubt_resolved" => "Doubt resolved",
+        "webhook_received" => "Klarna notification",
+        "outbox_queued" => "Queued to send",
+        "outbox_sent" => "Sent to Klarna",
+        "outbox_needs_attention" => "Needs a manager",
+        "outbox_resolved" => "Resolved",
+        "tender_taken" => "Tender taken",
+        "tender_voided" => "Tender voided",
+        "tender_refunded" => "Tender refunded",
+        "cash_movement" => "Cash movement",
+        "staff_session" => "Staff session",
+        "return_recorded" => "Return recorded",
+        "manager_action" => "Manager action",
+        "journal_archived" => "Journal archived",
+        _ => return None,
+    })
+}
+
+/// A state of a sale, payment or outbox operation in words.
+pub fn log_state_name(state: &str, language: Language) -> String {
+    let english = match state {
+        "open" => "open",
+        "paid" => "paid",
+        "abandoned" => "canceled",
+        "queued" | "pending" => "waiting",
+        "sent" => "sent",
+        "needs_attention" => "needs a manager",
+        "resolved" => "resolved",
+        other => return other.replace('_', " "),
+    };
+    tr(language, english)
+}
+
+/// One log row as the manager reads it: when, what happened (with the receipt number, the item
+/// or the manager's action where the event has one, and where it stands now), and the amount.
 pub(super) fn log_row(
     e: &LogEntry,
     now: chrono::DateTime<chrono::Local>,
@@ -174,25 +262,47 @@ pub(super) fn log_row(
 ) -> TransactionRow {
     let r = &e.row;
     let detail = |key: &str| r.detail.get(key).and_then(|v| v.as_str());
-    let event = match r.kind.as_str() {
+    let mut text = match r.kind.as_str() {
         // A manager action says which action (and whether it was refused).
         "manager_action" => {
-            let action = detail("action")
-                .unwrap_or("manager action")
-                .replace('_', " ");
+            let action = capitalised(
+                &detail("action")
+                    .unwrap_or("manager action")
+                    .replace('_', " "),
+            );
             match detail("outcome") {
-                Some(outcome) => format!("{action} · {outcome}"),
+                Some(outcome) => format!("{action} · {}", tr(language, outcome)),
                 None => action,
             }
         }
-        // An outbox row says which operation; its state follows.
-        k if k.starts_with("outbox_") => detail("operation").unwrap_or("outbox").replace('_', " "),
-        k => k.replace('_', " "),
+        // An outbox row says which operation.
+        k if k.starts_with("outbox_") => {
+            let event = tr(language, log_event_name(k).unwrap_or("Queued to send"));
+            match detail("operation") {
+                Some(op) => format!("{event}: {}", tr(language, &capitalised(op))),
+                None => event,
+            }
+        }
+        k => match log_event_name(k) {
+            Some(name) => tr(language, name),
+            None => capitalised(&k.replace('_', " ")),
+        },
     };
-    let mut text = capitalised(&event);
+    // What the event was about, where the row says: the receipt, the item.
+    if let Some(no) = r
+        .detail
+        .get("receipt_no")
+        .and_then(serde_json::Value::as_i64)
+    {
+        text.push_str(" · ");
+        text.push_str(&trf(language, "Receipt {}", &[&no.to_string()]));
+    } else if let Some(name) = detail("name") {
+        text.push_str(" · ");
+        text.push_str(name);
+    }
     if let Some(state) = &e.state {
         text.push_str(" · ");
-        text.push_str(&state.replace('_', " "));
+        text.push_str(&log_state_name(state, language));
     }
     TransactionRow {
         time: log_time(&r.at, now),
@@ -274,29 +384,47 @@ pub(super) fn manager_panes(
             .map(|o| OutboxRow {
                 operation: format!(
                     "{} {}",
-                    o.operation.as_str(),
+                    tr(language, &capitalised(o.operation.as_str())),
                     money(o.amount, &o.currency, language)
                 ),
                 state: match o.state {
-                    OutboxState::NeedsAttention => format!(
+                    // Klarna's own words on why, as Klarna gave them.
+                    OutboxState::NeedsAttention => trf(
+                        language,
                         "needs a manager: {}",
-                        o.error_message.as_deref().unwrap_or("refused")
+                        &[&o.error_message
+                            .clone()
+                            .unwrap_or_else(|| tr(language, "refused"))],
                     ),
-                    _ => format!("pending, next try {}", local_time(&o.next_attempt_at)),
+                    _ => trf(
+                        language,
+                        "waiting, next try {}",
+                        &[&local_time(&o.next_attempt_at)],
+                    ),
                 },
-                attempts: format!("{} tries", o.attempts),
+                attempts: trf(language, "{} tries", &[&o.attempts.to_string()]),
             })
             .collect(),
         health: health
             .iter()
             .map(|f| HealthRow {
-                category: f.category.replace('_', " "),
+                category: tr(language, &f.category),
                 state: match (f.availability_percent, f.p99_ms) {
-                    (None, _) => "no calls in 5 min".to_owned(),
-                    (Some(a), Some(p99)) => {
-                        format!("{a:.1} % of {} calls, p99 {p99:.0} ms", f.requests)
-                    }
-                    (Some(a), None) => format!("{a:.1} % of {} calls", f.requests),
+                    (None, _) => tr(language, "no calls in the last 5 minutes"),
+                    (Some(a), Some(p99)) => trf(
+                        language,
+                        "{} % of {} calls answered, slowest 1 % over {} ms",
+                        &[
+                            &percent(a, language),
+                            &f.requests.to_string(),
+                            &format!("{p99:.0}"),
+                        ],
+                    ),
+                    (Some(a), None) => trf(
+                        language,
+                        "{} % of {} calls answered",
+                        &[&percent(a, language), &f.requests.to_string()],
+                    ),
                 },
             })
             .collect(),
@@ -304,14 +432,25 @@ pub(super) fn manager_panes(
             .unwrap_or_default()
             .iter()
             .map(|d| DeviceRow {
-                device: format!("{} ({})", d.role.as_str().replace('_', " "), d.port),
+                device: format!("{} ({})", device_name(d.role.as_str(), language), d.port),
                 state: match &d.reason {
-                    Some(reason) => format!("{}: {reason}", d.state.replace('_', " ")),
-                    None => d.state.replace('_', " "),
+                    // The operating system's words on why, as it gave them.
+                    Some(reason) => format!("{}: {reason}", device_state(d.state, language)),
+                    None if d.ready => tr(language, "ready"),
+                    None => device_state(d.state, language),
                 },
             })
             .collect(),
         no_devices: devices.is_none_or(<[DeviceStatus]>::is_empty),
+    }
+}
+
+/// "99.5" in English, "99,5" in Swedish and German.
+fn percent(value: f64, language: Language) -> String {
+    let text = format!("{value:.1}");
+    match language {
+        Language::English => text,
+        _ => text.replace('.', ","),
     }
 }
 
@@ -380,12 +519,14 @@ mod tests {
 
     #[test]
     fn the_status_bar_shows_klarna_the_outbox_and_only_devices_with_a_problem() {
+        let devices = [
+            device(DeviceRole::Printer, "paper_out", false),
+            device(DeviceRole::Scanner, "connected", true),
+        ];
         let bar = status_bar(
             &klarna(KlarnaState::Offline, 2, 1),
-            &[
-                device(DeviceRole::Printer, "paper_out", false),
-                device(DeviceRole::Scanner, "connected", true),
-            ],
+            &devices,
+            Language::English,
         );
         assert_eq!(bar.klarna, KlarnaHealth::Offline);
         assert_eq!(bar.pending_operations, 2);
@@ -393,10 +534,23 @@ mod tests {
         // A payment request's cancel that Klarna has not confirmed also waits to be sent.
         let mut status = klarna(KlarnaState::Offline, 2, 1);
         status.outbox.cancels_waiting = 1;
-        assert_eq!(status_bar(&status, &[]).pending_operations, 3);
+        assert_eq!(
+            status_bar(&status, &[], Language::English).pending_operations,
+            3
+        );
         assert_eq!(
             bar.device_problems,
-            vec!["Printer: out of paper".to_string()]
+            vec!["Receipt printer: out of paper".to_string()]
+        );
+        // A Swedish or German till says it in its own language.
+        let status = klarna(KlarnaState::Offline, 2, 1);
+        assert_eq!(
+            status_bar(&status, &devices, Language::Swedish).device_problems,
+            vec!["Kvittoskrivare: slut på papper".to_string()]
+        );
+        assert_eq!(
+            status_bar(&status, &devices, Language::German).device_problems,
+            vec!["Belegdrucker: kein Papier".to_string()]
         );
         assert_eq!(bar.maintenance_window, None);
     }
@@ -410,12 +564,12 @@ mod tests {
             end: start + chrono::Duration::minutes(30),
             note: "Klarna upgrade".into(),
         });
-        let text = status_bar(&status, &[])
+        let text = status_bar(&status, &[], Language::English)
             .maintenance_window
             .expect("the window is shown");
         let local = start.with_timezone(&chrono::Local);
         assert!(
-            text.starts_with(&local.format("%a %d %b %H:%M").to_string()),
+            text.starts_with(&local.format("%Y-%m-%d %H:%M").to_string()),
             "{text}"
         );
         assert!(text.ends_with("(Klarna upgrade)"), "{text}");
@@ -512,7 +666,7 @@ mod tests {
             "receipt_issued",
             &today,
             Some(14_900),
-            serde_json::json!({}),
+            serde_json::json!({"receipt_no": 1042}),
         );
         sale.state = Some("paid".into());
         let row = log_row(&sale, now, Language::English);
@@ -521,8 +675,22 @@ mod tests {
             now.format("%H:%M").to_string(),
             "today: the time alone"
         );
-        assert_eq!(row.state, "Receipt issued · paid");
+        assert_eq!(row.state, "Receipt issued · Receipt 1042 · paid");
         assert_eq!(row.amount, "SEK\u{a0}149.00");
+        let row = log_row(&sale, now, Language::Swedish);
+        assert_eq!(row.state, "Kvitto utfärdat · Kvitto 1042 · betalt");
+        assert_eq!(row.amount, "149,00\u{a0}kr");
+        let line = entry(
+            "line_added",
+            &today,
+            Some(4_950),
+            serde_json::json!({"name": "Socks"}),
+        );
+        assert_eq!(
+            log_row(&line, now, Language::German).state,
+            "Zeile hinzugefügt · Socks",
+            "the item the line is about"
+        );
 
         let refused = entry(
             "manager_action",
@@ -538,7 +706,7 @@ mod tests {
             .with_timezone(&chrono::Local);
         assert_eq!(
             row.time,
-            then.format("%d %b %H:%M").to_string(),
+            then.format("%Y-%m-%d %H:%M").to_string(),
             "another day: the date too"
         );
 
@@ -551,7 +719,11 @@ mod tests {
         refund.state = Some("queued".into());
         assert_eq!(
             log_row(&refund, now, Language::English).state,
-            "Refund · queued"
+            "Queued to send: Refund · waiting"
+        );
+        assert_eq!(
+            log_row(&refund, now, Language::Swedish).state,
+            "Köad för att skickas: Återbetalning · väntar"
         );
     }
 
@@ -567,5 +739,13 @@ mod tests {
         );
         assert!(!panes.no_devices);
         assert_eq!(panes.devices[0].state, "cover open");
+        let panes = manager_panes(
+            &[],
+            &[],
+            Some(&[device(DeviceRole::Printer, "cover_open", false)]),
+            Language::Swedish,
+        );
+        assert_eq!(panes.devices[0].state, "luckan öppen");
+        assert!(panes.devices[0].device.starts_with("Kvittoskrivare"));
     }
 }

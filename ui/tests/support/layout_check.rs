@@ -417,3 +417,29 @@ fn check_placement(
         ));
     }
 }
+
+/// Every text the window shows as laid out now (visible, not scrolled out of view, not under an
+/// overlay is not judged here: a text under an overlay is still a text of the screen).
+pub fn texts(window: &slint::Window) -> Vec<String> {
+    let inner = WindowInner::from_pub(window);
+    let root = ItemRc::new_root(inner.component());
+    let size = window.size().to_logical(window.scale_factor());
+    let whole = Rect {
+        x: 0.0,
+        y: 0.0,
+        w: size.width,
+        h: size.height,
+    };
+    let mut out = Vec::new();
+    root.visit_descendants(|item| {
+        if let Some(place) = placement(item, whole)
+            && window_rect(item).intersect(&place.clip).is_some()
+            && let Some((text, _, _)) = text_of(item)
+            && !text.trim().is_empty()
+        {
+            out.push(text);
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    out
+}
