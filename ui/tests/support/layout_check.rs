@@ -6,9 +6,12 @@
 
 use std::ops::ControlFlow;
 
+use i_slint_core::accessibility::AccessibleStringProperty;
+use i_slint_core::graphics::{Brush, Color};
 use i_slint_core::item_tree::{ItemRc, ParentItemTraversalMode};
 use i_slint_core::items::{
-    AccessibleRole, Clip, ComplexText, Flickable, Opacity, SimpleText, TextOverflow, TextWrap,
+    AccessibleRole, BasicBorderRectangle, BorderRectangle, Clip, ComplexText, Flickable, Opacity,
+    Rectangle, SimpleText, TextOverflow, TextWrap, WindowItem,
 };
 use i_slint_core::layout::Orientation;
 use i_slint_core::window::WindowInner;
@@ -238,9 +241,7 @@ pub fn problems(window: &slint::Window) -> Vec<String> {
         let role = item.accessible_role();
         if is_control(role) {
             let label = item
-                .accessible_string_property(
-                    i_slint_core::accessibility::AccessibleStringProperty::Label,
-                )
+                .accessible_string_property(AccessibleStringProperty::Label)
                 .unwrap_or_default()
                 .to_string();
             let what = format!("{role:?} {:?}", short(&label));
@@ -264,6 +265,9 @@ pub fn problems(window: &slint::Window) -> Vec<String> {
                 return ControlFlow::Continue(());
             }
             let what = format!("text {:?}", short(&text));
+            if let Some(p) = contrast_problem(item) {
+                found.push(format!("{what}: {p}"));
+            }
             let h =
                 item.borrow()
                     .as_ref()
@@ -442,4 +446,97 @@ pub fn texts(window: &slint::Window) -> Vec<String> {
         ControlFlow::<()>::Continue(())
     });
     out
+}
+
+/// The colour, size and weight a text is drawn with.
+fn text_look(item: &ItemRc) -> Option<(Color, f32, i32)> {
+    if let Some(t) = item.downcast::<SimpleText>() {
+        let t = t.as_pin_ref();
+        return Some((t.color().color(), t.font_size().get(), t.font_weight()));
+    }
+    if let Some(t) = item.downcast::<ComplexText>() {
+        let t = t.as_pin_ref();
+        return Some((t.color().color(), t.font_size().get(), t.font_weight()));
+    }
+    None
+}
+
+/// What an item paints behind its children, if anything.
+fn background_of(item: &ItemRc) -> Option<Brush> {
+    if let Some(r) = item.downcast::<Rectangle>() {
+        return Some(r.as_pin_ref().background());
+    }
+    if let Some(r) = item.downcast::<BasicBorderRectangle>() {
+        return Some(r.as_pin_ref().background());
+    }
+    if let Some(r) = item.downcast::<BorderRectangle>() {
+        return Some(r.as_pin_ref().background());
+    }
+    if let Some(w) = item.downcast::<WindowItem>() {
+        return Some(w.as_pin_ref().background());
+    }
+    None
+}
+
+/// The colour behind a text: its ancestors' backgrounds from the window down, each laid over
+/// the one before by its alpha.
+fn backdrop(item: &ItemRc) -> (f32, f32, f32) {
+    let mut chain = Vec::new();
+    let mut cur = item.parent_item(ParentItemTraversalMode::FindAllParents);
+    while let Some(a) = cur {
+        if let Some(b) = background_of(&a) {
+            chain.push(b.color());
+        }
+        cur = a.parent_item(ParentItemTraversalMode::FindAllParents);
+    }
+    let mut rgb = (1.0, 1.0, 1.0);
+    for c in chain.iter().rev() {
+        let a = f32::from(c.alpha()) / 255.0;
+        let blend = |under: f32, over: u8| under * (1.0 - a) + f32::from(over) / 255.0 * a;
+        rgb = (
+            blend(rgb.0, c.red()),
+            blend(rgb.1, c.green()),
+            blend(rgb.2, c.blue()),
+        );
+    }
+    rgb
+}
+
+/// WCAG 2's relative luminance of an sRGB colour with channels in 0..=1.
+fn luminance((r, g, b): (f32, f32, f32)) -> f32 {
+    let lin = |c: f32| {
+        if c <= 0.039_28 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b)
+}
+
+/// A text whose contrast with what is behind it is under WCAG 2.1 AA (4.5:1, or 3:1 for large
+/// text: 24 px, or 18.66 px bold). Text on a disabled control is exempt, as WCAG has it.
+fn contrast_problem(item: &ItemRc) -> Option<String> {
+    if let Some(control) = control_ancestor(item)
+        && control
+            .accessible_string_property(AccessibleStringProperty::Enabled)
+            .is_some_and(|e| e == "false")
+    {
+        return None;
+    }
+    let (color, size, weight) = text_look(item)?;
+    if color.alpha() == 0 {
+        return None;
+    }
+    let ink = (
+        f32::from(color.red()) / 255.0,
+        f32::from(color.green()) / 255.0,
+        f32::from(color.blue()) / 255.0,
+    );
+    let (a, b) = (luminance(ink), luminance(backdrop(item)));
+    let ratio = (a.max(b) + 0.05) / (a.min(b) + 0.05);
+    let large = size >= 24.0 || (size >= 18.66 && weight >= 700);
+    let needed = if large { 3.0 } else { 4.5 };
+    (ratio + 0.005 < needed)
+        .then(|| format!("contrast {ratio:.2}:1 with its background, under WCAG AA's {needed}:1"))
 }
