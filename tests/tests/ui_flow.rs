@@ -792,8 +792,25 @@ fn manager_scenario(till: &Till, rt: &tokio::runtime::Handle, ui: &slint::Weak<T
             .expect("day closes read")
             .len()
     };
+    // A sale left open: the day close lists it before asking.
+    let (status, open) = rt.block_on(till.post(
+        "/v1/sales",
+        json!({"lines": [{"name": "Umbrella", "quantity": 1, "unit_price": 19_900}]}),
+    ));
+    assert_eq!(status, 201, "{open}");
     press(ui, "Close day (Z-report)");
     wait_for(ui, "This closes the day; it cannot be undone.", None);
+    let deadline = Instant::now() + PATIENCE;
+    while !value_of(ui, "Still open")
+        .is_some_and(|t| t.contains("Sale opened") && t.contains("lines: 1 · SEK\u{a0}199.00"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the open sale is not listed: {:?}",
+            value_of(ui, "Still open")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     press(ui, "Cancel");
     wait_gone(ui, "This closes the day; it cannot be undone.");
     assert_eq!(closes(), 0);

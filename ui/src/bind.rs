@@ -376,6 +376,9 @@ where
         g.set_report_message(t)
     });
     g.set_report_problem(view.problem);
+    set_text(g.get_report_still_open(), &view.still_open, |t| {
+        g.set_report_still_open(t)
+    });
     g.set_report_printed(view.printed);
 }
 

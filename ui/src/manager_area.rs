@@ -105,7 +105,7 @@ impl ManagerAccess {
 /// One row of the transaction log, as the log pane shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TransactionRow {
-    /// "14:02" today, "19 Nov 14:02" before.
+    /// "14:02" today, "2026-11-19 14:02" before.
     pub time: String,
     pub amount: String,
     /// What happened and where it stands now ("Receipt issued · paid").
@@ -449,6 +449,9 @@ pub struct ReportPaneView {
     /// What went wrong, when `problem`.
     pub message: String,
     pub problem: bool,
+    /// While a day close waits for its confirmation: what is still open, one line each ("" when
+    /// nothing is, or before the till has looked).
+    pub still_open: String,
 }
 
 /// The X/Z report pane: ask for a report, confirm a day close, print what is shown.
@@ -456,6 +459,7 @@ pub struct ReportPaneView {
 pub struct ReportPane {
     stage: ReportStage,
     text: String,
+    still_open: Vec<String>,
     has_printer: bool,
     printed: bool,
     message: String,
@@ -498,6 +502,15 @@ impl ReportPane {
         if self.stage == ReportStage::Confirming {
             self.stage = ReportStage::Idle;
         }
+        self.still_open.clear();
+    }
+
+    /// What the till found still open for the day close being confirmed (ignored once the
+    /// question is gone).
+    pub fn still_open(&mut self, items: Vec<String>) {
+        if self.stage == ReportStage::Confirming {
+            self.still_open = items;
+        }
     }
 
     /// The manager confirmed the day close; `true` means: close it now.
@@ -506,6 +519,7 @@ impl ReportPane {
             return false;
         }
         self.stage = ReportStage::Closing;
+        self.still_open.clear();
         true
     }
 
@@ -558,6 +572,11 @@ impl ReportPane {
             can_print: self.can_print(),
             printed: self.printed,
             message: self.message.clone(),
+            still_open: if self.stage == ReportStage::Confirming {
+                self.still_open.join("\n")
+            } else {
+                String::new()
+            },
             problem: self.problem,
         }
     }
@@ -721,8 +740,17 @@ mod tests {
         assert!(!reports.view().can_print, "nothing to print yet");
         reports.ask_close_day();
         assert!(reports.view().confirming);
+        // What is still open stands beside the question, and goes with it.
+        reports.still_open(vec!["Sale opened 14:02 · lines: 3 · 167,50 kr".into()]);
+        assert_eq!(
+            reports.view().still_open,
+            "Sale opened 14:02 · lines: 3 · 167,50 kr"
+        );
         reports.cancel_close_day();
         assert!(!reports.view().confirming);
+        assert_eq!(reports.view().still_open, "");
+        reports.still_open(vec!["late".into()]);
+        assert_eq!(reports.view().still_open, "", "a late answer is not shown");
         assert!(!reports.confirm_close_day(), "not without asking first");
         reports.ask_close_day();
         assert!(reports.confirm_close_day());

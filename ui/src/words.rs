@@ -103,6 +103,22 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("Void", "Makulering", "Storno"),
     ("Receipt {}", "Kvitto {}", "Beleg {}"),
     ("refused", "nekad", "abgelehnt"),
+    // What a day close finds still open.
+    (
+        "Sale opened {} · lines: {} · {}",
+        "Köp öppnat {} · rader: {} · {}",
+        "Verkauf eröffnet {} · Zeilen: {} · {}",
+    ),
+    (
+        "Payments still in progress: {}",
+        "Betalningar som pågår: {}",
+        "Laufende Zahlungen: {}",
+    ),
+    (
+        "Operations waiting for Klarna or a manager: {}",
+        "Åtgärder som väntar på Klarna eller en chef: {}",
+        "Vorgänge, die auf Klarna oder eine Leitung warten: {}",
+    ),
     // Where a sale or an operation stands.
     ("open", "öppet", "offen"),
     ("paid", "betalt", "bezahlt"),

@@ -402,6 +402,24 @@ fn show(till: &TillWindow, customer: &CustomerWindow, scene: &Scene, language: L
                 &ReportPaneView {
                     text: if report { REPORT.into() } else { String::new() },
                     confirming: matches!(which, ManagerScene::CloseDay),
+                    still_open: if matches!(which, ManagerScene::CloseDay) {
+                        [
+                            trf(
+                                language,
+                                "Sale opened {} · lines: {} · {}",
+                                &["14:02", "3", "167,50 kr"],
+                            ),
+                            trf(language, "Payments still in progress: {}", &["1"]),
+                            trf(
+                                language,
+                                "Operations waiting for Klarna or a manager: {}",
+                                &["2"],
+                            ),
+                        ]
+                        .join("\n")
+                    } else {
+                        String::new()
+                    },
                     can_ask: true,
                     has_printer: true,
                     can_print: report,

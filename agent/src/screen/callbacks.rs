@@ -187,6 +187,7 @@ pub(super) fn wire(till: &TillWindow, shared: &Arc<Shared>) {
     manager.on_close_day(move || {
         lock(&s.reports).ask_close_day();
         s.show_reports();
+        s.look_for_still_open();
     });
     let s = Arc::clone(shared);
     manager.on_cancel_close_day(move || {

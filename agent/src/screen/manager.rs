@@ -229,6 +229,26 @@ impl Shared {
         });
     }
 
+    /// Lists, beside the day close's question, what is still open: sales with lines, payments in
+    /// flight, operations waiting to be sent.
+    pub(super) fn look_for_still_open(self: &Arc<Self>) {
+        let shared = Arc::clone(self);
+        self.spawn(async move {
+            let found = shared.terminal.store().call(|db| db.still_open()).await;
+            let found = match found {
+                Ok(found) => found,
+                Err(e) => {
+                    tracing::warn!("the day close cannot read what is still open: {e}");
+                    return;
+                }
+            };
+            let language = lock(&shared.sale).language();
+            let items = presenters::still_open_lines(&found, chrono::Local::now(), language);
+            lock(&shared.reports).still_open(items);
+            shared.show_reports();
+        });
+    }
+
     /// The day close, once the manager confirmed it. The PIN was checked when the area opened;
     /// `close_day` journals the close itself.
     /// `counted` is the cash counted in the drawer as typed (empty: not counted); the report

@@ -445,6 +445,44 @@ pub(super) fn manager_panes(
     }
 }
 
+/// What a day close finds still open, one line each.
+pub(super) fn still_open_lines(
+    found: &crate::store::StillOpen,
+    now: chrono::DateTime<chrono::Local>,
+    language: Language,
+) -> Vec<String> {
+    let mut lines: Vec<String> = found
+        .sales
+        .iter()
+        .map(|s| {
+            trf(
+                language,
+                "Sale opened {} · lines: {} · {}",
+                &[
+                    &log_time(&s.opened_at, now),
+                    &s.lines.to_string(),
+                    &money(s.total, &s.currency, language),
+                ],
+            )
+        })
+        .collect();
+    if found.payments > 0 {
+        lines.push(trf(
+            language,
+            "Payments still in progress: {}",
+            &[&found.payments.to_string()],
+        ));
+    }
+    if found.operations > 0 {
+        lines.push(trf(
+            language,
+            "Operations waiting for Klarna or a manager: {}",
+            &[&found.operations.to_string()],
+        ));
+    }
+    lines
+}
+
 /// "99.5" in English, "99,5" in Swedish and German.
 fn percent(value: f64, language: Language) -> String {
     let text = format!("{value:.1}");

@@ -33,7 +33,8 @@ pub use lines::PriceCheck;
 pub use log::{LogEntry, LogError, LogFilter, LogKind, LogPage, LogQuery, MAX_PAGE};
 pub use sales::{
     AttemptRow, AttemptState, LineInput, MAX_LINE_TEXT_CHARS, MAX_LINES_PER_SALE,
-    MAX_OPERATOR_CHARS, PaymentDraft, SaleLine, SaleRow, SaleState, SaleView, validate_operator,
+    MAX_OPERATOR_CHARS, OpenSale, PaymentDraft, SaleLine, SaleRow, SaleState, SaleView, StillOpen,
+    validate_operator,
 };
 
 /// What went wrong in the store. `Busy` and `Io` are worth retrying; the rest are caller errors.

@@ -481,6 +481,41 @@ impl Db {
         Ok(rows)
     }
 
+    /// What is still open at a day close: each open sale with lines (oldest first), payments
+    /// in flight, and operations waiting for Klarna or a manager.
+    pub fn still_open(&self) -> Result<StillOpen, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT s.id, s.currency, s.opened_at, COUNT(*), SUM(l.total_amount)
+             FROM sales s JOIN sale_lines l ON l.sale_id = s.id AND l.removed = 0
+             WHERE s.state = 'open'
+             GROUP BY s.id ORDER BY s.opened_at, s.id LIMIT 20",
+        )?;
+        let sales = st
+            .query_map([], |r| {
+                Ok(OpenSale {
+                    id: r.get(0)?,
+                    currency: r.get(1)?,
+                    opened_at: r.get(2)?,
+                    lines: r.get(3)?,
+                    total: r.get(4)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        let (payments, operations) = self.conn.query_row(
+            "SELECT
+                (SELECT COUNT(*) FROM payment_attempts
+                 WHERE state IN ('requested', 'awaiting_customer', 'customer_opened', 'completed')),
+                (SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'needs_attention'))",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(StillOpen {
+            sales,
+            payments,
+            operations,
+        })
+    }
+
     /// Whether a sale is open with lines or a payment is in flight: what an update must not
     /// switch versions under (`service::BusyMarker`).
     pub(crate) fn sale_or_payment_open(&self) -> Result<bool, StoreError> {
@@ -504,4 +539,23 @@ impl Db {
             .execute(params![event_id, crate::now_rfc3339()])?;
         Ok(n == 1)
     }
+}
+
+/// A sale left open, as the day close lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenSale {
+    pub id: String,
+    pub currency: String,
+    pub opened_at: String,
+    pub lines: i64,
+    pub total: i64,
+}
+
+/// What is still open when a manager closes the day.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StillOpen {
+    /// At most 20, oldest first.
+    pub sales: Vec<OpenSale>,
+    pub payments: i64,
+    pub operations: i64,
 }
