@@ -259,6 +259,9 @@ fn cashier_scenario(till: &Till, rt: &tokio::runtime::Handle, ui: &slint::Weak<T
         .expect("the sandbox knows the request");
     wait_for(ui, "Paid", None);
     wait_for(ui, "Reprint receipt", None);
+    // A reprint is answered on the screen: this till has no printer, and says so.
+    press(ui, "Reprint receipt");
+    wait_for(ui, "Receipt", Some("This till has no receipt printer"));
 
     // Next customer, and Klarna is down: the screen says so plainly and offers the way out.
     press(ui, "New sale");

@@ -216,6 +216,7 @@ where
     if view.screen != Screen::Tender && !g.get_card_reference().is_empty() {
         g.set_card_reference(SharedString::new());
     }
+    set_text(g.get_notice(), &view.notice, |t| g.set_notice(t));
 }
 
 /// Only the time left, for the once-a-second tick.

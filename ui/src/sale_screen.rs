@@ -119,6 +119,16 @@ pub struct TenderSnapshot {
     pub change: i64,
 }
 
+/// What became of a receipt reprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reprint {
+    Printing,
+    Printed,
+    NoPrinter,
+    /// The printer's or the agent's words on why.
+    Failed(String),
+}
+
 /// Why a payment could not even start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
@@ -205,6 +215,8 @@ pub struct SaleScreenView {
     pub entry: String,
     /// Why the last tender was refused ("" when it was not).
     pub tender_problem: String,
+    /// What became of the last reprint ("" when none was asked for).
+    pub notice: String,
     /// The line whose price is being changed: its name and price now ("" when none).
     pub pricing_name: String,
     pub pricing_price: String,
@@ -238,6 +250,8 @@ pub struct SaleScreenModel {
     pricing: Option<i64>,
     /// The price screen is taking a percentage off the whole sale instead.
     discounting: bool,
+    /// What became of the last reprint, for the result screen ("" when none was asked for).
+    notice: String,
 }
 
 /// "m:ss" until the deadline (rounded up, so "0:00" means the time is really up).
@@ -267,6 +281,7 @@ impl SaleScreenModel {
             tender_busy: false,
             pricing: None,
             discounting: false,
+            notice: String::new(),
         }
     }
 
@@ -325,6 +340,7 @@ impl SaleScreenModel {
             self.entry.clear();
             self.tender_busy = false;
             self.tender_problem.clear();
+            self.notice.clear();
         }
         if self.sale.as_ref() == Some(&snapshot) {
             return false;
@@ -364,8 +380,23 @@ impl SaleScreenModel {
     }
 
     /// "Back to sale" or "Other payment method": the result is dealt with.
+    /// What became of a reprint the cashier asked for, said on the result screen.
+    pub fn reprint_done(&mut self, outcome: Reprint) {
+        self.notice = match outcome {
+            Reprint::Printing => crate::words::tr(self.language, "Printing the receipt…"),
+            Reprint::Printed => crate::words::tr(self.language, "Receipt printed"),
+            Reprint::NoPrinter => {
+                crate::words::tr(self.language, "This till has no receipt printer")
+            }
+            Reprint::Failed(why) => {
+                crate::words::trf(self.language, "The receipt was not printed: {}", &[&why])
+            }
+        };
+    }
+
     pub fn dismiss_result(&mut self) {
         self.refusal = None;
+        self.notice.clear();
         self.dismissed_attempt = self
             .sale
             .as_ref()
@@ -375,6 +406,7 @@ impl SaleScreenModel {
 
     /// The sale is over (paid and done, or voided): the next item starts a new one.
     pub fn sale_closed(&mut self) {
+        self.notice.clear();
         self.pricing = None;
         self.discounting = false;
         self.tender_busy = false;
@@ -705,6 +737,7 @@ impl SaleScreenModel {
             card_mode: self.tendering == Some(true),
             entry: self.entry.clone(),
             tender_problem: self.tender_problem.clone(),
+            notice: self.notice.clone(),
             discount_mode: self.discounting,
             pricing_name: self.pricing().map(|l| l.name.clone()).unwrap_or_default(),
             pricing_price: self
@@ -780,6 +813,24 @@ fn is_older(new: &SaleSnapshot, current: &SaleSnapshot) -> bool {
             n.phase.progress() < c.phase.progress()
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod reprint_tests {
+    use super::*;
+
+    #[test]
+    fn a_reprint_is_answered_on_the_screen_and_forgotten_with_the_sale() {
+        let mut m = SaleScreenModel::new(Language::Swedish, "SEK".parse().unwrap());
+        m.reprint_done(Reprint::Printing);
+        assert_eq!(m.view(0).notice, "Skriver ut kvittot…");
+        m.reprint_done(Reprint::Failed("out of paper".into()));
+        assert_eq!(m.view(0).notice, "Kvittot skrevs inte ut: out of paper");
+        m.reprint_done(Reprint::Printed);
+        assert_eq!(m.view(0).notice, "Kvitto utskrivet");
+        m.sale_closed();
+        assert_eq!(m.view(0).notice, "", "the next sale starts without it");
     }
 }
 

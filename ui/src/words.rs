@@ -103,6 +103,22 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("Void", "Makulering", "Storno"),
     ("Receipt {}", "Kvitto {}", "Beleg {}"),
     ("refused", "nekad", "abgelehnt"),
+    // Reprinting a receipt.
+    (
+        "Printing the receipt…",
+        "Skriver ut kvittot…",
+        "Beleg wird gedruckt…",
+    ),
+    (
+        "This till has no receipt printer",
+        "Den här kassan har ingen kvittoskrivare",
+        "Diese Kasse hat keinen Belegdrucker",
+    ),
+    (
+        "The receipt was not printed: {}",
+        "Kvittot skrevs inte ut: {}",
+        "Der Beleg wurde nicht gedruckt: {}",
+    ),
     // What a day close finds still open.
     (
         "Sale opened {} · lines: {} · {}",

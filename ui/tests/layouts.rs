@@ -245,7 +245,12 @@ fn scenes(language: Language) -> Vec<Scene> {
     }];
     let mut paid = m.clone();
     paid.sale_changed(with_payment(paid_sale, PaymentPhase::Paid, None));
-    out.push(scene("result-paid", paid));
+    out.push(scene("result-paid", paid.clone()));
+    paid.reprint_done(kassa_ui::sale_screen::Reprint::Failed(tr_rs(
+        language,
+        "cover open",
+    )));
+    out.push(scene("result-paid-reprint", paid));
     for (name, phase, reason) in [
         (
             "result-declined",

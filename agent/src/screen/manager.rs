@@ -457,19 +457,47 @@ impl Shared {
         });
     }
 
-    /// Prints the current (paid) sale's receipt again on the receipt printer.
+    /// Prints the current (paid) sale's receipt again on the receipt printer, and says on the
+    /// result screen how that went.
     pub(super) fn reprint_receipt(self: &Arc<Self>) {
         let Some(id) = self.current_sale() else {
             return;
         };
         let Some(devices) = self.devices.clone() else {
             tracing::info!("reprint asked for, but this till has no receipt printer configured");
+            lock(&self.sale).reprint_done(Reprint::NoPrinter);
+            self.show();
             return;
         };
+        lock(&self.sale).reprint_done(Reprint::Printing);
+        self.show();
+        let shared = Arc::clone(self);
         self.spawn(async move {
-            match devices.reprint_receipt(&id, None).await {
-                Ok(printed) => tracing::info!(sale = %printed.sale_id, "receipt reprinted"),
-                Err(e) => tracing::warn!(sale = %id, "receipt not reprinted: {e}"),
+            let outcome = match devices.reprint_receipt(&id, None).await {
+                Ok(printed) => {
+                    tracing::info!(sale = %printed.sale_id, "receipt reprinted");
+                    Reprint::Printed
+                }
+                Err(crate::devices::DevicesError::NoPrinter) => Reprint::NoPrinter,
+                Err(e) => {
+                    tracing::warn!(sale = %id, "receipt not reprinted: {e}");
+                    // The printer's state says why in the till's words (paper, cover, cable);
+                    // the driver's own words only when the printer looks ready.
+                    let language = lock(&shared.sale).language();
+                    let printer = devices
+                        .statuses()
+                        .into_iter()
+                        .find(|d| d.role == DeviceRole::Printer && !d.ready);
+                    Reprint::Failed(match printer {
+                        Some(d) => presenters::device_state(d.state, language),
+                        None => e.to_string(),
+                    })
+                }
+            };
+            let same = shared.current_sale().as_deref() == Some(id.as_str());
+            if same {
+                lock(&shared.sale).reprint_done(outcome);
+                shared.show();
             }
         });
     }

@@ -30,8 +30,8 @@ use kassa_ui::manager_area::{
 };
 use kassa_ui::return_screen::{PurchaseLineSnapshot, PurchaseSnapshot, ReturnScreenModel};
 use kassa_ui::sale_screen::{
-    LineSnapshot, PaymentPhase, PaymentSnapshot, Product, Refusal, SaleSnapshot, SaleStatus,
-    TenderKind, TenderSnapshot,
+    LineSnapshot, PaymentPhase, PaymentSnapshot, Product, Refusal, Reprint, SaleSnapshot,
+    SaleStatus, TenderKind, TenderSnapshot,
 };
 use kassa_ui::screens::{
     CustomerWindow, DemoControls, ManagerArea, ReturnScreen, SaleScreen, Staff, TillWindow,

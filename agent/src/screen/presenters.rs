@@ -92,7 +92,7 @@ fn device_name(role: &str, language: Language) -> String {
 
 /// A device's state in words ("out of paper"); a state this version has no words for is shown
 /// as the device reported it.
-fn device_state(state: &str, language: Language) -> String {
+pub(super) fn device_state(state: &str, language: Language) -> String {
     match state {
         "paper_out" => tr(language, "out of paper"),
         "cover_open" => tr(language, "cover open"),
