@@ -531,6 +531,25 @@ fn return_scenario(till: &Till, ui: &slint::Weak<TillWindow>) {
         assert!(Instant::now() < deadline, "Klarna got no refund");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // "New return" starts again from an empty form: no id, no reason, no slip.
+    press(ui, "New return");
+    wait_gone(ui, "Refund slip");
+    assert_eq!(
+        value_of(ui, "Klarna transaction id"),
+        None,
+        "the id is cleared"
+    );
+    assert_eq!(value_of(ui, "Reason"), None, "the reason is cleared");
+    type_into(ui, "Klarna transaction id", &tx);
+    press(ui, "Find purchase");
+    wait_for(ui, "Scarf*", Some("0 of 1 coming back"));
+    press(ui, "Close returns");
+    wait_gone(ui, "Return a purchase");
+    // Opened again, the screen keeps nothing of the last return.
+    press(ui, "Return");
+    wait_for(ui, "Return a purchase", None);
+    assert_eq!(value_of(ui, "Klarna transaction id"), None);
+    assert_eq!(value_of(ui, "Reason"), None);
     press(ui, "Close returns");
     wait_gone(ui, "Return a purchase");
 }

@@ -420,6 +420,13 @@ where
         // Nothing of a finished return stays in the window.
         g.set_reason(SharedString::new());
         g.set_restock(true);
+    } else {
+        // The controller's copy follows every keystroke, so this only writes when it moved on
+        // (a new return clears the form).
+        set_text(g.get_reason(), &view.reason, |t| g.set_reason(t));
+        if g.get_restock() != view.restock {
+            g.set_restock(view.restock);
+        }
     }
     set_text(g.get_transaction_id(), &view.transaction_id, |t| {
         g.set_transaction_id(t)

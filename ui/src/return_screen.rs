@@ -70,6 +70,9 @@ pub struct ReturnScreenView {
     pub busy: bool,
     pub slip: String,
     pub error: String,
+    /// The reason and restock choice as the controller holds them (a new return clears them).
+    pub reason: String,
+    pub restock: bool,
 }
 
 /// The return screen's state.
@@ -347,6 +350,8 @@ impl ReturnScreenModel {
                 _ => String::new(),
             },
             error: self.error.clone(),
+            reason: self.reason.clone(),
+            restock: self.restock,
         }
     }
 }
@@ -354,6 +359,25 @@ impl ReturnScreenModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_return_starts_from_an_empty_form() {
+        let mut m = ReturnScreenModel::new(Language::English);
+        m.open();
+        m.set_transaction_id("tx-1");
+        m.set_reason("Wrong colour");
+        m.set_restock(false);
+        assert_eq!(m.view().reason, "Wrong colour");
+        assert!(!m.view().restock);
+        m.open();
+        let v = m.view();
+        assert!(v.open);
+        assert_eq!((v.transaction_id.as_str(), v.reason.as_str()), ("", ""));
+        assert!(
+            v.restock,
+            "goods go back to stock unless the cashier says not"
+        );
+    }
 
     fn scarves() -> PurchaseSnapshot {
         PurchaseSnapshot {
