@@ -74,8 +74,7 @@ fn action_after(tabs: usize, key: SharedString) -> Option<String> {
     if sale.get_confirm_void() {
         return Some("cancel sale".into());
     }
-    let out = did.borrow().clone();
-    out
+    did.borrow().clone()
 }
 
 #[test]
