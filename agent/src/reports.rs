@@ -39,6 +39,12 @@ impl DayReport {
 
     /// The report as plain text `width` columns wide (at least 32): a receipt printer's width.
     pub fn to_text_width(&self, width: usize) -> String {
+        self.to_text_in(width, &|en| en.to_owned())
+    }
+
+    /// As `to_text_width`, with every label put through `say` (English in, the till's language
+    /// out: the screen passes `kassa_ui::words::tr`). Figures, ids and hashes stay as they are.
+    pub fn to_text_in(&self, width: usize, say: &dyn Fn(&str) -> String) -> String {
         let width = width.max(MIN_WIDTH);
         let line = |out: &mut String, label: &str, count: Option<i64>, amount: &str| {
             line(out, width, label, count, amount)
@@ -46,41 +52,41 @@ impl DayReport {
         let mut out = String::new();
         let rule = |c: char| std::iter::repeat_n(c, width).collect::<String>() + "\n";
         let title = match (self.kind, self.close_no) {
-            (ReportKind::Z, Some(n)) => format!("Z-REPORT (DAY CLOSE) #{n}"),
-            (ReportKind::Z, None) => "Z-REPORT (DAY CLOSE)".into(),
-            (ReportKind::X, _) => "X-REPORT (NOT A CLOSE)".into(),
+            (ReportKind::Z, Some(n)) => format!("{} #{n}", say("Z-REPORT (DAY CLOSE)")),
+            (ReportKind::Z, None) => say("Z-REPORT (DAY CLOSE)"),
+            (ReportKind::X, _) => say("X-REPORT (NOT A CLOSE)"),
         };
         out.push_str(&rule('='));
         out.push_str(&format!("{title:^width$}\n"));
         out.push_str(&rule('='));
-        line(&mut out, "Terminal", None, &self.terminal_id);
+        line(&mut out, &say("Terminal"), None, &self.terminal_id);
         line(
             &mut out,
-            "Made",
+            &say("Made"),
             None,
             &self.made_at.chars().take(19).collect::<String>(),
         );
         if let (Some(f), Some(t)) = (&self.period_from, &self.period_to) {
             line(
                 &mut out,
-                "From",
+                &say("From"),
                 None,
                 &f.chars().take(19).collect::<String>(),
             );
             line(
                 &mut out,
-                "To",
+                &say("To"),
                 None,
                 &t.chars().take(19).collect::<String>(),
             );
         }
         line(
             &mut out,
-            "Journal rows",
+            &say("Journal rows"),
             None,
             &format!("{}..{}", self.first_seq, self.last_seq),
         );
-        out.push_str("Chain head:\n");
+        out.push_str(&format!("{}:\n", say("Chain head")));
         // Two halves of 32, indented where the paper has room: easy to read out and compare.
         let indent = if width >= 34 { "  " } else { "" };
         for chunk in self.chain_head.as_bytes().chunks(32) {
@@ -88,7 +94,7 @@ impl DayReport {
         }
         if self.currencies.is_empty() {
             out.push_str(&rule('-'));
-            out.push_str("No sales in this period.\n");
+            out.push_str(&format!("{}\n", say("No sales in this period.")));
         }
         for c in &self.currencies {
             let m = |t: &Tally| money(t.amount, &c.currency);
@@ -96,85 +102,105 @@ impl DayReport {
             out.push_str(&format!(
                 "{:<w$}{:>8}\n",
                 c.currency,
-                "count",
+                say("count"),
                 w = width - 8
             ));
-            line(&mut out, "Sales", Some(c.sales.count), &m(&c.sales));
-            line(&mut out, "Returns", Some(c.returns.count), &m(&c.returns));
+            line(&mut out, &say("Sales"), Some(c.sales.count), &m(&c.sales));
             line(
                 &mut out,
-                "Refunds sent",
+                &say("Returns"),
+                Some(c.returns.count),
+                &m(&c.returns),
+            );
+            line(
+                &mut out,
+                &say("Refunds sent"),
                 Some(c.refunds_sent.count),
                 &m(&c.refunds_sent),
             );
             line(
                 &mut out,
-                "Refunds pending",
+                &say("Refunds pending"),
                 Some(c.refunds_pending.count),
                 &m(&c.refunds_pending),
             );
             let tn = &c.tenders;
-            out.push_str("Paid by\n");
+            out.push_str(&format!("{}\n", say("Paid by")));
             for (label, t) in [
-                ("  Klarna", &tn.klarna),
-                ("  cash", &tn.cash),
-                ("  card terminal", &tn.card_terminal),
+                ("Klarna", &tn.klarna),
+                ("cash", &tn.cash),
+                ("card terminal", &tn.card_terminal),
             ] {
-                line(&mut out, label, Some(t.count), &m(t));
+                line(&mut out, &format!("  {}", say(label)), Some(t.count), &m(t));
             }
-            out.push_str("Refunded by\n");
+            out.push_str(&format!("{}\n", say("Refunded by")));
             line(
                 &mut out,
-                "  Klarna (sent)",
+                &format!("  {}", say("Klarna (sent)")),
                 Some(c.refunds_sent.count),
                 &m(&c.refunds_sent),
             );
             line(
                 &mut out,
-                "  cash",
+                &format!("  {}", say("cash")),
                 Some(tn.cash_refunded.count),
                 &m(&tn.cash_refunded),
             );
             line(
                 &mut out,
-                "  card terminal",
+                &format!("  {}", say("card terminal")),
                 Some(tn.card_terminal_refunded.count),
                 &m(&tn.card_terminal_refunded),
             );
             let d = &c.drawer;
             let cash = |a: i64| money(a, &c.currency);
-            out.push_str("Cash drawer\n");
+            out.push_str(&format!("{}\n", say("Cash drawer")));
             for (label, a) in [
-                ("  float", d.float),
-                ("  paid in", d.paid_in),
-                ("  paid out", -d.paid_out),
-                ("  cash sales", d.cash_sales),
-                ("  cash returned", -d.cash_returned),
-                ("  (of which rounding)", d.rounding),
-                ("  expected", d.expected),
+                ("float", d.float),
+                ("paid in", d.paid_in),
+                ("paid out", -d.paid_out),
+                ("cash sales", d.cash_sales),
+                ("cash returned", -d.cash_returned),
+                ("(of which rounding)", d.rounding),
+                ("expected", d.expected),
             ] {
-                line(&mut out, label, None, &cash(a));
+                line(&mut out, &format!("  {}", say(label)), None, &cash(a));
             }
             if let (Some(counted), Some(diff)) = (d.counted, d.difference) {
-                line(&mut out, "  counted", None, &cash(counted));
-                line(&mut out, "  difference", None, &cash(diff));
+                line(
+                    &mut out,
+                    &format!("  {}", say("counted")),
+                    None,
+                    &cash(counted),
+                );
+                line(
+                    &mut out,
+                    &format!("  {}", say("difference")),
+                    None,
+                    &cash(diff),
+                );
             }
-            out.push_str("Payments by outcome\n");
+            out.push_str(&format!("{}\n", say("Payments by outcome")));
             let a = &c.attempts;
             for (label, t) in [
-                ("  paid", &a.paid),
-                ("  declined", &a.declined),
-                ("  expired", &a.expired),
-                ("  canceled", &a.canceled),
-                ("  failed", &a.failed),
-                ("  approved after abandon", &a.completed_after_abandon),
+                ("paid", &a.paid),
+                ("declined", &a.declined),
+                ("expired", &a.expired),
+                ("canceled", &a.canceled),
+                ("failed", &a.failed),
+                ("approved after abandon", &a.completed_after_abandon),
             ] {
-                line(&mut out, label, Some(t.count), &m(t));
+                line(&mut out, &format!("  {}", say(label)), Some(t.count), &m(t));
             }
-            line(&mut out, "Sales opened", None, &c.sales_opened.to_string());
             line(
                 &mut out,
-                "Sales abandoned",
+                &say("Sales opened"),
+                None,
+                &c.sales_opened.to_string(),
+            );
+            line(
+                &mut out,
+                &say("Sales abandoned"),
                 None,
                 &c.sales_abandoned.to_string(),
             );

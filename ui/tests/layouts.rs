@@ -405,7 +405,11 @@ fn show(till: &TillWindow, customer: &CustomerWindow, scene: &Scene, language: L
             bind::show_report_pane(
                 till,
                 &ReportPaneView {
-                    text: if report { REPORT.into() } else { String::new() },
+                    text: if report {
+                        self::report(language)
+                    } else {
+                        String::new()
+                    },
                     confirming: matches!(which, ManagerScene::CloseDay),
                     still_open: if matches!(which, ManagerScene::CloseDay) {
                         [
@@ -442,7 +446,30 @@ fn show(till: &TillWindow, customer: &CustomerWindow, scene: &Scene, language: L
     }
 }
 
-const REPORT: &str = "X REPORT  store 1 till 2\n2026-12-07 14:02\n\nSEK\n  Sales          12   1 605,00\n  Klarna         10   1 405,00\n  Cash            2     200,00\n  Refunds         1     -49,50\n\nCash drawer\n  Float                 500,00\n  Expected              650,50\n";
+/// A report as the agent lays it out for the screen (labels in the till's language).
+fn report(language: Language) -> String {
+    let t = |en: &str| tr_rs(language, en);
+    format!(
+        "{:^40}\n{:<21}{:>19}\n\nSEK\n{:<18}{:>5} {:>14}\n  {:<16}{:>5} {:>14}\n  {:<16}{:>5} {:>14}\n{}\n  {:<17}{:>20}\n  {:<17}{:>20}\n",
+        t("X-REPORT (NOT A CLOSE)"),
+        t("Terminal"),
+        "till-2",
+        t("Sales"),
+        12,
+        "1605.00",
+        "Klarna",
+        10,
+        "1405.00",
+        t("cash"),
+        2,
+        "200.00",
+        t("Cash drawer"),
+        t("float"),
+        "500.00",
+        t("expected"),
+        "650.50",
+    )
+}
 
 /// The English texts a Swedish or German screen must not show: every `@tr` text and every text
 /// of the Rust side's table whose translation differs from it (a word that is the same in both

@@ -145,3 +145,44 @@ fn the_printed_report_fits_the_receipt_printer() {
     assert!(empty.currencies.iter().all(|c| c.sales.count == 0));
     assert!(empty.to_text().contains("#2"));
 }
+
+/// In Swedish and German every label fits whole beside its figures: none is cut to make room.
+#[cfg(feature = "ui")]
+#[test]
+fn a_report_in_swedish_or_german_keeps_every_label_whole() {
+    use kassa_ui::Language;
+    let (_dir, mut db, _h) = db_with_history(4, 60);
+    let mut z = db.close_day("mia").expect("day closes");
+    for c in &mut z.currencies {
+        // Counted cash, so that the counted and difference lines are there too.
+        c.drawer.counted = Some(c.drawer.expected + 100);
+        c.drawer.difference = Some(100);
+    }
+    let english = z.to_text();
+    for language in [Language::Swedish, Language::German] {
+        // Every label the report asks for, as it asked.
+        let asked = std::cell::RefCell::new(Vec::<String>::new());
+        let say = |en: &str| {
+            asked.borrow_mut().push(en.to_owned());
+            kassa_ui::words::tr(language, en)
+        };
+        let text = z.to_text_in(WIDTH, &say);
+        assert_ne!(text, english, "{language}: the labels are translated");
+        for l in text.lines() {
+            assert!(l.chars().count() <= WIDTH, "{language}: too wide: {l:?}");
+        }
+        let asked = asked.into_inner();
+        assert!(asked.len() > 30, "{asked:?}");
+        for label in asked {
+            let said = kassa_ui::words::tr(language, &label);
+            assert!(
+                kassa_ui::words::english_texts().any(|en| en == label),
+                "{label:?} is not in the catalogue"
+            );
+            assert!(
+                text.contains(&said),
+                "{language}: {label:?} is not whole as {said:?} in\n{text}"
+            );
+        }
+    }
+}

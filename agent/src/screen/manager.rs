@@ -205,7 +205,11 @@ impl Shared {
     ) {
         match report {
             Ok(report) => {
-                lock(&self.reports).report_shown(report.to_text());
+                let language = lock(&self.sale).language();
+                let text = report.to_text_in(crate::reports::WIDTH, &|en| {
+                    kassa_ui::words::tr(language, en)
+                });
+                lock(&self.reports).report_shown(text);
                 *lock(&self.report) = Some(report);
             }
             Err(e) => {
