@@ -194,6 +194,45 @@ const TABLE: &[(&str, &str, &str)] = &[
         "godk. e. avbrott",
         "spät genehmigt",
     ),
+    // Return slips.
+    ("RETURN", "RETUR", "RÜCKGABE"),
+    (
+        "REFUND TO KLARNA",
+        "ÅTERBETALAS VIA KLARNA",
+        "ERSTATTUNG AN KLARNA",
+    ),
+    (
+        "Refund sent to Klarna.",
+        "Återbetalningen är skickad till Klarna.",
+        "Die Erstattung ist an Klarna gesendet.",
+    ),
+    (
+        "REFUND PENDING: it reaches your Klarna account as soon as the store is online.",
+        "ÅTERBETALNING VÄNTAR: den når ditt Klarna-konto så snart butiken är online.",
+        "ERSTATTUNG AUSSTEHEND: Sie erreicht Ihr Klarna-Konto, sobald das Geschäft online ist.",
+    ),
+    (
+        "Refund needs a manager's attention.",
+        "Återbetalningen behöver en chef.",
+        "Die Erstattung braucht eine Leitung.",
+    ),
+    ("Return", "Retur", "Rückgabe"),
+    ("Order", "Beställning", "Bestellung"),
+    ("Sale", "Köp", "Verkauf"),
+    ("Reason", "Orsak", "Grund"),
+    ("line", "rad", "Zeile"),
+    ("Total back", "Totalt tillbaka", "Insgesamt zurück"),
+    ("Cash paid out", "Kontant utbetalt", "Bar ausgezahlt"),
+    (
+        "Refund on the card terminal",
+        "Återbetalning på kortterminalen",
+        "Erstattung am Kartenterminal",
+    ),
+    (
+        "Klarna refund (sent once Klarna answers)",
+        "Återbetalning via Klarna (skickas när Klarna svarar)",
+        "Klarna-Erstattung (gesendet, sobald Klarna antwortet)",
+    ),
     // Where a sale or an operation stands.
     ("open", "öppet", "offen"),
     ("paid", "betalt", "bezahlt"),

@@ -6,7 +6,9 @@ pub use crate::config::ReturnsConfig;
 pub use crate::manager::ManagerApproval;
 pub use crate::store::returns::{ReturnRecord, Waiting};
 pub use crate::store::sale_returns::SaleReturnRecord;
-pub use sale::{SaleReturnLine, SaleReturnRequest, TillPurchase, sale_return_slip};
+pub use sale::{
+    SaleReturnLine, SaleReturnRequest, TillPurchase, sale_return_slip, sale_return_slip_in,
+};
 
 mod sale;
 use std::collections::HashMap;

@@ -495,17 +495,35 @@ impl Terminal {
 /// The slip a customer gets for a return of a till sale: what came back and how each part of
 /// the money goes back.
 pub fn sale_return_slip(r: &SaleReturnRecord) -> String {
-    let money = |minor: i64| {
-        r.currency
+    let money = |minor: i64, currency: &str| {
+        currency
             .parse::<kassa_core::money::Currency>()
             .map(|c| kassa_core::money::Money::new(minor, c).to_string())
-            .unwrap_or_else(|_| format!("{minor} {}", r.currency))
+            .unwrap_or_else(|_| format!("{minor} {currency}"))
     };
-    let mut out = format!("RETURN\nSale {}\nReason: {}\n", r.sale_id, r.reason);
+    sale_return_slip_in(r, &|en| en.to_owned(), &money)
+}
+
+/// As `sale_return_slip`, with every label put through `say` (English in, the till's language
+/// out) and amounts through `money`.
+pub fn sale_return_slip_in(
+    r: &SaleReturnRecord,
+    say: &dyn Fn(&str) -> String,
+    money: &dyn Fn(i64, &str) -> String,
+) -> String {
+    let money = |minor: i64| money(minor, &r.currency);
+    let mut out = format!(
+        "{}\n{} {}\n{}: {}\n",
+        say("RETURN"),
+        say("Sale"),
+        r.sale_id,
+        say("Reason"),
+        r.reason
+    );
     for (line_no, quantity) in &r.lines {
-        out.push_str(&format!("  line {line_no}: {quantity}\n"));
+        out.push_str(&format!("  {} {line_no}: {quantity}\n", say("line")));
     }
-    out.push_str(&format!("Total back: {}\n", money(r.amount)));
+    out.push_str(&format!("{}: {}\n", say("Total back"), money(r.amount)));
     for share in r.shares.as_array().into_iter().flatten() {
         let amount = share["amount"].as_i64().unwrap_or(0);
         let how = match share["tender"].as_str() {
@@ -513,7 +531,7 @@ pub fn sale_return_slip(r: &SaleReturnRecord) -> String {
             Some("card_terminal") => "Refund on the card terminal",
             _ => "Klarna refund (sent once Klarna answers)",
         };
-        out.push_str(&format!("{how}: {}\n", money(amount)));
+        out.push_str(&format!("{}: {}\n", say(how), money(amount)));
     }
     out
 }

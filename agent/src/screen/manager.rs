@@ -395,7 +395,15 @@ impl Shared {
         let shared = Arc::clone(self);
         self.spawn(async move {
             match shared.terminal.create_return(request).await {
-                Ok(record) => lock(&shared.returns).refunded(record.receipt),
+                Ok(record) => {
+                    let language = lock(&shared.sale).language();
+                    let slip = crate::store::return_slip_in(
+                        &record,
+                        &|en| kassa_ui::words::tr(language, en),
+                        &|minor, currency| presenters::money(minor, currency, language),
+                    );
+                    lock(&shared.returns).refunded(slip);
+                }
                 Err(TerminalError::Forbidden(m)) => lock(&shared.returns).manager_needed(m),
                 Err(e) => {
                     tracing::info!("return refused: {e}");
@@ -440,7 +448,13 @@ impl Shared {
         self.spawn(async move {
             match shared.terminal.return_sale(&sale_id, request).await {
                 Ok(record) => {
-                    lock(&shared.returns).refunded(crate::returns::sale_return_slip(&record));
+                    let language = lock(&shared.sale).language();
+                    let slip = crate::returns::sale_return_slip_in(
+                        &record,
+                        &|en| kassa_ui::words::tr(language, en),
+                        &|minor, currency| presenters::money(minor, currency, language),
+                    );
+                    lock(&shared.returns).refunded(slip);
                     let cash = record
                         .shares
                         .as_array()

@@ -12,6 +12,7 @@ mod manager;
 pub mod outbox;
 pub(crate) mod reports;
 pub(crate) mod returns;
+pub use returns::return_slip_in;
 pub mod sale_returns;
 mod sales;
 mod schema;

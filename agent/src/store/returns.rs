@@ -185,11 +185,46 @@ impl WriteTx<'_> {
 /// The customer's slip for a return (plain text, 40 columns, for the receipt printer). Here, not
 /// in `returns.rs`, because every read of a record (`Db::return_record`) comes with its slip.
 fn return_slip(r: &ReturnRecord) -> String {
-    let money = |minor: i64| match r.currency.parse::<crate::money::Currency>() {
+    let money = |minor: i64, currency: &str| match currency.parse::<crate::money::Currency>() {
         Ok(c) => crate::money::Money::new(minor, c).to_string(),
-        Err(_) => format!("{minor} {}", r.currency),
+        Err(_) => format!("{minor} {currency}"),
     };
-    let mut s = String::from("RETURN\n");
+    return_slip_in(r, &|en| en.to_owned(), &money)
+}
+
+/// `text` broken between words into lines of at most `width` characters (a longer word keeps its
+/// own line), each ending in a newline: the slip's sentences on a 40-column printer.
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// As the record's slip, with every label put through `say` (English in, the till's language
+/// out) and amounts through `money` (minor units and currency in, the till's format out); names
+/// and ids stay as they are.
+pub fn return_slip_in(
+    r: &ReturnRecord,
+    say: &dyn Fn(&str) -> String,
+    money: &dyn Fn(i64, &str) -> String,
+) -> String {
+    let money = |minor: i64| money(minor, &r.currency);
+    let mut s = format!("{}\n", say("RETURN"));
     for l in r.lines.as_array().into_iter().flatten() {
         let q = l["quantity"].as_i64().unwrap_or(0);
         let total = q.saturating_mul(l["unit_price"].as_i64().unwrap_or(0));
@@ -202,16 +237,81 @@ fn return_slip(r: &ReturnRecord) -> String {
     }
     s.push_str(&format!(
         "{:<26} {:>12}\n",
-        "REFUND TO KLARNA",
+        say("REFUND TO KLARNA"),
         money(-r.amount)
     ));
-    s.push_str(match r.refund_state.as_str() {
-        "sent" => "Refund sent to Klarna.\n",
-        "pending" => {
-            "REFUND PENDING: it reaches your Klarna\naccount as soon as the store is online.\n"
-        }
-        _ => "Refund needs a manager's attention.\n",
-    });
-    s.push_str(&format!("Return {}\nOrder {}\n", r.id, r.transaction_id));
+    s.push_str(&wrap(
+        &say(match r.refund_state.as_str() {
+            "sent" => "Refund sent to Klarna.",
+            "pending" => {
+                "REFUND PENDING: it reaches your Klarna account as soon as the store is online."
+            }
+            _ => "Refund needs a manager's attention.",
+        }),
+        40,
+    ));
+    // Each id on a line of its own: a Klarna id is longer than the paper is wide.
+    s.push_str(&format!(
+        "{}:\n{}\n{}:\n{}\n",
+        say("Return"),
+        r.id,
+        say("Order"),
+        r.transaction_id
+    ));
     s
+}
+
+#[cfg(all(test, feature = "ui"))]
+mod tests {
+    use super::*;
+    use kassa_ui::Language;
+
+    fn record(state: &str) -> ReturnRecord {
+        ReturnRecord {
+            id: "ret-1".into(),
+            transaction_id: "krn:payment:eu1:transaction:1".into(),
+            currency: "SEK".into(),
+            amount: 19_900,
+            lines: serde_json::json!([{"name": "Scarf", "quantity": 1, "unit_price": 19_900}]),
+            reason: "Wrong colour".into(),
+            restock: true,
+            operator: "ann".into(),
+            approved_by: None,
+            outbox_id: 1,
+            refund_state: state.into(),
+            created_at: "2026-12-08T10:00:00Z".into(),
+            receipt: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_return_slip_speaks_the_tills_language_and_fits_the_printer() {
+        for state in ["pending", "sent", "needs_attention"] {
+            let english = return_slip(&record(state));
+            for language in [Language::Swedish, Language::German] {
+                let slip = return_slip_in(
+                    &record(state),
+                    &|en| kassa_ui::words::tr(language, en),
+                    &|minor, _| {
+                        kassa_ui::amount::format_amount(minor, &"SEK".parse().unwrap(), language)
+                    },
+                );
+                assert_ne!(slip, english, "{language} {state}");
+                for en in [
+                    "RETURN",
+                    "REFUND TO KLARNA",
+                    "Order",
+                    "PENDING",
+                    "sent to Klarna",
+                ] {
+                    assert!(!slip.contains(en), "{language} {state}: {en:?} in\n{slip}");
+                }
+                assert!(slip.contains("Scarf") && slip.contains("ret-1"), "{slip}");
+                for line in slip.lines().filter(|l| !l.starts_with("krn:")) {
+                    assert!(line.chars().count() <= 40, "{language}: too wide: {line:?}");
+                }
+            }
+        }
+        assert!(return_slip(&record("pending")).contains("REFUND PENDING"));
+    }
 }
