@@ -199,18 +199,25 @@ fn short(text: &str) -> String {
     }
 }
 
+/// The window's root item and its whole area in logical pixels.
+fn root_and_area(window: &slint::Window) -> (ItemRc, Rect) {
+    let inner = WindowInner::from_pub(window);
+    let size = window.size().to_logical(window.scale_factor());
+    (
+        ItemRc::new_root(inner.component()),
+        Rect {
+            x: 0.0,
+            y: 0.0,
+            w: size.width,
+            h: size.height,
+        },
+    )
+}
+
 /// Every defect on the window as laid out at its current size, one line each.
 pub fn problems(window: &slint::Window) -> Vec<String> {
-    let inner = WindowInner::from_pub(window);
-    let adapter = inner.window_adapter();
-    let root = ItemRc::new_root(inner.component());
-    let size = window.size().to_logical(window.scale_factor());
-    let whole = Rect {
-        x: 0.0,
-        y: 0.0,
-        w: size.width,
-        h: size.height,
-    };
+    let adapter = WindowInner::from_pub(window).window_adapter();
+    let (root, whole) = root_and_area(window);
     let mut found = Vec::new();
     let mut leaves: Vec<Leaf> = Vec::new();
     let mut tops: Vec<ItemRc> = Vec::new();
@@ -422,18 +429,10 @@ fn check_placement(
     }
 }
 
-/// Every text the window shows as laid out now (visible, not scrolled out of view, not under an
-/// overlay is not judged here: a text under an overlay is still a text of the screen).
+/// Every text the window shows as laid out now: visible and not scrolled out of view. A text
+/// under an overlay counts too: it is still a text of the screen.
 pub fn texts(window: &slint::Window) -> Vec<String> {
-    let inner = WindowInner::from_pub(window);
-    let root = ItemRc::new_root(inner.component());
-    let size = window.size().to_logical(window.scale_factor());
-    let whole = Rect {
-        x: 0.0,
-        y: 0.0,
-        w: size.width,
-        h: size.height,
-    };
+    let (root, whole) = root_and_area(window);
     let mut out = Vec::new();
     root.visit_descendants(|item| {
         if let Some(place) = placement(item, whole)
