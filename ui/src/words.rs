@@ -233,6 +233,69 @@ const TABLE: &[(&str, &str, &str)] = &[
         "Återbetalning via Klarna (skickas när Klarna svarar)",
         "Klarna-Erstattung (gesendet, sobald Klarna antwortet)",
     ),
+    // Why the till refused what the cashier asked.
+    (
+        "Not found: check the id or the receipt code",
+        "Hittades inte: kontrollera id eller kvittokod",
+        "Nicht gefunden: ID oder Belegcode prüfen",
+    ),
+    ("Refused: {}", "Nekat: {}", "Abgelehnt: {}"),
+    (
+        "The till refused this: check what was typed",
+        "Kassan nekade: kontrollera det som skrevs",
+        "Die Kasse hat abgelehnt: Eingabe prüfen",
+    ),
+    (
+        "Klarna cannot be reached right now; take another payment method",
+        "Klarna går inte att nå just nu; ta ett annat betalsätt",
+        "Klarna ist gerade nicht erreichbar; andere Zahlungsart nehmen",
+    ),
+    (
+        "Klarna is not offered for this purchase; take another payment method",
+        "Klarna erbjuds inte för det här köpet; ta ett annat betalsätt",
+        "Klarna wird für diesen Kauf nicht angeboten; andere Zahlungsart nehmen",
+    ),
+    (
+        "Klarna refused ({})",
+        "Klarna nekade ({})",
+        "Klarna hat abgelehnt ({})",
+    ),
+    (
+        "This needs a manager's approval",
+        "Det här behöver en chefs godkännande",
+        "Dafür braucht es die Freigabe einer Leitung",
+    ),
+    (
+        "The till ran into an error; try again",
+        "Kassan stötte på ett fel; försök igen",
+        "In der Kasse ist ein Fehler aufgetreten; erneut versuchen",
+    ),
+    (
+        "Signed in as {}: sign out first to act as someone else",
+        "Inloggad som {}: logga ut först för att agera som någon annan",
+        "Angemeldet als {}: erst abmelden, um als jemand anderes zu handeln",
+    ),
+    (
+        "Sign in first (staff id and PIN)",
+        "Logga in först (personal-id och PIN)",
+        "Zuerst anmelden (Personal-ID und PIN)",
+    ),
+    ("Wrong manager PIN", "Fel chefs-PIN", "Falsche Leitungs-PIN"),
+    (
+        "Too many wrong PINs; wait a minute",
+        "För många fel PIN; vänta en minut",
+        "Zu viele falsche PINs; eine Minute warten",
+    ),
+    (
+        "The manager PIN could not be checked",
+        "Chefens PIN kunde inte kontrolleras",
+        "Die Leitungs-PIN konnte nicht geprüft werden",
+    ),
+    (
+        "amount too large",
+        "beloppet är för stort",
+        "Betrag zu groß",
+    ),
     // Where a sale or an operation stands.
     ("open", "öppet", "offen"),
     ("paid", "betalt", "bezahlt"),

@@ -186,7 +186,11 @@ impl Shared {
                     model.price_set();
                     model.sale_changed(snapshot(&view));
                 }
-                Err(e) => lock(&shared.sale).tender_refused(e.to_string()),
+                Err(e) => {
+                    let mut model = lock(&shared.sale);
+                    let why = screen_error(&e, model.language());
+                    model.tender_refused(why);
+                }
             }
             shared.show();
         });
@@ -268,7 +272,11 @@ impl Shared {
                         d.open_drawer().await;
                     }
                 }
-                Err(e) => lock(&shared.sale).tender_refused(e.to_string()),
+                Err(e) => {
+                    let mut model = lock(&shared.sale);
+                    let why = screen_error(&e, model.language());
+                    model.tender_refused(why);
+                }
             }
             shared.show();
         });
@@ -311,7 +319,9 @@ impl Shared {
                             Refusal::KlarnaOffline
                         }
                         TerminalError::NotEligible => Refusal::NotOffered,
-                        other => Refusal::Refused(other.to_string()),
+                        other => {
+                            Refusal::Refused(screen_error(other, lock(&shared.sale).language()))
+                        }
                     };
                     tracing::info!("payment not started: {e}");
                     lock(&shared.sale).payment_refused(refusal);

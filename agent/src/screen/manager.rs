@@ -345,7 +345,8 @@ impl Shared {
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    lock(&shared.returns).find_failed(e.to_string());
+                    let why = screen_error(&e, lock(&shared.sale).language());
+                    lock(&shared.returns).find_failed(why);
                     shared.show_return();
                     return;
                 }
@@ -357,7 +358,8 @@ impl Shared {
                 },
                 Err(e) => {
                     tracing::info!("return: purchase {id} not shown: {e}");
-                    lock(&shared.returns).find_failed(e.to_string());
+                    let why = screen_error(&e, lock(&shared.sale).language());
+                    lock(&shared.returns).find_failed(why);
                 }
             }
             shared.show_return();
@@ -404,10 +406,15 @@ impl Shared {
                     );
                     lock(&shared.returns).refunded(slip);
                 }
-                Err(TerminalError::Forbidden(m)) => lock(&shared.returns).manager_needed(m),
+                Err(TerminalError::Forbidden(m)) => {
+                    let language = lock(&shared.sale).language();
+                    let why = screen_error(&TerminalError::Forbidden(m), language);
+                    lock(&shared.returns).manager_needed(why);
+                }
                 Err(e) => {
                     tracing::info!("return refused: {e}");
-                    lock(&shared.returns).refund_failed(e.to_string());
+                    let why = screen_error(&e, lock(&shared.sale).language());
+                    lock(&shared.returns).refund_failed(why);
                 }
             }
             shared.show_return();
@@ -465,10 +472,15 @@ impl Shared {
                         d.open_drawer().await;
                     }
                 }
-                Err(TerminalError::Forbidden(m)) => lock(&shared.returns).manager_needed(m),
+                Err(TerminalError::Forbidden(m)) => {
+                    let language = lock(&shared.sale).language();
+                    let why = screen_error(&TerminalError::Forbidden(m), language);
+                    lock(&shared.returns).manager_needed(why);
+                }
                 Err(e) => {
                     tracing::info!("return refused: {e}");
-                    lock(&shared.returns).refund_failed(e.to_string());
+                    let why = screen_error(&e, lock(&shared.sale).language());
+                    lock(&shared.returns).refund_failed(why);
                 }
             }
             shared.show_return();

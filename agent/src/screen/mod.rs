@@ -12,7 +12,7 @@ mod window;
 use callbacks::wire;
 use controller::{follow_sales, follow_scans, poll_status};
 pub use presenters::{log_event_name, log_state_name, snapshot, status_bar};
-use presenters::{log_filter, log_row, manager_panes, purchase_snapshot};
+use presenters::{log_filter, log_row, manager_panes, purchase_snapshot, screen_error};
 pub use window::{quit, run, run_with_devices};
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -445,6 +445,50 @@ pub(super) fn manager_panes(
     }
 }
 
+/// Why the till refused what the cashier asked, in the screen's language. English keeps the
+/// agent's own words (they carry the detail: which line, which limit); Swedish and German say
+/// what happened and what to do, and keep a detail only where the catalogue knows its words.
+pub(super) fn screen_error(e: &TerminalError, language: Language) -> String {
+    use crate::manager::ManagerError as M;
+    if language == Language::English {
+        return e.to_string();
+    }
+    let known = |m: &str| {
+        let said = tr(language, m);
+        (said != m).then_some(said)
+    };
+    match e {
+        TerminalError::NotFound(_) => tr(language, "Not found: check the id or the receipt code"),
+        TerminalError::Invalid(m) | TerminalError::Conflict(m) => known(m)
+            .map(|m| trf(language, "Refused: {}", &[&m]))
+            .unwrap_or_else(|| tr(language, "The till refused this: check what was typed")),
+        TerminalError::KlarnaUnavailable(_) => tr(
+            language,
+            "Klarna cannot be reached right now; take another payment method",
+        ),
+        TerminalError::NotEligible => tr(
+            language,
+            "Klarna is not offered for this purchase; take another payment method",
+        ),
+        TerminalError::KlarnaRefused { code, .. } => trf(language, "Klarna refused ({})", &[code]),
+        TerminalError::Forbidden(_) => tr(language, "This needs a manager's approval"),
+        TerminalError::Internal(_) => tr(language, "The till ran into an error; try again"),
+        TerminalError::OtherOperator(who) => trf(
+            language,
+            "Signed in as {}: sign out first to act as someone else",
+            &[who],
+        ),
+        TerminalError::SignIn => tr(language, "Sign in first (staff id and PIN)"),
+        TerminalError::Manager(M::WrongPin | M::PinMissing | M::BadPin) => {
+            tr(language, "Wrong manager PIN")
+        }
+        TerminalError::Manager(M::LockedOut { .. }) => {
+            tr(language, "Too many wrong PINs; wait a minute")
+        }
+        TerminalError::Manager(_) => tr(language, "The manager PIN could not be checked"),
+    }
+}
+
 /// What a day close finds still open, one line each.
 pub(super) fn still_open_lines(
     found: &crate::store::StillOpen,
@@ -763,6 +807,29 @@ mod tests {
             log_row(&refund, now, Language::Swedish).state,
             "Köad för att skickas: Återbetalning · väntar"
         );
+    }
+
+    #[test]
+    fn a_refusal_is_said_in_the_screens_language() {
+        let e = TerminalError::NotEligible;
+        assert_eq!(screen_error(&e, Language::English), e.to_string());
+        assert_eq!(
+            screen_error(&e, Language::Swedish),
+            "Klarna erbjuds inte för det här köpet; ta ett annat betalsätt"
+        );
+        let invalid = TerminalError::Invalid("amount too large".into());
+        assert_eq!(
+            screen_error(&invalid, Language::German),
+            "Abgelehnt: Betrag zu groß"
+        );
+        // A detail the catalogue has no words for stays out of a Swedish sentence.
+        let odd = TerminalError::Invalid("line 3 has quantity 0".into());
+        assert_eq!(
+            screen_error(&odd, Language::Swedish),
+            "Kassan nekade: kontrollera det som skrevs"
+        );
+        let pin = TerminalError::Manager(crate::manager::ManagerError::WrongPin);
+        assert_eq!(screen_error(&pin, Language::German), "Falsche Leitungs-PIN");
     }
 
     #[test]
