@@ -335,6 +335,18 @@ impl Devices {
         report: &crate::reports::DayReport,
         operator: Option<String>,
     ) -> Result<(), DevicesError> {
+        self.print_report_in(report, operator, &|en| en.to_owned())
+            .await
+    }
+
+    /// As `print_report`, with the report's labels put through `say` (the screen passes its
+    /// language's words, so the paper says what the screen said).
+    pub async fn print_report_in(
+        &self,
+        report: &crate::reports::DayReport,
+        operator: Option<String>,
+        say: &(dyn Fn(&str) -> String + Sync),
+    ) -> Result<(), DevicesError> {
         let operator = self.shared.terminal.operator(operator)?;
         let printer = self
             .shared
@@ -352,7 +364,7 @@ impl Devices {
                     .unwrap_or_else(|| cfg.store_id.clone()),
             ],
             text: report
-                .to_text_width(width)
+                .to_text_in(width, say)
                 .lines()
                 .map(str::to_string)
                 .collect(),

@@ -302,7 +302,9 @@ impl Shared {
         self.show_reports();
         let shared = Arc::clone(self);
         self.spawn(async move {
-            match devices.print_report(&report, None).await {
+            let language = lock(&shared.sale).language();
+            let say = move |en: &str| kassa_ui::words::tr(language, en);
+            match devices.print_report_in(&report, None, &say).await {
                 Ok(()) => lock(&shared.reports).printed(),
                 Err(e) => {
                     tracing::warn!("report not printed: {e}");
