@@ -48,12 +48,8 @@ pub enum SaleCommand {
         unit_price: Option<i64>,
         #[arg(long)]
         reason: Option<String>,
-        /// The approving manager's name, for a price cut beyond the store's limit.
-        #[arg(long, requires = "manager_pin")]
-        manager: Option<String>,
-        /// The manager's PIN (else `KASSA_MANAGER_PIN`).
-        #[arg(long, env = "KASSA_MANAGER_PIN", hide_env_values = true)]
-        manager_pin: Option<String>,
+        #[command(flatten)]
+        approval: Approval,
         #[arg(long)]
         operator: Option<String>,
     },
@@ -66,10 +62,8 @@ pub enum SaleCommand {
         percent: u32,
         #[arg(long)]
         reason: String,
-        #[arg(long, requires = "manager_pin")]
-        manager: Option<String>,
-        #[arg(long, env = "KASSA_MANAGER_PIN", hide_env_values = true)]
-        manager_pin: Option<String>,
+        #[command(flatten)]
+        approval: Approval,
         #[arg(long)]
         operator: Option<String>,
     },
@@ -93,8 +87,19 @@ pub enum SaleCommand {
 }
 
 /// Adds the approving manager to a request body when both name and PIN were given.
-fn with_manager(body: &mut Value, name: Option<String>, pin: Option<String>) {
-    if let (Some(name), Some(pin)) = (name, pin) {
+/// A manager's approval, for a price cut or discount beyond the store's limit.
+#[derive(Debug, clap::Args)]
+pub struct Approval {
+    /// The approving manager's name.
+    #[arg(long, requires = "manager_pin")]
+    manager: Option<String>,
+    /// The manager's PIN (else `KASSA_MANAGER_PIN`).
+    #[arg(long, env = "KASSA_MANAGER_PIN", hide_env_values = true)]
+    manager_pin: Option<String>,
+}
+
+fn with_manager(body: &mut Value, approval: Approval) {
+    if let (Some(name), Some(pin)) = (approval.manager, approval.manager_pin) {
         body["manager"] = json!({"name": name, "pin": pin});
     }
 }
@@ -175,8 +180,7 @@ pub async fn run(cmd: SaleCommand) -> anyhow::Result<ExitCode> {
             quantity,
             unit_price,
             reason,
-            manager,
-            manager_pin,
+            approval,
             operator,
         } => {
             let mut body = json!({"operator": operator});
@@ -187,7 +191,7 @@ pub async fn run(cmd: SaleCommand) -> anyhow::Result<ExitCode> {
                 body["unit_price"] = json!(p);
                 body["reason"] = json!(reason);
             }
-            with_manager(&mut body, manager, manager_pin);
+            with_manager(&mut body, approval);
             call_with_pin(
                 &config,
                 reqwest::Method::PATCH,
@@ -202,8 +206,7 @@ pub async fn run(cmd: SaleCommand) -> anyhow::Result<ExitCode> {
             sale_id,
             percent,
             reason,
-            manager,
-            manager_pin,
+            approval,
             operator,
         } => {
             let mut body = json!({"percent": percent, "reason": reason, "operator": operator});
@@ -218,7 +221,7 @@ pub async fn run(cmd: SaleCommand) -> anyhow::Result<ExitCode> {
             )
             .await?;
             body["expected_total"] = now["total"].clone();
-            with_manager(&mut body, manager, manager_pin);
+            with_manager(&mut body, approval);
             call_with_pin(
                 &config,
                 reqwest::Method::POST,

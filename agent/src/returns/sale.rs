@@ -229,13 +229,7 @@ impl Terminal {
                 let view = db.sale(&sid)?;
                 // Goods already returned by the Klarna id (the return screen's way) are counted
                 // there, not here: the rest of such a purchase comes back the same way.
-                if let Some(tid) = view
-                    .payments
-                    .iter()
-                    .find(|a| a.state == AttemptState::Paid)
-                    .and_then(|a| a.klarna_transaction_id.clone())
-                    && db.returns_by_transaction(&tid)? > 0
-                {
+                if returned_by_klarna_id(db, &view)?.is_some() {
                     return Err(StoreError::Conflict(
                         "part of this purchase was returned by its Klarna id: return the rest the same way".into(),
                     ));
@@ -419,13 +413,7 @@ impl Terminal {
                 let view = db.sale(&sale_id)?;
                 // Part of it already returned by its Klarna id (the return screen's way before
                 // receipts carried a sale code): the rest can only come back that way too.
-                if let Some(tid) = view
-                    .payments
-                    .iter()
-                    .find(|a| a.state == AttemptState::Paid)
-                    .and_then(|a| a.klarna_transaction_id.clone())
-                    && db.returns_by_transaction(&tid)? > 0
-                {
+                if let Some(tid) = returned_by_klarna_id(db, &view)? {
                     if by_receipt {
                         return Err(StoreError::Conflict(format!(
                             "part of this purchase was returned by its Klarna id: scan or type {tid} to return the rest"
@@ -490,6 +478,24 @@ impl Terminal {
             })
             .await?)
     }
+}
+
+/// The Klarna transaction id of a sale's paid Klarna part, if goods of it were already returned
+/// by that id (the return screen's way): the rest of such a purchase can only come back that
+/// way, so that no line comes back twice by two roads.
+fn returned_by_klarna_id(
+    db: &crate::store::Db,
+    view: &SaleView,
+) -> Result<Option<String>, StoreError> {
+    let Some(tid) = view
+        .payments
+        .iter()
+        .find(|a| a.state == AttemptState::Paid)
+        .and_then(|a| a.klarna_transaction_id.clone())
+    else {
+        return Ok(None);
+    };
+    Ok((db.returns_by_transaction(&tid)? > 0).then_some(tid))
 }
 
 /// The slip a customer gets for a return of a till sale: what came back and how each part of

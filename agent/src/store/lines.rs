@@ -190,11 +190,8 @@ impl Db {
         merge: bool,
         draft: impl FnOnce(&SaleView) -> Option<PaymentDraft>,
     ) -> Result<SaleView, StoreError> {
-        validate_operator(operator)?;
-        let view = self.sale(sale_id)?;
+        let view = self.changeable_sale(sale_id, operator)?;
         check_line_count(view.lines.len(), lines.len())?;
-        view.sale.state.next(SaleEvent::Changed)?;
-        check_changeable(&view)?;
         let currency = view.sale.currency;
         let mut held = view.lines;
         self.write(|w| {
@@ -219,6 +216,16 @@ impl Db {
         })
     }
 
+    /// The sale as it stands, once it is clear that `operator` may change its lines now: an
+    /// open sale with nothing paid or being paid.
+    fn changeable_sale(&self, sale_id: &str, operator: &str) -> Result<SaleView, StoreError> {
+        validate_operator(operator)?;
+        let view = self.sale(sale_id)?;
+        view.sale.state.next(SaleEvent::Changed)?;
+        check_changeable(&view)?;
+        Ok(view)
+    }
+
     /// Changes one line of an open sale with no payment in flight (remove it, or set its
     /// quantity or unit price) and journals who did it, what it was and what it became; the
     /// payment draft follows, as after adding lines. A price change comes with the `PriceCheck`
@@ -233,10 +240,7 @@ impl Db {
         check: Option<PriceCheck<'_>>,
         draft: impl FnOnce(&SaleView) -> Option<PaymentDraft>,
     ) -> Result<SaleView, StoreError> {
-        validate_operator(operator)?;
-        let view = self.sale(sale_id)?;
-        view.sale.state.next(SaleEvent::Changed)?;
-        check_changeable(&view)?;
+        let view = self.changeable_sale(sale_id, operator)?;
         let line = view
             .lines
             .iter()
@@ -308,10 +312,7 @@ impl Db {
         manager: Option<&str>,
         draft: impl FnOnce(&SaleView) -> Option<PaymentDraft>,
     ) -> Result<SaleView, StoreError> {
-        validate_operator(operator)?;
-        let view = self.sale(sale_id)?;
-        view.sale.state.next(SaleEvent::Changed)?;
-        check_changeable(&view)?;
+        let view = self.changeable_sale(sale_id, operator)?;
         if view.lines.is_empty() {
             return Err(StoreError::Invalid(
                 "the sale has no lines to discount".into(),
